@@ -1,0 +1,558 @@
+import { readFileSync } from "node:fs";
+import { parse as parseToml } from "smol-toml";
+import { ConfigError } from "./errors.js";
+import { MAX_LIFETIME_SECS } from "./expiry.js";
+
+/**
+ * Configuration: the seed's `[session]` and `[session.csrf]` tables, the same keys as camelCase
+ * options, and `CLOAKROOM_SESSION__…` environment overrides. Everything is validated once, here,
+ * at start-up; an invalid or unsafe combination never reaches a request.
+ */
+
+/** Fully resolved configuration. */
+export interface SessionConfig {
+  cookieName: string;
+  cookiePath: string;
+  cookieDomain: string | undefined;
+  secure: boolean;
+  httpOnly: boolean;
+  sameSite: "strict" | "lax" | "none";
+  /** Absolute lifetime in seconds; 0 = browser-session cookie. */
+  expirySecs: number;
+  /** Idle timeout in seconds; 0 = none. */
+  inactivityTimeoutSecs: number;
+  storage: "memory" | "redis";
+  redisUrl: string | undefined;
+  /** Prefix of every Redis key. */
+  keyPrefix: string;
+  /** A store operation slower than this fails with 503. */
+  operationTimeoutMs: number;
+  /** How long a request waits for the per-session lock before giving up with 503. */
+  lockTimeoutMs: number;
+  /** Memory store: most records kept; past it the soonest-to-expire record is evicted. */
+  maxSessions: number;
+  csrf: CsrfConfig;
+}
+
+export interface CsrfConfig {
+  enabled: boolean;
+  /** Secret length in bytes. */
+  tokenLength: number;
+  headerName: string;
+  formFieldName: string;
+  /** Origins (scheme://host[:port]) allowed to post cross-site. */
+  trustedOrigins: string[];
+  /** Path prefixes the CSRF check skips (e.g. a bearer-token API beside the UI). */
+  exemptPaths: string[];
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
+/** Programmatic options: any subset of {@link SessionConfig}, in camelCase. */
+export type SessionOptions = DeepPartial<SessionConfig>;
+
+type Kind = "string" | "boolean" | "integer" | "string[]";
+
+/** One row per key: the single source for TOML, environment, options, defaults and the README. */
+export interface KeySpec {
+  /** snake_case name in `config.toml`. */
+  toml: string;
+  /** camelCase option name. */
+  option: string;
+  kind: Kind;
+  default: unknown;
+  /** One line for the README's configuration table. */
+  doc: string;
+  /** Returns an error message ("must be …") or undefined. */
+  check?: (value: never) => string | undefined;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 §5.6.2 token
+/** A `;` would start a new cookie attribute, a control character could split the header. */
+function unsafeAttribute(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x3b) return true;
+  }
+  return false;
+}
+const int = (min: number, max: number) => (v: number) =>
+  Number.isInteger(v) && v >= min && v <= max
+    ? undefined
+    : `must be an integer from ${min} to ${max}`;
+
+export const SESSION_KEYS: readonly KeySpec[] = [
+  {
+    toml: "cookie_name",
+    option: "cookieName",
+    kind: "string",
+    default: "session_id",
+    doc: "Name of the session cookie.",
+    check: (v: string) =>
+      TOKEN.test(v) ? undefined : "must be a cookie-name token (letters, digits, !#$%&'*+-.^_`|~)",
+  },
+  {
+    toml: "cookie_path",
+    option: "cookiePath",
+    kind: "string",
+    default: "/",
+    doc: "Cookie Path.",
+    check: (v: string) =>
+      v.startsWith("/") && !unsafeAttribute(v)
+        ? undefined
+        : "must start with / and hold no ; or control characters",
+  },
+  {
+    toml: "cookie_domain",
+    option: "cookieDomain",
+    kind: "string",
+    default: undefined,
+    doc: "Cookie Domain; unset = host-only cookie (safer).",
+    check: (v: string) =>
+      v.length > 0 && !unsafeAttribute(v) && !/\s/.test(v)
+        ? undefined
+        : "must be a host name without ; spaces or control characters",
+  },
+  {
+    toml: "secure",
+    option: "secure",
+    kind: "boolean",
+    default: true,
+    doc: "Send the cookie over HTTPS only. Set false for plain-HTTP development.",
+  },
+  {
+    toml: "http_only",
+    option: "httpOnly",
+    kind: "boolean",
+    default: true,
+    doc: "Hide the cookie from JavaScript.",
+  },
+  {
+    toml: "same_site",
+    option: "sameSite",
+    kind: "string",
+    default: "lax",
+    doc: '"strict", "lax" or "none" (none requires secure).',
+    check: (v: string) =>
+      ["strict", "lax", "none"].includes(v) ? undefined : 'must be one of "strict", "lax", "none"',
+  },
+  {
+    toml: "expiry_secs",
+    option: "expirySecs",
+    kind: "integer",
+    default: 86_400,
+    doc: "Absolute session lifetime from creation; 0 = browser-session cookie.",
+    check: int(0, MAX_LIFETIME_SECS),
+  },
+  {
+    toml: "inactivity_timeout_secs",
+    option: "inactivityTimeoutSecs",
+    kind: "integer",
+    default: 0,
+    doc: "Idle timeout, renewed by every request that loads the session; 0 = none.",
+    check: int(0, MAX_LIFETIME_SECS),
+  },
+  {
+    toml: "storage",
+    option: "storage",
+    kind: "string",
+    default: "memory",
+    doc: '"memory" (development, one process) or "redis" (production, many instances).',
+    check: (v: string) =>
+      v === "memory" || v === "redis" ? undefined : 'must be "memory" or "redis"',
+  },
+  {
+    toml: "redis_url",
+    option: "redisUrl",
+    kind: "string",
+    default: undefined,
+    doc: "redis://[user:pass@]host:port[/db] or rediss://…; required for redis storage.",
+    check: (v: string) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === "redis:" || u.protocol === "rediss:"
+          ? undefined
+          : "must be a redis:// or rediss:// URL";
+      } catch {
+        return "must be a redis:// or rediss:// URL";
+      }
+    },
+  },
+  {
+    toml: "key_prefix",
+    option: "keyPrefix",
+    kind: "string",
+    default: "cloakroom:",
+    doc: "Prefix of every Redis key.",
+    check: (v: string) =>
+      v.length <= 64 && !/[{}\s]/.test(v)
+        ? undefined
+        : "must be at most 64 characters without braces or spaces",
+  },
+  {
+    toml: "operation_timeout_ms",
+    option: "operationTimeoutMs",
+    kind: "integer",
+    default: 1000,
+    doc: "A store operation slower than this fails the request with 503.",
+    check: int(1, 60_000),
+  },
+  {
+    toml: "lock_timeout_ms",
+    option: "lockTimeoutMs",
+    kind: "integer",
+    default: 5000,
+    doc: "How long a locked route waits for the per-session lock before 503.",
+    check: int(1, 60_000),
+  },
+  {
+    toml: "max_sessions",
+    option: "maxSessions",
+    kind: "integer",
+    default: 100_000,
+    doc: "Memory store cap; past it the session closest to expiry is evicted.",
+    check: int(1, 100_000_000),
+  },
+];
+
+export const CSRF_KEYS: readonly KeySpec[] = [
+  {
+    toml: "enabled",
+    option: "enabled",
+    kind: "boolean",
+    default: true,
+    doc: "Check a CSRF token on every method but GET, HEAD, OPTIONS.",
+  },
+  {
+    toml: "token_length",
+    option: "tokenLength",
+    kind: "integer",
+    default: 32,
+    doc: "CSRF secret length in bytes.",
+    check: int(16, 128),
+  },
+  {
+    toml: "header_name",
+    option: "headerName",
+    kind: "string",
+    default: "X-CSRF-Token",
+    doc: "Request header carrying the token (HTMX, fetch).",
+    check: (v: string) => (TOKEN.test(v) ? undefined : "must be an HTTP header name"),
+  },
+  {
+    toml: "form_field_name",
+    option: "formFieldName",
+    kind: "string",
+    default: "_csrf",
+    doc: "Form field carrying the token (plain forms).",
+    check: (v: string) =>
+      /^[A-Za-z0-9_.\-[\]]{1,64}$/.test(v)
+        ? undefined
+        : "must be 1-64 characters of letters, digits, _ . - [ ]",
+  },
+  {
+    toml: "trusted_origins",
+    option: "trustedOrigins",
+    kind: "string[]",
+    default: [],
+    doc: "Other origins allowed to post (scheme://host[:port]).",
+    check: (v: string[]) => {
+      for (const o of v) {
+        try {
+          if (new URL(o).origin !== o)
+            return `holds "${o}", which is not an origin (scheme://host[:port], no path)`;
+        } catch {
+          return `holds "${o}", which is not an origin (scheme://host[:port])`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    toml: "exempt_paths",
+    option: "exemptPaths",
+    kind: "string[]",
+    default: [],
+    doc: "Path prefixes without CSRF check (e.g. a bearer-token API).",
+    check: (v: string[]) =>
+      v.every((p) => p.startsWith("/")) ? undefined : "must hold paths that start with /",
+  },
+];
+
+/** Where a raw value came from, for error messages. */
+type Source = "config.toml" | "environment" | "options";
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j] as number;
+      row[j] = Math.min(
+        (row[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      prev = tmp;
+    }
+  }
+  return row[b.length] as number;
+}
+
+function suggest(name: string, candidates: readonly string[]): string {
+  let best = "";
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = distance(name.toLowerCase(), c.toLowerCase());
+    if (d < bestScore) {
+      best = c;
+      bestScore = d;
+    }
+  }
+  return bestScore <= Math.max(2, Math.floor(best.length / 3))
+    ? ` Did you mean "${best}"?`
+    : ` Valid keys: ${candidates.join(", ")}.`;
+}
+
+function coerce(spec: KeySpec, raw: unknown, path: string, source: Source): unknown {
+  if (source === "environment" && typeof raw === "string") {
+    const text = raw.trim();
+    switch (spec.kind) {
+      case "boolean":
+        if (/^(true|1|yes|on)$/i.test(text)) return true;
+        if (/^(false|0|no|off)$/i.test(text)) return false;
+        throw new ConfigError(
+          path,
+          `got ${describe(raw)} from the environment; must be true or false`,
+        );
+      case "integer":
+        if (/^-?\d+$/.test(text)) return Number(text);
+        throw new ConfigError(
+          path,
+          `got ${describe(raw)} from the environment; must be an integer`,
+        );
+      case "string[]":
+        return text === "" ? [] : text.split(",").map((s) => s.trim());
+      default:
+        return raw;
+    }
+  }
+  const ok =
+    spec.kind === "string[]"
+      ? Array.isArray(raw) && raw.every((x) => typeof x === "string")
+      : spec.kind === "integer"
+        ? typeof raw === "number" || typeof raw === "bigint"
+        : typeof raw === spec.kind;
+  if (!ok) {
+    const want = spec.kind === "string[]" ? "a list of strings" : `a ${spec.kind}`;
+    throw new ConfigError(
+      path,
+      `got ${describe(typeof raw === "bigint" ? Number(raw) : raw)} in ${source}; must be ${want}`,
+    );
+  }
+  return typeof raw === "bigint" ? Number(raw) : raw;
+}
+
+function applyTable(
+  target: Record<string, unknown>,
+  input: Record<string, unknown>,
+  specs: readonly KeySpec[],
+  prefix: string,
+  source: Source,
+  nested: readonly string[],
+): void {
+  const byName = new Map<string, KeySpec>();
+  for (const s of specs) byName.set(source === "options" ? s.option : s.toml, s);
+  for (const [name, raw] of Object.entries(input)) {
+    if (nested.includes(name)) continue;
+    const spec = byName.get(name);
+    const path = `${prefix}.${name}`;
+    if (!spec) {
+      const names = [...byName.keys(), ...nested];
+      throw new ConfigError(path, `unknown key in ${source}.${suggest(name, names)}`);
+    }
+    if (raw === undefined) continue;
+    target[spec.option] = coerce(spec, raw, path, source);
+  }
+}
+
+function isTable(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Layers of raw input, lowest precedence first. */
+interface Layers {
+  toml?: Record<string, unknown> | undefined;
+  options?: SessionOptions | undefined;
+  env?: Record<string, string | undefined> | undefined;
+}
+
+const ENV_PREFIX = "CLOAKROOM_SESSION__";
+
+function envLayer(env: Record<string, string | undefined>): {
+  session: Record<string, unknown>;
+  csrf: Record<string, unknown>;
+} {
+  const session: Record<string, unknown> = {};
+  const csrf: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const rest = name.slice(ENV_PREFIX.length).toLowerCase();
+    if (rest.startsWith("csrf__")) csrf[rest.slice(6)] = value;
+    else session[rest] = value;
+  }
+  return { session, csrf };
+}
+
+function build(layers: Layers): SessionConfig {
+  const session: Record<string, unknown> = {};
+  const csrf: Record<string, unknown> = {};
+  for (const s of SESSION_KEYS) session[s.option] = s.default;
+  for (const s of CSRF_KEYS) csrf[s.option] = Array.isArray(s.default) ? [...s.default] : s.default;
+
+  if (layers.toml) {
+    const root = layers.toml;
+    for (const top of Object.keys(root)) {
+      if (top !== "session") continue; // other tables belong to the app
+      const table = root[top];
+      if (!isTable(table)) throw new ConfigError("session", "must be a table ([session])");
+      applyTable(session, table, SESSION_KEYS, "session", "config.toml", ["csrf"]);
+      if (table.csrf !== undefined) {
+        if (!isTable(table.csrf))
+          throw new ConfigError("session.csrf", "must be a table ([session.csrf])");
+        applyTable(csrf, table.csrf, CSRF_KEYS, "session.csrf", "config.toml", []);
+      }
+    }
+  }
+  if (layers.options) {
+    const { csrf: csrfOptions, ...rest } = layers.options as Record<string, unknown>;
+    applyTable(session, rest, SESSION_KEYS, "options", "options", []);
+    if (csrfOptions !== undefined) {
+      if (!isTable(csrfOptions)) throw new ConfigError("options.csrf", "must be an object");
+      applyTable(csrf, csrfOptions, CSRF_KEYS, "options.csrf", "options", []);
+    }
+  }
+  if (layers.env) {
+    const env = envLayer(layers.env);
+    applyTable(session, env.session, SESSION_KEYS, "CLOAKROOM_SESSION_", "environment", ["csrf"]);
+    applyTable(csrf, env.csrf, CSRF_KEYS, "CLOAKROOM_SESSION__CSRF_", "environment", []);
+  }
+
+  for (const [specs, values, prefix] of [
+    [SESSION_KEYS, session, "session"],
+    [CSRF_KEYS, csrf, "session.csrf"],
+  ] as const) {
+    for (const spec of specs) {
+      const value = values[spec.option];
+      if (value === undefined || !spec.check) continue;
+      const problem = (spec.check as (v: unknown) => string | undefined)(value);
+      if (problem)
+        throw new ConfigError(`${prefix}.${spec.toml}`, `got ${describe(value)}; ${problem}`);
+    }
+  }
+  const config = { ...session, csrf } as unknown as SessionConfig;
+  checkCombinations(config);
+  return config;
+}
+
+/** Rules that involve more than one key (RFC 6265bis §4.1.3 cookie prefixes, SameSite=None). */
+function checkCombinations(c: SessionConfig): void {
+  if (c.sameSite === "none" && !c.secure) {
+    throw new ConfigError(
+      "session.same_site",
+      'got "none" with secure = false; browsers drop SameSite=None cookies that are not Secure. Set secure = true or use "lax"',
+    );
+  }
+  if (c.cookieName.startsWith("__Host-")) {
+    if (!c.secure)
+      throw new ConfigError(
+        "session.cookie_name",
+        `"${c.cookieName}" needs secure = true (the __Host- prefix)`,
+      );
+    if (c.cookieDomain !== undefined)
+      throw new ConfigError("session.cookie_domain", `must be unset with a __Host- cookie name`);
+    if (c.cookiePath !== "/")
+      throw new ConfigError("session.cookie_path", `must be "/" with a __Host- cookie name`);
+  }
+  if (c.cookieName.startsWith("__Secure-") && !c.secure) {
+    throw new ConfigError(
+      "session.cookie_name",
+      `"${c.cookieName}" needs secure = true (the __Secure- prefix)`,
+    );
+  }
+  if (c.storage === "redis" && c.redisUrl === undefined) {
+    throw new ConfigError(
+      "session.redis_url",
+      'is required when storage = "redis" (e.g. "redis://localhost:6379")',
+    );
+  }
+}
+
+/** Options for {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Path of a TOML file with a `[session]` table. Missing file is an error when given. */
+  file?: string;
+  /** Already-parsed TOML text, instead of a file. */
+  toml?: string;
+  /** Programmatic options; override the file. */
+  options?: SessionOptions;
+  /** Environment to read `CLOAKROOM_SESSION__…` overrides from; defaults to `process.env`. Pass `{}` to ignore it. */
+  env?: Record<string, string | undefined>;
+  /** Where to report the production warning for `secure = false`. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Resolve configuration from defaults, a `config.toml`, programmatic options and the environment
+ * (in that order of precedence, last wins). Throws {@link ConfigError} naming the key on any problem.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig({ file: "config.toml" });
+ * ```
+ */
+export function loadConfig(input: LoadConfigOptions = {}): SessionConfig {
+  let tomlText = input.toml;
+  if (input.file !== undefined) {
+    try {
+      tomlText = readFileSync(input.file, "utf8");
+    } catch (cause) {
+      throw new ConfigError("file", `cannot read ${input.file}`, { cause });
+    }
+  }
+  let toml: Record<string, unknown> | undefined;
+  if (tomlText !== undefined) {
+    try {
+      toml = parseToml(tomlText) as Record<string, unknown>;
+    } catch (cause) {
+      throw new ConfigError(
+        "file",
+        `${input.file ?? "TOML"} is not valid TOML: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
+  const env = input.env ?? process.env;
+  const config = build({ toml, options: input.options, env });
+  if (!config.secure && env.NODE_ENV === "production") {
+    (input.warn ?? console.warn)(
+      "[cloakroom] WARNING: session.secure = false with NODE_ENV=production. The session cookie will be sent over plain HTTP. Set secure = true behind HTTPS.",
+    );
+  }
+  return config;
+}
+
+/** Resolve programmatic options only (no file, no environment). */
+export function defineConfig(options: SessionOptions = {}): SessionConfig {
+  return loadConfig({ options, env: {} });
+}

@@ -1,0 +1,110 @@
+import type { SessionConfig } from "./config.js";
+import { readCookie } from "./cookie.js";
+import { StoreUnavailableError } from "./errors.js";
+import type { ExpiryPolicy } from "./expiry.js";
+import { isWellFormedId } from "./id.js";
+import { type CommitResult, commit } from "./lifecycle.js";
+import { Session } from "./session.js";
+import type { SessionStore } from "./store.js";
+
+/** Where cloakroom reports problems it recovers from (corrupt records, store outages). */
+export interface Logger {
+  warn(message: string, ...details: unknown[]): void;
+  error(message: string, ...details: unknown[]): void;
+}
+
+/** Options of {@link SessionEngine} beyond the configuration. */
+export interface EngineOptions {
+  /** Clock in epoch ms; tests pass a fake one. */
+  now?: () => number;
+  logger?: Logger;
+}
+
+/**
+ * The framework-free core: opens a {@link Session} from a Cookie header and, at the end of the
+ * request, commits it and says which headers the response needs. Adapters are thin wrappers around
+ * {@link SessionEngine.open} and {@link SessionEngine.close}.
+ */
+export class SessionEngine {
+  readonly config: SessionConfig;
+  readonly store: SessionStore;
+  readonly policy: ExpiryPolicy;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** Monotonic ms, for waits; unaffected by a fake `now`. */
+  readonly monotonic = () => performance.now();
+  readonly #timeouts: boolean;
+
+  constructor(config: SessionConfig, store: SessionStore, options: EngineOptions = {}) {
+    this.config = config;
+    this.store = store;
+    this.policy = {
+      expirySecs: config.expirySecs,
+      inactivityTimeoutSecs: config.inactivityTimeoutSecs,
+    };
+    this.logger = options.logger ?? console;
+    this.now = options.now ?? Date.now;
+    this.#timeouts = !(store as { inProcess?: boolean }).inProcess;
+  }
+
+  /**
+   * Start a request's session from its Cookie header. Costs nothing: no store call happens until
+   * the session is used. A missing, malformed, oversized or duplicated cookie means "no session".
+   */
+  open(cookieHeader: string | null | undefined): Session {
+    const read = readCookie(cookieHeader, this.config.cookieName);
+    const id = read.kind === "present" && isWellFormedId(read.value) ? read.value : null;
+    return new Session(this, id);
+  }
+
+  /**
+   * End a request: apply the decision table for a response with `status`, and return the headers to
+   * add. Throws {@link StoreUnavailableError} when the save fails; answer 503 then.
+   */
+  close(session: Session, status: number): Promise<CommitResult> {
+    return commit(this, session, status);
+  }
+
+  /**
+   * Run a store operation with the configured timeout; any failure becomes a
+   * {@link StoreUnavailableError} (503) with the original error as its cause.
+   */
+  async guard<T>(operation: () => Promise<T>): Promise<T> {
+    if (!this.#timeouts) {
+      try {
+        return await operation();
+      } catch (cause) {
+        throw this.#unavailable(cause);
+      }
+    }
+    const limit = this.config.operationTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const pending = operation();
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`operation timed out after ${limit} ms`)),
+        limit,
+      );
+    });
+    try {
+      return await Promise.race([pending, timeout]);
+    } catch (cause) {
+      // A late failure of the abandoned operation must not become an unhandled rejection.
+      pending.catch(() => {});
+      throw this.#unavailable(cause);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #unavailable(cause: unknown): StoreUnavailableError {
+    if (cause instanceof StoreUnavailableError) {
+      this.logger.error(`[cloakroom] ${cause.message}`, cause.cause ?? "");
+      return cause;
+    }
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const error = new StoreUnavailableError(message, { cause });
+    this.logger.error(`[cloakroom] ${error.message}`);
+    return error;
+  }
+}

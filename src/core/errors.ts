@@ -1,0 +1,81 @@
+/**
+ * The few errors cloakroom throws. Each carries a stable `code`, an actionable message and, where
+ * there is one, the underlying `cause`.
+ */
+export class CloakroomError extends Error {
+  /** Stable machine-readable code, e.g. `E_CONFIG`. */
+  readonly code: string;
+  /** The HTTP status an adapter answers with when this error escapes a handler. */
+  readonly status: number;
+
+  constructor(code: string, status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** Invalid configuration. Thrown at start-up, never on a request. */
+export class ConfigError extends CloakroomError {
+  /** The configuration key at fault, e.g. `session.same_site`. */
+  readonly key: string;
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super("E_CONFIG", 500, `cloakroom config: ${key}: ${message}`, options);
+    this.key = key;
+  }
+}
+
+/** The session store failed or timed out. Adapters answer 503 with `Retry-After`. */
+export class StoreUnavailableError extends CloakroomError {
+  /** Seconds the client is told to wait before retrying. */
+  readonly retryAfter: number;
+  constructor(message: string, options?: { cause?: unknown; retryAfter?: number }) {
+    super("E_STORE_UNAVAILABLE", 503, `cloakroom: session store unavailable: ${message}`, options);
+    this.retryAfter = options?.retryAfter ?? 1;
+  }
+}
+
+/** The per-session lock could not be taken within the configured wait. Adapters answer 503. */
+export class SessionLockTimeoutError extends CloakroomError {
+  readonly retryAfter = 1;
+  constructor(waitedMs: number) {
+    super(
+      "E_SESSION_LOCKED",
+      503,
+      `cloakroom: session is locked by another request; gave up after ${waitedMs} ms (raise lock_timeout_ms or shorten the locked handler)`,
+    );
+  }
+}
+
+/** A handler asked for the session on a route that the session middleware does not cover. */
+export class MissingMiddlewareError extends CloakroomError {
+  constructor(framework: string, hint: string) {
+    super(
+      "E_SESSION_NOT_READY",
+      500,
+      `cloakroom: session not found on this request. Register the cloakroom ${framework} middleware before this route: ${hint}`,
+    );
+  }
+}
+
+/** Status and headers an adapter should answer with for an error that escaped a handler. */
+export function errorResponseFor(
+  error: unknown,
+): { status: number; headers: Record<string, string>; body: string } | null {
+  if (error instanceof StoreUnavailableError || error instanceof SessionLockTimeoutError) {
+    return {
+      status: 503,
+      headers: {
+        "retry-after": String(error.retryAfter),
+        "content-type": "application/json; charset=utf-8",
+        "cache-control": "no-store",
+      },
+      body: JSON.stringify({
+        error: error.code === "E_SESSION_LOCKED" ? "session_locked" : "session_store_unavailable",
+        message: error.message,
+      }),
+    };
+  }
+  return null;
+}

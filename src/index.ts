@@ -1,0 +1,41 @@
+/**
+ * cloakroom: server-side HTTP sessions for TypeScript apps that render HTML.
+ *
+ * The core is framework-free; pick an adapter from `cloakroom/hono` (and, as they land,
+ * `cloakroom/express`, `cloakroom/fastify`), and a store: memory (default) or `cloakroom/redis`.
+ *
+ * @packageDocumentation
+ */
+export {
+  CSRF_KEYS,
+  type CsrfConfig,
+  defineConfig,
+  type KeySpec,
+  type LoadConfigOptions,
+  loadConfig,
+  SESSION_KEYS,
+  type SessionConfig,
+  type SessionOptions,
+} from "./core/config.js";
+export { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
+export {
+  CloakroomError,
+  ConfigError,
+  errorResponseFor,
+  MissingMiddlewareError,
+  SessionLockTimeoutError,
+  StoreUnavailableError,
+} from "./core/errors.js";
+export { MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
+export { generateId, isWellFormedId } from "./core/id.js";
+export {
+  type Action,
+  type CommitResult,
+  DECISION_TABLE,
+  type Facts,
+  type Row,
+} from "./core/lifecycle.js";
+export { CSRF_SECRET_KEY, Session } from "./core/session.js";
+export type { SessionStore, SessionWrite, StoredSession, WriteMode } from "./core/store.js";
+export { type CloakroomOptions, createSessionEngine } from "./setup.js";
+export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";

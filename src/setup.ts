@@ -1,0 +1,54 @@
+import { loadConfig, type SessionConfig, type SessionOptions } from "./core/config.js";
+import { type EngineOptions, SessionEngine } from "./core/engine.js";
+import { ConfigError } from "./core/errors.js";
+import type { SessionStore } from "./core/store.js";
+import { MemoryStore } from "./stores/memory.js";
+
+/**
+ * Everything an adapter needs to build a session engine: configuration (from `config.toml`, options
+ * and the environment), an optional store, and engine options.
+ */
+export interface CloakroomOptions extends SessionOptions, EngineOptions {
+  /** Path of a `config.toml` holding a `[session]` table. */
+  configFile?: string;
+  /** A store instance; default: built from `storage` (memory, or Redis from `redis_url`). */
+  store?: SessionStore;
+  /** Environment for `CLOAKROOM_SESSION__…` overrides; default `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * Build a {@link SessionEngine} once, at start-up. Configuration problems throw here, never on a
+ * request. Adapters call this for you; call it yourself to share one engine between apps.
+ *
+ * @example
+ * ```ts
+ * const engine = createSessionEngine({ configFile: "config.toml" });
+ * ```
+ */
+export function createSessionEngine(options: CloakroomOptions = {}): SessionEngine {
+  const { configFile, store, env, now, logger, ...sessionOptions } = options;
+  const config = loadConfig({
+    ...(configFile !== undefined ? { file: configFile } : {}),
+    options: sessionOptions,
+    ...(env !== undefined ? { env } : {}),
+    ...(logger ? { warn: (m: string) => logger.warn(m) } : {}),
+  });
+  return new SessionEngine(config, store ?? storeFor(config), {
+    ...(now ? { now } : {}),
+    ...(logger ? { logger } : {}),
+  });
+}
+
+function storeFor(config: SessionConfig): SessionStore {
+  if (config.storage === "memory") return new MemoryStore({ maxSessions: config.maxSessions });
+  throw new ConfigError(
+    "session.storage",
+    '"redis" needs a store: pass `store: new RedisStore(client)` from "cloakroom/redis"',
+  );
+}
+
+/** Accept an engine or options: adapters take either. */
+export function engineFrom(input: CloakroomOptions | SessionEngine | undefined): SessionEngine {
+  return input instanceof SessionEngine ? input : createSessionEngine(input);
+}
