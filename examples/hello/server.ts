@@ -13,4 +13,6 @@ app.get("/", async (c) => {
 });
 
 const port = Number(process.env.PORT ?? 3000);
-serve({ fetch: app.fetch, port }, () => console.log(`cloakroom example on http://localhost:${port}`));
+serve({ fetch: app.fetch, port }, () =>
+  console.log(`cloakroom example on http://localhost:${port}`),
+);
