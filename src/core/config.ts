@@ -313,7 +313,10 @@ function suggest(name: string, candidates: readonly string[]): string {
   let best = "";
   let bestScore = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
-    const d = distance(name.toLowerCase(), c.toLowerCase());
+    const a = name.toLowerCase();
+    const b = c.toLowerCase();
+    // A key that is a fragment of a valid one ("header" for "header_name") is a near miss too.
+    const d = a.length >= 4 && (b.includes(a) || a.includes(b)) ? 1 : distance(a, b);
     if (d < bestScore) {
       best = c;
       bestScore = d;

@@ -1,0 +1,248 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { CSRF_KEYS, defineConfig, loadConfig, SESSION_KEYS } from "../../src/core/config.js";
+import { ConfigError } from "../../src/core/errors.js";
+
+const SEED_TOML = `
+[session]
+cookie_name = "session_id"
+cookie_path = "/"
+cookie_domain = "example.com"
+secure = true
+http_only = true
+same_site = "lax"
+expiry_secs = 86400
+inactivity_timeout_secs = 3600
+storage = "redis"
+redis_url = "redis://localhost:6379"
+
+[session.csrf]
+enabled = true
+token_length = 32
+header_name = "X-CSRF-Token"
+form_field_name = "_csrf"
+`;
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("config.toml", () => {
+  test("the seed's configuration reference parses, key for key", () => {
+    const c = loadConfig({ toml: SEED_TOML, env: {} });
+    expect(c).toMatchObject({
+      cookieName: "session_id",
+      cookiePath: "/",
+      cookieDomain: "example.com",
+      secure: true,
+      httpOnly: true,
+      sameSite: "lax",
+      expirySecs: 86400,
+      inactivityTimeoutSecs: 3600,
+      storage: "redis",
+      redisUrl: "redis://localhost:6379",
+      csrf: { enabled: true, tokenLength: 32, headerName: "X-CSRF-Token", formFieldName: "_csrf" },
+    });
+  });
+
+  test("defaults match the seed's documented ones", () => {
+    const c = defineConfig();
+    expect(c).toMatchObject({
+      cookieName: "session_id",
+      cookiePath: "/",
+      cookieDomain: undefined,
+      secure: true,
+      httpOnly: true,
+      sameSite: "lax",
+      expirySecs: 86400,
+      inactivityTimeoutSecs: 0,
+      storage: "memory",
+      csrf: { enabled: true, tokenLength: 32, headerName: "X-CSRF-Token", formFieldName: "_csrf" },
+    });
+  });
+
+  test("reads a file; other tables belong to the app and are ignored", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cloakroom-"));
+    const file = join(dir, "config.toml");
+    writeFileSync(file, `[server]\nport = 1\n\n[session]\nexpiry_secs = 60\n`);
+    expect(loadConfig({ file, env: {} }).expirySecs).toBe(60);
+  });
+
+  test("a missing file and invalid TOML are start-up errors", () => {
+    expect(
+      errorOf(() => loadConfig({ file: "/nonexistent/config.toml", env: {} })).message,
+    ).toMatch(/cannot read/);
+    expect(errorOf(() => loadConfig({ toml: "[session\nx=", env: {} })).message).toMatch(
+      /not valid TOML/,
+    );
+  });
+});
+
+describe("errors name the key, the bad value and what is allowed", () => {
+  test.each([
+    ['same_site = "sometimes"', "session.same_site", /"sometimes".*"strict", "lax", "none"/],
+    ["expiry_secs = -5", "session.expiry_secs", /-5.*integer from 0 to 34560000/],
+    ["expiry_secs = 1.5", "session.expiry_secs", /1\.5.*integer/],
+    ['expiry_secs = "1 day"', "session.expiry_secs", /"1 day".*must be a integer/],
+    ["secure = 1", "session.secure", /1.*must be a boolean/],
+    ['storage = "postgres"', "session.storage", /"postgres".*"memory" or "redis"/],
+    ['storage = "redis"', "session.redis_url", /required when storage = "redis"/],
+    ['redis_url = "http://x"', "session.redis_url", /redis:\/\/ or rediss:\/\//],
+    ['cookie_name = "a b"', "session.cookie_name", /cookie-name token/],
+    ['cookie_path = "/; Domain=evil.com"', "session.cookie_path", /no ; or control/],
+    ['cookie_domain = "a.com\\r\\nX: y"', "session.cookie_domain", /host name/],
+    ['same_site = "none"\nsecure = false', "session.same_site", /SameSite=None/],
+    ['cookie_name = "__Host-sid"\ncookie_domain = "a.com"', "session.cookie_domain", /__Host-/],
+    ['cookie_name = "__Host-sid"\ncookie_path = "/app"', "session.cookie_path", /__Host-/],
+    ['cookie_name = "__Host-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    ['cookie_name = "__Secure-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+  ])("%s", (toml, key, message) => {
+    const err = errorOf(() => loadConfig({ toml: `[session]\n${toml}\n`, env: {} }));
+    expect(err.key).toBe(key);
+    expect(err.message).toMatch(message);
+  });
+
+  test.each([
+    ["token_length = 8", "session.csrf.token_length", /16 to 128/],
+    ['header_name = "X CSRF"', "session.csrf.header_name", /header name/],
+    ['form_field_name = ""', "session.csrf.form_field_name", /1-64/],
+    ['trusted_origins = ["https://a.com/path"]', "session.csrf.trusted_origins", /not an origin/],
+    ['exempt_paths = ["api"]', "session.csrf.exempt_paths", /start with \//],
+  ])("[session.csrf] %s", (toml, key, message) => {
+    const err = errorOf(() => loadConfig({ toml: `[session.csrf]\n${toml}\n`, env: {} }));
+    expect(err.key).toBe(key);
+    expect(err.message).toMatch(message);
+  });
+
+  test("unknown keys suggest the nearest valid one", () => {
+    expect(
+      errorOf(() => loadConfig({ toml: "[session]\nexpiry_sec = 5\n", env: {} })).message,
+    ).toMatch(/session\.expiry_sec: unknown key.*Did you mean "expiry_secs"\?/);
+    expect(
+      errorOf(() => loadConfig({ toml: "[session.csrf]\nheader = 'X'\n", env: {} })).message,
+    ).toMatch(/Did you mean "header_name"\?/);
+    expect(
+      errorOf(() => loadConfig({ toml: "[session]\nzzzzzzzz = 5\n", env: {} })).message,
+    ).toMatch(/Valid keys: cookie_name/);
+    expect(errorOf(() => defineConfig({ cookiename: "x" } as never)).message).toMatch(
+      /Did you mean "cookieName"\?/,
+    );
+  });
+});
+
+describe("programmatic options and the environment", () => {
+  test("camelCase options override the file, the environment overrides both", () => {
+    const c = loadConfig({
+      toml: "[session]\nexpiry_secs = 10\ncookie_name = 'from_file'\n[session.csrf]\nenabled = true\n",
+      options: { expirySecs: 20, csrf: { headerName: "X-Token" } },
+      env: {
+        CLOAKROOM_SESSION__EXPIRY_SECS: "30",
+        CLOAKROOM_SESSION__CSRF__ENABLED: "false",
+        CLOAKROOM_SESSION__STORAGE: "redis",
+        CLOAKROOM_SESSION__REDIS_URL: "redis://127.0.0.1:6379/2",
+        CLOAKROOM_SESSION__CSRF__TRUSTED_ORIGINS: "https://a.example, https://b.example",
+      },
+    });
+    expect(c.expirySecs).toBe(30);
+    expect(c.cookieName).toBe("from_file");
+    expect(c.csrf.enabled).toBe(false);
+    expect(c.csrf.headerName).toBe("X-Token");
+    expect(c.storage).toBe("redis");
+    expect(c.redisUrl).toBe("redis://127.0.0.1:6379/2");
+    expect(c.csrf.trustedOrigins).toEqual(["https://a.example", "https://b.example"]);
+  });
+
+  test("every key can be set from the environment", () => {
+    const values: Record<string, string> = {
+      cookie_name: "sid",
+      cookie_path: "/app",
+      cookie_domain: "example.com",
+      secure: "true",
+      http_only: "false",
+      same_site: "strict",
+      expiry_secs: "60",
+      inactivity_timeout_secs: "30",
+      storage: "memory",
+      redis_url: "rediss://u:p@h:6380/1",
+      key_prefix: "app:",
+      operation_timeout_ms: "250",
+      lock_timeout_ms: "900",
+      max_sessions: "5",
+    };
+    const csrfValues: Record<string, string> = {
+      enabled: "false",
+      token_length: "48",
+      header_name: "X-Other",
+      form_field_name: "token",
+      trusted_origins: "https://x.example",
+      exempt_paths: "/api,/hooks",
+    };
+    expect(Object.keys(values).sort()).toEqual(SESSION_KEYS.map((k) => k.toml).sort());
+    expect(Object.keys(csrfValues).sort()).toEqual(CSRF_KEYS.map((k) => k.toml).sort());
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(values)) env[`CLOAKROOM_SESSION__${k.toUpperCase()}`] = v;
+    for (const [k, v] of Object.entries(csrfValues))
+      env[`CLOAKROOM_SESSION__CSRF__${k.toUpperCase()}`] = v;
+    const c = loadConfig({ env });
+    expect(c).toMatchObject({
+      cookieName: "sid",
+      cookiePath: "/app",
+      cookieDomain: "example.com",
+      secure: true,
+      httpOnly: false,
+      sameSite: "strict",
+      expirySecs: 60,
+      inactivityTimeoutSecs: 30,
+      redisUrl: "rediss://u:p@h:6380/1",
+      keyPrefix: "app:",
+      operationTimeoutMs: 250,
+      lockTimeoutMs: 900,
+      maxSessions: 5,
+      csrf: {
+        enabled: false,
+        tokenLength: 48,
+        headerName: "X-Other",
+        formFieldName: "token",
+        trustedOrigins: ["https://x.example"],
+        exemptPaths: ["/api", "/hooks"],
+      },
+    });
+  });
+
+  test("bad environment values and unknown environment keys name the variable", () => {
+    expect(
+      errorOf(() => loadConfig({ env: { CLOAKROOM_SESSION__SECURE: "maybe" } })).message,
+    ).toMatch(/secure.*"maybe".*true or false/);
+    expect(
+      errorOf(() => loadConfig({ env: { CLOAKROOM_SESSION__EXPIRY_SECS: "soon" } })).message,
+    ).toMatch(/integer/);
+    expect(
+      errorOf(() => loadConfig({ env: { CLOAKROOM_SESSION__REDIS_ULR: "redis://x" } })).message,
+    ).toMatch(/Did you mean "redis_url"\?/);
+  });
+
+  test("secure = false under NODE_ENV=production is a loud warning, not silence", () => {
+    const warnings: string[] = [];
+    loadConfig({
+      options: { secure: false },
+      env: { NODE_ENV: "production" },
+      warn: (m) => warnings.push(m),
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/WARNING: session\.secure = false with NODE_ENV=production/);
+    loadConfig({
+      options: { secure: false },
+      env: { NODE_ENV: "development" },
+      warn: (m) => warnings.push(m),
+    });
+    expect(warnings).toHaveLength(1);
+  });
+});
