@@ -42,6 +42,16 @@ export function stateOf(session: Session): SessionState {
   return session[STATE];
 }
 
+let engineOfSession: (session: Session) => SessionEngine;
+
+/**
+ * Internal: the engine a session belongs to, so helpers built on a session (typed sessions, auth,
+ * flash) use its clock and logger. Not part of the public API.
+ */
+export function engineOf(session: Session): SessionEngine {
+  return engineOfSession(session);
+}
+
 function emptyFields(): Record<string, string> {
   return Object.create(null) as Record<string, string>;
 }
@@ -64,6 +74,10 @@ export class Session {
   readonly [STATE]: SessionState;
   readonly #engine: SessionEngine;
   #loading: Promise<void> | null = null;
+
+  static {
+    engineOfSession = (session) => session.#engine;
+  }
 
   /** @internal Created by {@link SessionEngine.open}. */
   constructor(engine: SessionEngine, incomingId: string | null) {
