@@ -49,6 +49,11 @@ export class MemoryStore implements SessionStore {
     return this.#entries.size;
   }
 
+  /** Records held and expiry entries scheduled, for monitoring (entries ≤ 2 × records + 1024). */
+  stats(): { records: number; scheduled: number } {
+    return { records: this.#entries.size, scheduled: this.#heapAt.length };
+  }
+
   async load(id: string, now: number): Promise<StoredSession | null> {
     this.#reclaim(now, 8);
     const entry = this.#entries.get(id);
