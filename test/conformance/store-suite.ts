@@ -1,0 +1,340 @@
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import type { SessionMeta } from "../../src/core/expiry.js";
+import { deadlineOf } from "../../src/core/expiry.js";
+import { generateId } from "../../src/core/id.js";
+import type { SessionStore, SessionWrite } from "../../src/core/store.js";
+
+/** Backend probes a store's test file may offer; the suite checks more when they are given. */
+export interface StoreProbes {
+  /** Remaining time to live of the record's backend key in ms, or null when the key is missing. */
+  ttlOf?(store: SessionStore, id: string): Promise<number | null>;
+}
+
+/** A fixed, fake epoch: stores must take time from the `now` argument, never from their own clock. */
+const T0 = Date.UTC(2026, 0, 1);
+const PROTO = "__proto__";
+
+function fields(entries: Record<string, unknown>): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (const [key, value] of Object.entries(entries)) out[key] = JSON.stringify(value);
+  return out;
+}
+
+function meta(overrides: Partial<SessionMeta> = {}): SessionMeta {
+  return { createdAt: T0, absoluteAt: T0 + 3_600_000, idleMs: 0, ...overrides };
+}
+
+function write(set: Record<string, string>, del: string[] = [], m = meta()): SessionWrite {
+  return { set, del, meta: m };
+}
+
+function plain(record: Record<string, string>): Record<string, string> {
+  return { ...record };
+}
+
+/**
+ * The store contract of `src/core/store.ts`, as one suite every store must pass. `makeStore` is
+ * called before each test; the store is closed after it.
+ */
+export function describeStoreConformance(
+  name: string,
+  makeStore: () => SessionStore | Promise<SessionStore>,
+  probes: StoreProbes = {},
+): void {
+  describe(`store conformance: ${name}`, () => {
+    let store: SessionStore;
+
+    beforeEach(async () => {
+      store = await makeStore();
+    });
+    afterEach(async () => {
+      await store.close?.();
+    });
+
+    test("a missing record loads as null", async () => {
+      expect(await store.load(generateId(), T0)).toBeNull();
+    });
+
+    test("create stores fields and metadata; load returns them", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 60_000, maxAgeSecs: 3600 });
+      expect(
+        await store.write(id, write(fields({ user: "alice", n: 1 }), [], m), "create", T0),
+      ).toBe(true);
+      const got = await store.load(id, T0 + 1);
+      expect(got).not.toBeNull();
+      expect(plain(got?.fields ?? {})).toEqual({ user: '"alice"', n: "1" });
+      expect(got?.meta).toEqual(m);
+    });
+
+    test("create refuses an existing id and leaves the record alone", async () => {
+      const id = generateId();
+      expect(await store.write(id, write(fields({ a: 1 })), "create", T0)).toBe(true);
+      expect(await store.write(id, write(fields({ a: 2, b: 3 })), "create", T0)).toBe(false);
+      expect(plain((await store.load(id, T0))?.fields ?? {})).toEqual({ a: "1" });
+    });
+
+    test("update refuses a missing id and does not create it", async () => {
+      const id = generateId();
+      expect(await store.write(id, write(fields({ a: 1 })), "update", T0)).toBe(false);
+      expect(await store.load(id, T0)).toBeNull();
+    });
+
+    test("no resurrection: update after destroy or claim fails", async () => {
+      const destroyed = generateId();
+      await store.write(destroyed, write(fields({ a: 1 })), "create", T0);
+      await store.destroy(destroyed);
+      expect(await store.write(destroyed, write(fields({ b: 2 })), "update", T0)).toBe(false);
+      expect(await store.load(destroyed, T0)).toBeNull();
+
+      const claimed = generateId();
+      await store.write(claimed, write(fields({ a: 1 })), "create", T0);
+      expect(await store.claim(claimed, T0)).not.toBeNull();
+      expect(await store.write(claimed, write(fields({ b: 2 })), "update", T0)).toBe(false);
+      expect(await store.load(claimed, T0)).toBeNull();
+    });
+
+    test("destroying a missing record is not an error", async () => {
+      await expect(store.destroy(generateId())).resolves.toBeUndefined();
+    });
+
+    test("two writers changing different keys both persist (per-key merge)", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ base: 0, gone: 1 })), "create", T0);
+      await Promise.all([
+        store.write(id, write(fields({ a: "from-a" })), "update", T0 + 1),
+        store.write(id, write(fields({ b: "from-b" }), ["gone"]), "update", T0 + 1),
+      ]);
+      expect(plain((await store.load(id, T0 + 2))?.fields ?? {})).toEqual({
+        base: "0",
+        a: '"from-a"',
+        b: '"from-b"',
+      });
+    });
+
+    test("an update that leaves no keys deletes the record", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1, b: 2 })), "create", T0);
+      expect(await store.write(id, write(fields({}), ["a", "b"]), "update", T0)).toBe(true);
+      expect(await store.load(id, T0)).toBeNull();
+      expect(await store.write(id, write(fields({ c: 3 })), "update", T0)).toBe(false);
+      if (probes.ttlOf) expect(await probes.ttlOf(store, id)).toBeNull();
+    });
+
+    test("idle timeout: each load renews the deadline; an idle record expires", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 1000 });
+      await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+      expect(await store.load(id, T0 + 900)).not.toBeNull();
+      expect(await store.load(id, T0 + 1800)).not.toBeNull();
+      expect(await store.load(id, T0 + 2700)).not.toBeNull();
+      expect(await store.load(id, T0 + 3701)).toBeNull();
+    });
+
+    test("an update renews the idle deadline too; an update after expiry fails", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 1000 });
+      await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+      expect(await store.write(id, write(fields({ b: 2 }), [], m), "update", T0 + 900)).toBe(true);
+      expect(await store.load(id, T0 + 1800)).not.toBeNull();
+      expect(await store.write(id, write(fields({ c: 3 }), [], m), "update", T0 + 2801)).toBe(
+        false,
+      );
+      expect(await store.load(id, T0 + 2801)).toBeNull();
+    });
+
+    test("the absolute deadline caps idle renewal", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 1000, absoluteAt: T0 + 2500 });
+      await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+      expect(await store.load(id, T0 + 900)).not.toBeNull();
+      expect(await store.load(id, T0 + 1800)).not.toBeNull();
+      expect(await store.load(id, T0 + 2400)).not.toBeNull();
+      expect(await store.load(id, T0 + 2501)).toBeNull();
+    });
+
+    test("a record without idle timeout lives until its absolute deadline", async () => {
+      const id = generateId();
+      await store.write(
+        id,
+        write(fields({ a: 1 }), [], meta({ absoluteAt: T0 + 5000 })),
+        "create",
+        T0,
+      );
+      expect(await store.load(id, T0 + 4999)).not.toBeNull();
+      expect(await store.load(id, T0 + 5000)).toBeNull();
+    });
+
+    if (probes.ttlOf) {
+      const ttlOf = probes.ttlOf;
+      // Real time passes between the write and the probe, so allow a little slack below.
+      const near = (ttl: number | null, want: number) => {
+        expect(ttl).not.toBeNull();
+        expect(ttl as number).toBeLessThanOrEqual(want);
+        expect(ttl as number).toBeGreaterThan(want - 5000);
+      };
+
+      test("every write and every load sets the backend TTL from deadlineOf", async () => {
+        const id = generateId();
+        const m = meta({ idleMs: 60_000, absoluteAt: T0 + 3_600_000 });
+        await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+        near(await ttlOf(store, id), deadlineOf(m, T0) - T0);
+        await store.load(id, T0 + 30_000);
+        near(await ttlOf(store, id), 60_000);
+        await store.write(id, write(fields({ b: 1 }), [], m), "update", T0 + 3_570_000);
+        near(await ttlOf(store, id), 30_000);
+        await store.load(id, T0 + 3_590_000);
+        near(await ttlOf(store, id), 10_000);
+      });
+
+      test("a record without idle timeout gets the absolute deadline as TTL", async () => {
+        const id = generateId();
+        const m = meta({ absoluteAt: T0 + 86_400_000 });
+        await store.write(id, write(fields({ a: 1 }), [], m), "create", T0 + 400_000);
+        near(await ttlOf(store, id), 86_000_000);
+      });
+    }
+
+    test("claim returns the record and deletes it, once", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 60_000 });
+      await store.write(id, write(fields({ a: 1, b: 2 }), [], m), "create", T0);
+      const claimed = await store.claim(id, T0 + 1);
+      expect(plain(claimed?.fields ?? {})).toEqual({ a: "1", b: "2" });
+      expect(claimed?.meta).toEqual(m);
+      expect(await store.claim(id, T0 + 1)).toBeNull();
+      expect(await store.load(id, T0 + 1)).toBeNull();
+    });
+
+    test("claim of an expired record returns null", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 }), [], meta({ idleMs: 1000 })), "create", T0);
+      expect(await store.claim(id, T0 + 1001)).toBeNull();
+      expect(await store.load(id, T0)).toBeNull();
+    });
+
+    test("parallel claims: exactly one wins", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 })), "create", T0);
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.claim(id, T0)));
+      expect(results.filter((r) => r !== null)).toHaveLength(1);
+    });
+
+    test("take returns and deletes only the keys that exist, leaving the rest", async () => {
+      const id = generateId();
+      await store.write(
+        id,
+        write(fields({ "flash.1": "hi", "flash.2": "yo", keep: 1 })),
+        "create",
+        T0,
+      );
+      const got = await store.take(id, ["flash.1", "flash.2", "flash.3"]);
+      expect(plain(got)).toEqual({ "flash.1": '"hi"', "flash.2": '"yo"' });
+      expect(plain((await store.load(id, T0))?.fields ?? {})).toEqual({ keep: "1" });
+      expect(plain(await store.take(id, ["flash.1"]))).toEqual({});
+      expect(plain(await store.take(generateId(), ["flash.1"]))).toEqual({});
+    });
+
+    test("parallel takes of one key: exactly one caller gets it", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ flash: "once", keep: 1 })), "create", T0);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => store.take(id, ["flash"])),
+      );
+      const winners = results.filter((r) => r.flash !== undefined);
+      expect(winners).toHaveLength(1);
+      expect(winners[0]?.flash).toBe('"once"');
+    });
+
+    test("tryLock: one holder at a time; unlock needs the holder's token", async () => {
+      const id = generateId();
+      const token = await store.tryLock(id, 10_000);
+      expect(typeof token).toBe("string");
+      expect(await store.tryLock(id, 10_000)).toBeNull();
+      await store.unlock(id, "not-the-token");
+      expect(await store.tryLock(id, 10_000)).toBeNull();
+      expect(await store.tryLock(generateId(), 10_000)).not.toBeNull();
+      await store.unlock(id, token as string);
+      const again = await store.tryLock(id, 10_000);
+      expect(again).not.toBeNull();
+      expect(again).not.toBe(token);
+      await store.unlock(id, again as string);
+    });
+
+    test("parallel tryLock: exactly one wins", async () => {
+      const id = generateId();
+      const tokens = await Promise.all(Array.from({ length: 10 }, () => store.tryLock(id, 10_000)));
+      const held = tokens.filter((t) => t !== null);
+      expect(held).toHaveLength(1);
+      await store.unlock(id, held[0] as string);
+    });
+
+    test("a lock frees itself after its TTL", async () => {
+      const id = generateId();
+      const token = await store.tryLock(id, 40);
+      expect(token).not.toBeNull();
+      // The lock TTL is real time by contract (it guards real requests), so this test waits.
+      await new Promise((r) => setTimeout(r, 120));
+      const next = await store.tryLock(id, 10_000);
+      expect(next).not.toBeNull();
+      // The expired holder's late unlock must not free the new holder's lock.
+      await store.unlock(id, token as string);
+      expect(await store.tryLock(id, 10_000)).toBeNull();
+      await store.unlock(id, next as string);
+    });
+
+    test("the lock is independent of the record", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 })), "create", T0);
+      const token = await store.tryLock(id, 10_000);
+      expect(await store.load(id, T0)).not.toBeNull();
+      await store.destroy(id);
+      expect(await store.tryLock(id, 10_000)).toBeNull();
+      await store.unlock(id, token as string);
+    });
+
+    test("keys named __proto__, constructor and prototype stay plain keys", async () => {
+      const id = generateId();
+      // Built by assignment: in an object literal, `__proto__:` would set the prototype instead.
+      const set = fields({ constructor: "c", prototype: "p" });
+      set[PROTO] = JSON.stringify({ polluted: true });
+      await store.write(id, write(set), "create", T0);
+      await store.write(id, write(fields({ hasOwnProperty: 1 })), "update", T0);
+      const got = await store.load(id, T0);
+      const f = got?.fields as Record<string, string>;
+      expect(Object.getPrototypeOf(f)).toBeNull();
+      expect(Object.keys(f).sort()).toEqual([
+        "__proto__",
+        "constructor",
+        "hasOwnProperty",
+        "prototype",
+      ]);
+      expect(Object.hasOwn(f, "__proto__")).toBe(true);
+      expect(f[PROTO]).toBe('{"polluted":true}');
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      const taken = await store.take(id, [PROTO, "toString"]);
+      expect(Object.keys(taken)).toEqual([PROTO]);
+      expect(Object.getPrototypeOf(taken)).toBeNull();
+      const claimed = await store.claim(id, T0);
+      expect(Object.getPrototypeOf(claimed?.fields)).toBeNull();
+      expect(Object.keys(claimed?.fields ?? {}).sort()).toEqual([
+        "constructor",
+        "hasOwnProperty",
+        "prototype",
+      ]);
+    });
+
+    test("values round-trip byte for byte (unicode, newlines, large values)", async () => {
+      const id = generateId();
+      const big = "x".repeat(200_000);
+      const set = fields({
+        text: 'héllo 👋\n\t"quoted" \u0000 end',
+        big,
+        nested: { a: [1, null] },
+      });
+      set["key with spaces/and:colons"] = "true";
+      await store.write(id, write(set), "create", T0);
+      expect(plain((await store.load(id, T0))?.fields ?? {})).toEqual(plain(set));
+    });
+  });
+}
