@@ -56,7 +56,13 @@ export function session(options?: CloakroomOptions | SessionEngine): MiddlewareH
  */
 export function sessionLock(): MiddlewareHandler {
   return async (c, next) => {
-    getSession(c).requireLock();
+    try {
+      await getSession(c).lock();
+    } catch (error) {
+      const busy = errorResponseFor(error);
+      if (!busy) throw error;
+      return new Response(busy.body, { status: busy.status, headers: busy.headers });
+    }
     await next();
   };
 }

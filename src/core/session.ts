@@ -255,14 +255,30 @@ export class Session {
 
   /**
    * Serialise this request with every other locked request on the same session (across processes on
-   * Redis). Must be called before the session is first read; the lock is held until the end of the
-   * request, after the save. Adapters expose it as a route-level middleware.
+   * Redis): for read-modify-write routes such as a cart. The lock is held until the end of the
+   * request, after the save, and waits at most `lock_timeout_ms` (then 503). Call it before changing
+   * anything; if the session was already read (e.g. by the CSRF check), it is read again under the
+   * lock so the handler sees what the previous holder saved. Adapters expose it as a route-level
+   * middleware (`sessionLock()`).
    */
-  requireLock(): void {
+  async lock(): Promise<void> {
     const s = this[STATE];
-    if (s.loaded)
-      throw new Error("cloakroom: requireLock() must be called before the session is read");
-    s.wantLock = true;
+    if (s.lockToken !== null) return;
+    if (s.changes.size > 0 || s.cycled || s.doomed !== null) {
+      throw new Error("cloakroom: lock() must be called before the session is changed");
+    }
+    if (!s.loaded) {
+      s.wantLock = true; // taken by the first load, before the read
+      return;
+    }
+    // A session that is not stored yet has an id nobody else knows: nothing to serialise.
+    if (s.originId === null) return;
+    await this.#lock(s.originId);
+    s.loaded = false;
+    s.originId = null;
+    s.fields = emptyFields();
+    s.meta = null;
+    await this.load();
   }
 
   /** Load the record if not loaded yet. Every accessor calls it; call it yourself to load eagerly. */
