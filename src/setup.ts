@@ -1,8 +1,8 @@
 import { loadConfig, type SessionConfig, type SessionOptions } from "./core/config.js";
-import { type EngineOptions, SessionEngine } from "./core/engine.js";
-import { ConfigError } from "./core/errors.js";
+import { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
 import type { SessionStore } from "./core/store.js";
 import { MemoryStore } from "./stores/memory.js";
+import { redisStoreFromConfig } from "./stores/redis-url.js";
 
 /**
  * Everything an adapter needs to build a session engine: configuration (from `config.toml`, options
@@ -34,18 +34,15 @@ export function createSessionEngine(options: CloakroomOptions = {}): SessionEngi
     ...(env !== undefined ? { env } : {}),
     ...(logger ? { warn: (m: string) => logger.warn(m) } : {}),
   });
-  return new SessionEngine(config, store ?? storeFor(config), {
+  return new SessionEngine(config, store ?? storeFor(config, logger ?? console), {
     ...(now ? { now } : {}),
     ...(logger ? { logger } : {}),
   });
 }
 
-function storeFor(config: SessionConfig): SessionStore {
-  if (config.storage === "memory") return new MemoryStore({ maxSessions: config.maxSessions });
-  throw new ConfigError(
-    "session.storage",
-    '"redis" needs a store: pass `store: new RedisStore(client)` from "cloakroom/redis"',
-  );
+function storeFor(config: SessionConfig, logger: Logger): SessionStore {
+  if (config.storage === "redis") return redisStoreFromConfig(config, logger);
+  return new MemoryStore({ maxSessions: config.maxSessions });
 }
 
 /** Accept an engine or options: adapters take either. */

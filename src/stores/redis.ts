@@ -1,0 +1,393 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Logger } from "../core/engine.js";
+import { ConfigError } from "../core/errors.js";
+import { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
+import type { SessionStore, SessionWrite, StoredSession, WriteMode } from "../core/store.js";
+
+/**
+ * The Redis store. Typed by the few methods it calls, so it depends on neither client package:
+ * node-redis (`createClient`, `createCluster`) and ioredis (`new Redis`, `new Cluster`) all fit.
+ */
+
+/** A node-redis v5+ client (`createClient()`). */
+export interface NodeRedisClientLike {
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+/** A node-redis v5+ cluster (`createCluster()`); told apart from a client by `masters`. */
+export interface NodeRedisClusterLike {
+  readonly masters: readonly unknown[];
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+  ): Promise<unknown>;
+}
+
+/** An ioredis client or cluster (`new Redis()`, `new Cluster()`). */
+export interface IoRedisLike {
+  call(command: string, ...args: string[]): Promise<unknown>;
+}
+
+/** Any client {@link RedisStore} accepts. */
+export type RedisClientLike = NodeRedisClientLike | NodeRedisClusterLike | IoRedisLike;
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  /** Prefix of every key (no braces, at most 64 characters). Default `"cloakroom:"`. */
+  keyPrefix?: string;
+  /** Where corrupt records are reported. Default `console`. */
+  logger?: Pick<Logger, "warn">;
+  /** Called by {@link RedisStore.close}: pass one when the store should shut its client down. */
+  onClose?: () => void | Promise<void>;
+}
+
+/**
+ * Record layout: one hash per session. Data fields are `k:` + session key (JSON text), so no session
+ * key can collide with the two bookkeeping fields: `m` (metadata JSON) and `d` (the deadline in the
+ * engine's epoch ms, renewed with the TTL). Keeping `d` lets every instance judge expiry by the
+ * clock the engine passes in, which is also what makes expiry testable with a fake clock.
+ */
+const DATA = "k:";
+
+/**
+ * Shared Lua prelude. `live(key, now)` answers "hash", "none", "dead" (past its deadline or without
+ * one: deleted here, so it behaves as missing) or the Redis type of a foreign value.
+ */
+const PRELUDE = `
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local function live()
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'hash' then return kind end
+  local d = tonumber(redis.call('HGET', key, 'd'))
+  if d == nil or d <= now then
+    redis.call('DEL', key)
+    return 'dead'
+  end
+  return 'hash'
+end
+`;
+
+/**
+ * load(now, cap): read the record and renew its idle deadline, in one round trip. A foreign value
+ * or unreadable metadata comes back as {'!', reason}: no HGETALL field starts with '!'.
+ */
+const LOAD = `${PRELUDE}
+local state = live()
+if state == 'none' or state == 'dead' then return false end
+if state ~= 'hash' then return {'!', 'a ' .. state .. ' instead of a hash'} end
+local ok, m = pcall(cjson.decode, redis.call('HGET', key, 'm') or '')
+if not ok or type(m) ~= 'table' or type(m.idleMs) ~= 'number' or type(m.absoluteAt) ~= 'number' then
+  return {'!', 'unreadable metadata'}
+end
+if m.idleMs > 0 then
+  local deadline = now + m.idleMs
+  if m.absoluteAt > 0 and m.absoluteAt < deadline then deadline = m.absoluteAt end
+  local cap = tonumber(ARGV[2])
+  if deadline > cap then deadline = cap end
+  deadline = math.floor(deadline)
+  redis.call('HSET', key, 'd', deadline)
+  redis.call('PEXPIRE', key, deadline - math.floor(now))
+end
+return redis.call('HGETALL', key)
+`;
+
+/**
+ * write(now, mode, deadline, meta, nset, f1, v1, …, del1, …): 1 done, 0 precondition failed,
+ * -1 a foreign value holds the key.
+ */
+const WRITE = `${PRELUDE}
+local state = live()
+if state ~= 'hash' and state ~= 'none' and state ~= 'dead' then return -1 end
+if ARGV[2] == 'create' then
+  if state == 'hash' then return 0 end
+elseif state ~= 'hash' then
+  return 0
+end
+local deadline = tonumber(ARGV[3])
+local i = 6
+for _ = 1, tonumber(ARGV[5]) do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+for j = i, #ARGV do redis.call('HDEL', key, ARGV[j]) end
+redis.call('HSET', key, 'm', ARGV[4], 'd', deadline)
+if redis.call('HLEN', key) <= 2 or deadline <= now then
+  redis.call('DEL', key)
+else
+  redis.call('PEXPIRE', key, deadline - now)
+end
+return 1
+`;
+
+/** claim(now): read and delete the whole record. */
+const CLAIM = `${PRELUDE}
+local state = live()
+if state == 'none' or state == 'dead' then return false end
+if state ~= 'hash' then return {'!', 'a ' .. state .. ' instead of a hash'} end
+local all = redis.call('HGETALL', key)
+redis.call('DEL', key)
+return all
+`;
+
+/** take(f1, f2, …): read and delete the given fields; returns the ones that existed, flat. */
+const TAKE = `
+local key = KEYS[1]
+if redis.call('TYPE', key).ok ~= 'hash' then return {} end
+local out = {}
+for _, field in ipairs(ARGV) do
+  local value = redis.call('HGET', key, field)
+  if value then
+    redis.call('HDEL', key, field)
+    out[#out + 1] = field
+    out[#out + 1] = value
+  end
+end
+return out
+`;
+
+/** unlock(token): delete the lock only while `token` holds it. */
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+interface Script {
+  source: string;
+  sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash("sha1").update(source).digest("hex") };
+}
+
+const SCRIPTS = {
+  load: script(LOAD),
+  write: script(WRITE),
+  claim: script(CLAIM),
+  take: script(TAKE),
+  unlock: script(UNLOCK),
+};
+
+/** Sends one command whose only key is `key` (cluster clients route by it). */
+type Send = (key: string, args: string[]) => Promise<unknown>;
+
+function senderFor(client: RedisClientLike): Send {
+  const c = client as unknown as Record<string, unknown>;
+  if (typeof c.call === "function") {
+    const io = client as IoRedisLike;
+    return (_key, [command, ...args]) => io.call(command as string, ...args);
+  }
+  if (typeof c.sendCommand === "function") {
+    if ("masters" in c) {
+      const cluster = client as NodeRedisClusterLike;
+      return (key, args) => cluster.sendCommand(key, false, args);
+    }
+    const single = client as NodeRedisClientLike;
+    return (_key, args) => single.sendCommand(args);
+  }
+  throw new TypeError(
+    "cloakroom: RedisStore needs a node-redis client or cluster (createClient/createCluster from " +
+      '"redis") or an ioredis client or cluster',
+  );
+}
+
+/** Bulk replies arrive as strings, or as Buffers when a client maps types that way. */
+function text(value: unknown): string {
+  return typeof value === "string" ? value : String(value);
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("NOSCRIPT");
+}
+
+function parseMeta(raw: string | undefined): SessionMeta | null {
+  if (raw === undefined) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof value !== "object" || value === null) return null;
+  const { createdAt, absoluteAt, idleMs, maxAgeSecs } = value as Record<string, unknown>;
+  const count = (n: unknown): n is number => typeof n === "number" && Number.isFinite(n) && n >= 0;
+  if (!count(createdAt) || !count(absoluteAt) || !count(idleMs)) return null;
+  const meta: SessionMeta = { createdAt, absoluteAt, idleMs };
+  if (maxAgeSecs !== undefined) {
+    if (!count(maxAgeSecs)) return null;
+    meta.maxAgeSecs = maxAgeSecs;
+  }
+  return meta;
+}
+
+const DEFAULT_PREFIX = "cloakroom:";
+/** No record outlives the longest cookie a browser keeps, so every write has a finite TTL. */
+const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
+
+/**
+ * Sessions in Redis, shared by every app instance (DESIGN §4).
+ *
+ * - One hash per session under `prefix + "{" + sha256(id) + "}"`: a dump of the store yields no
+ *   usable cookie, and the braces are a Cluster hash tag, so a session's record and lock key live
+ *   in one slot and every script runs on one node.
+ * - Each operation is one Lua script (one round trip), called by SHA; a server that does not know
+ *   the script yet (restart, failover, new cluster node) gets it once with EVAL.
+ * - Writes apply only the changed keys, refuse to create over an existing record or to update a
+ *   missing one (no resurrection), and always set the TTL from the session's deadline.
+ * - Corrupt records are logged and treated as missing.
+ *
+ * Commands fail (and the engine answers 503) rather than wait for a connection: configure your own
+ * client the same way (node-redis `disableOfflineQueue: true`, ioredis `enableOfflineQueue: false`),
+ * or let `storage = "redis"` build one from `redis_url`.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from "redis";
+ * import { RedisStore } from "cloakroom/redis";
+ * const client = createClient({ url: process.env.REDIS_URL, disableOfflineQueue: true });
+ * client.on("error", (e) => console.error(e));
+ * await client.connect();
+ * app.use(session({ store: new RedisStore(client) }));
+ * ```
+ */
+export class RedisStore implements SessionStore {
+  readonly #send: Send;
+  readonly #prefix: string;
+  readonly #logger: Pick<Logger, "warn">;
+  readonly #onClose: (() => void | Promise<void>) | undefined;
+
+  constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
+    this.#send = senderFor(client);
+    const prefix = options.keyPrefix ?? DEFAULT_PREFIX;
+    if (prefix.length > 64 || /[{}\s]/.test(prefix)) {
+      throw new ConfigError(
+        "session.key_prefix",
+        `got ${JSON.stringify(prefix)}; must be at most 64 characters without braces or spaces`,
+      );
+    }
+    this.#prefix = prefix;
+    this.#logger = options.logger ?? console;
+    this.#onClose = options.onClose;
+  }
+
+  /** The Redis key of a session's record. */
+  keyOf(id: string): string {
+    return `${this.#prefix}{${createHash("sha256").update(id).digest("base64url")}}`;
+  }
+
+  async load(id: string, now: number): Promise<StoredSession | null> {
+    const key = this.keyOf(id);
+    const reply = await this.#run(SCRIPTS.load, key, [String(now), String(now + MAX_LIFETIME_MS)]);
+    return this.#record(key, reply);
+  }
+
+  async write(id: string, change: SessionWrite, mode: WriteMode, now: number): Promise<boolean> {
+    const key = this.keyOf(id);
+    const deadline = Math.ceil(Math.min(deadlineOf(change.meta, now), now + MAX_LIFETIME_MS));
+    const sets = Object.keys(change.set);
+    const args = [
+      String(Math.floor(now)),
+      mode,
+      String(deadline),
+      JSON.stringify(change.meta),
+      String(sets.length),
+    ];
+    for (const field of sets) args.push(DATA + field, change.set[field] as string);
+    for (const field of change.del) args.push(DATA + field);
+    const reply = await this.#run(SCRIPTS.write, key, args);
+    if (Number(reply) === -1) {
+      this.#logger.warn(
+        `[cloakroom] Redis key ${key} holds a value that is not a session; not written`,
+      );
+    }
+    return Number(reply) === 1;
+  }
+
+  async destroy(id: string): Promise<void> {
+    const key = this.keyOf(id);
+    await this.#send(key, ["DEL", key]);
+  }
+
+  async claim(id: string, now: number): Promise<StoredSession | null> {
+    const key = this.keyOf(id);
+    return this.#record(key, await this.#run(SCRIPTS.claim, key, [String(now)]));
+  }
+
+  async take(id: string, keys: readonly string[]): Promise<Record<string, string>> {
+    const out = Object.create(null) as Record<string, string>;
+    if (keys.length === 0) return out;
+    const key = this.keyOf(id);
+    const reply = await this.#run(
+      SCRIPTS.take,
+      key,
+      keys.map((k) => DATA + k),
+    );
+    const flat = Array.isArray(reply) ? reply : [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      out[text(flat[i]).slice(DATA.length)] = text(flat[i + 1]);
+    }
+    return out;
+  }
+
+  async tryLock(id: string, ttlMs: number): Promise<string | null> {
+    const key = `${this.keyOf(id)}:lock`;
+    const token = randomBytes(16).toString("base64url");
+    const reply = await this.#send(key, [
+      "SET",
+      key,
+      token,
+      "NX",
+      "PX",
+      String(Math.max(1, Math.ceil(ttlMs))),
+    ]);
+    return reply === null || reply === undefined ? null : token;
+  }
+
+  async unlock(id: string, token: string): Promise<void> {
+    const key = `${this.keyOf(id)}:lock`;
+    await this.#run(SCRIPTS.unlock, key, [token]);
+  }
+
+  async close(): Promise<void> {
+    await this.#onClose?.();
+  }
+
+  async #run(s: Script, key: string, args: string[]): Promise<unknown> {
+    try {
+      return await this.#send(key, ["EVALSHA", s.sha, "1", key, ...args]);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      // EVAL caches the script on the node that ran it: later calls there find it by SHA.
+      return this.#send(key, ["EVAL", s.source, "1", key, ...args]);
+    }
+  }
+
+  #record(key: string, reply: unknown): StoredSession | null {
+    if (!Array.isArray(reply)) return null;
+    if (reply[0] === "!") {
+      this.#corrupt(key, text(reply[1]));
+      return null;
+    }
+    const fields = Object.create(null) as Record<string, string>;
+    let metaText: string | undefined;
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const field = text(reply[i]);
+      if (field.startsWith(DATA)) fields[field.slice(DATA.length)] = text(reply[i + 1]);
+      else if (field === "m") metaText = text(reply[i + 1]);
+    }
+    const meta = parseMeta(metaText);
+    if (meta === null) {
+      this.#corrupt(key, "unreadable metadata");
+      return null;
+    }
+    return { fields, meta };
+  }
+
+  #corrupt(key: string, reason: string): void {
+    this.#logger.warn(
+      `[cloakroom] Redis key ${key} is not a readable session (${reason}); treated as missing`,
+    );
+  }
+}
