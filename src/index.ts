@@ -6,6 +6,8 @@
  *
  * @packageDocumentation
  */
+
+export { AUTH_SESSION_KEY, type AuthData, AuthSession } from "./core/auth.js";
 export {
   CSRF_KEYS,
   type CsrfConfig,
@@ -27,6 +29,18 @@ export {
   StoreUnavailableError,
 } from "./core/errors.js";
 export { MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
+export { FLASH_KEY_PREFIX, FlashKind, FlashMessage, FlashMessages } from "./core/flash.js";
+export {
+  type AccessGuard,
+  type AccessPolicy,
+  accessGuard,
+  type GuardOptions,
+  type GuardRequest,
+  type GuardResponse,
+  guardDecision,
+  type RequestKind,
+  requestKind,
+} from "./core/guard.js";
 export { generateId, isWellFormedId } from "./core/id.js";
 export {
   type Action,
@@ -37,5 +51,13 @@ export {
 } from "./core/lifecycle.js";
 export { CSRF_SECRET_KEY, Session } from "./core/session.js";
 export type { SessionStore, SessionWrite, StoredSession, WriteMode } from "./core/store.js";
+export {
+  type InferOutput,
+  type StandardSchema,
+  type StandardSchemaResult,
+  TypedSession,
+  TypedSessionDefinition,
+  typedSession,
+} from "./core/typed.js";
 export { type CloakroomOptions, createSessionEngine } from "./setup.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";

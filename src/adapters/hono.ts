@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { SessionEngine } from "../core/engine.js";
 import { errorResponseFor, MissingMiddlewareError } from "../core/errors.js";
+import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
 import type { Session } from "../core/session.js";
 import { type CloakroomOptions, engineFrom } from "../setup.js";
 import { applyCommit } from "./web.js";
@@ -77,4 +78,53 @@ export function getSession(c: Context): Session {
     );
   }
   return current;
+}
+
+/**
+ * Route middleware for the seed's "Protected Routes": signed-out users never reach the handler. A
+ * page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request gets 401
+ * with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON. Place it after `session()`.
+ *
+ * @example
+ * ```ts
+ * app.get("/dashboard", requireAuth(), async (c) => {
+ *   const auth = await AuthSession.open(getSession(c));
+ *   return c.html(`Welcome, ${escapeHtml(auth.userId())}!`);
+ * });
+ * ```
+ */
+export function requireAuth(options?: GuardOptions): MiddlewareHandler {
+  return guardMiddleware(accessGuard(options));
+}
+
+/**
+ * Route middleware for the seed's "Role-Based Access": like {@link requireAuth}, and a signed-in
+ * user without the role gets 403. With several roles any one is enough; pass `{ all: true }` to
+ * require every one.
+ *
+ * @example
+ * ```ts
+ * app.get("/admin", requireRole("admin"), (c) => c.html("Admin dashboard"));
+ * ```
+ */
+export function requireRole(
+  roles: string | readonly string[],
+  options?: GuardOptions & { all?: boolean },
+): MiddlewareHandler {
+  return guardMiddleware(
+    accessGuard({ ...options, roles: typeof roles === "string" ? [roles] : roles }),
+  );
+}
+
+function guardMiddleware(guard: AccessGuard): MiddlewareHandler {
+  return async (c, next) => {
+    const denied = await guard(getSession(c), {
+      method: c.req.method,
+      accept: c.req.header("accept"),
+      hxRequest: c.req.header("hx-request"),
+    });
+    if (denied)
+      return new Response(denied.body, { status: denied.status, headers: denied.headers });
+    await next();
+  };
 }

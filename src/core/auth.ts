@@ -1,0 +1,185 @@
+import { engineOf, type Session } from "./session.js";
+import {
+  defineTyped,
+  type StandardSchema,
+  type StandardSchemaResult,
+  TypedSession,
+  type TypedSessionDefinition,
+} from "./typed.js";
+
+/** Session key of the built-in auth session. Reserved: typed session names cannot start with `_`. */
+export const AUTH_SESSION_KEY = "_auth";
+
+/** What the auth session stores: the seed's `AuthSession` fields, as plain JSON. */
+export interface AuthData {
+  /** The signed-in user's id, or `null` when nobody is signed in. */
+  userId: string | null;
+  /** The user's roles, without duplicates; empty when nobody is signed in. */
+  roles: string[];
+  /** When the user signed in, in unix seconds; `null` when nobody is signed in. */
+  authenticatedAt: number | null;
+  /** Anything else the app wants to keep about the user (display name, tenant…). */
+  extra: Record<string, string>;
+}
+
+function signedOut(): AuthData {
+  return { userId: null, roles: [], authenticatedAt: null, extra: {} };
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
+}
+
+function failure(message: string): StandardSchemaResult<AuthData> {
+  return { issues: [{ message }] };
+}
+
+/**
+ * Validates a stored auth record. A record is all-or-nothing: a user id comes with a login time,
+ * and a signed-out record carries no roles, so a half-written or tampered record is never taken
+ * for a signed-in user.
+ */
+function validateAuth(value: unknown): StandardSchemaResult<AuthData> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return failure("expected an object");
+  }
+  const v = value as Record<string, unknown>;
+  const { userId, roles, authenticatedAt, extra } = v;
+  if (userId !== null && (typeof userId !== "string" || userId.length === 0)) {
+    return failure("userId: expected a non-empty string or null");
+  }
+  if (!isStringArray(roles)) return failure("roles: expected an array of strings");
+  if (
+    authenticatedAt !== null &&
+    (typeof authenticatedAt !== "number" ||
+      !Number.isSafeInteger(authenticatedAt) ||
+      authenticatedAt < 0)
+  ) {
+    return failure("authenticatedAt: expected unix seconds or null");
+  }
+  if (typeof extra !== "object" || extra === null || Array.isArray(extra)) {
+    return failure("extra: expected an object of strings");
+  }
+  const entries = Object.entries(extra);
+  if (!entries.every(([, text]) => typeof text === "string")) {
+    return failure("extra: expected an object of strings");
+  }
+  if (userId === null ? roles.length > 0 || authenticatedAt !== null : authenticatedAt === null) {
+    return failure("userId, roles and authenticatedAt disagree about being signed in");
+  }
+  return {
+    value: {
+      userId,
+      roles: [...new Set(roles)],
+      authenticatedAt,
+      extra: Object.fromEntries(entries) as Record<string, string>,
+    },
+  };
+}
+
+const authSchema: StandardSchema<unknown, AuthData> = {
+  "~standard": { version: 1, vendor: "cloakroom", validate: validateAuth },
+};
+
+/**
+ * The built-in typed session for authentication (the seed's `TypedSession<AuthSession>`), stored
+ * under {@link AUTH_SESSION_KEY}. Open it per request with {@link AuthSession.open}.
+ *
+ * `login` and `logout` change the session themselves: they save, and rotate the session id and the
+ * CSRF secret (session fixation), so an app cannot forget to. That is why they are async where the
+ * seed's are not: `await auth.login(id, roles)` replaces the seed's `data_mut().login(…)`, `save()`
+ * and `regenerate()`.
+ *
+ * @example
+ * ```ts
+ * app.post("/login", async (c) => {
+ *   const user = await checkCredentials(await c.req.parseBody());
+ *   const auth = await AuthSession.open(getSession(c));
+ *   await auth.login(user.id, ["user", "admin"]);
+ *   return c.redirect("/dashboard", 303);
+ * });
+ *
+ * app.get("/dashboard", async (c) => {
+ *   const auth = await AuthSession.open(getSession(c));
+ *   if (!auth.isAuthenticated()) return c.redirect("/login", 303);
+ *   return c.html(`Welcome, ${escapeHtml(auth.userId())}!`);
+ * });
+ * ```
+ */
+export class AuthSession extends TypedSession<AuthData> {
+  static readonly #definition: TypedSessionDefinition<AuthData> = defineTyped(
+    AUTH_SESSION_KEY,
+    authSchema,
+    signedOut,
+    (definition, session, data) => new AuthSession(definition, session, data),
+  );
+
+  /**
+   * This request's auth session. The first call in a request reads the session; later calls return
+   * the same object. A stored record that does not validate is logged and treated as signed out.
+   */
+  static async open(session: Session): Promise<AuthSession> {
+    return (await AuthSession.#definition.open(session)) as AuthSession;
+  }
+
+  /** True when a user is signed in. */
+  isAuthenticated(): boolean {
+    return this.data().userId !== null;
+  }
+
+  /** The signed-in user's id, or `null`. */
+  userId(): string | null {
+    return this.data().userId;
+  }
+
+  /**
+   * Sign `userId` in with `roles`: records the login time, saves, and rotates the session id and
+   * the CSRF secret. `extra` starts empty for the new user. Other session keys (a cart) are kept.
+   *
+   * @throws TypeError for an empty user id or a role that is not a non-empty string.
+   */
+  async login(userId: string, roles: readonly string[] = []): Promise<void> {
+    if (typeof userId !== "string" || userId.length === 0) {
+      throw new TypeError("cloakroom: login(userId, roles) needs a non-empty string user id");
+    }
+    if (!Array.isArray(roles) || !roles.every((r) => typeof r === "string" && r.length > 0)) {
+      throw new TypeError(
+        "cloakroom: login(userId, roles) needs roles as an array of non-empty strings",
+      );
+    }
+    const now = engineOf(this.session).now();
+    this.reset({
+      userId,
+      roles: [...new Set(roles)],
+      authenticatedAt: Math.floor(now / 1000),
+      extra: {},
+    });
+    await this.save();
+    await this.regenerate();
+  }
+
+  /**
+   * Sign out: clears every auth field and rotates the session id and the CSRF secret. Other session
+   * keys (a cart, pending flash messages) are kept under the new id; call `destroy()` instead to
+   * drop everything.
+   */
+  async logout(): Promise<void> {
+    await this.clear();
+    await this.regenerate();
+  }
+
+  /** True when a user is signed in and has `role`. */
+  hasRole(role: string): boolean {
+    return this.isAuthenticated() && this.data().roles.includes(role);
+  }
+
+  /** True when a user is signed in and has at least one of `roles` (false for an empty list). */
+  hasAnyRole(roles: readonly string[]): boolean {
+    return roles.some((role) => this.hasRole(role));
+  }
+
+  /** True when a user is signed in and has every one of `roles` (true for an empty list). */
+  hasAllRoles(roles: readonly string[]): boolean {
+    return this.isAuthenticated() && roles.every((role) => this.hasRole(role));
+  }
+}
