@@ -1,0 +1,128 @@
+import type { ErrorRequestHandler, Request, RequestHandler } from "express";
+import type { SessionEngine } from "../core/engine.js";
+import {
+  errorResponseFor,
+  MissingMiddlewareError,
+  type SessionLockTimeoutError,
+  type StoreUnavailableError,
+} from "../core/errors.js";
+import { Session } from "../core/session.js";
+import { type CloakroomOptions, engineFrom } from "../setup.js";
+import { holdUntilSettled, nodeHeaders, type Replacement } from "./node-http.js";
+import { writeCommitHeaders } from "./web.js";
+
+declare global {
+  // Express types its request through this global namespace; augmenting it is the only way in.
+  namespace Express {
+    interface Request {
+      /** The request's session, set by cloakroom's `session()` middleware. */
+      session: Session;
+    }
+  }
+}
+
+const INTERNAL_ERROR: Replacement = {
+  status: 500,
+  headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  body: "Internal Server Error",
+};
+
+/**
+ * Express (4 and 5) middleware: opens the session lazily and saves it before the response's first
+ * byte leaves, whichever way the response is sent (`res.send`, `res.json`, `res.redirect`,
+ * `res.end`, streamed with `res.write` or piped). A 5xx response saves nothing. When the store
+ * fails at that point, the response becomes a 503 with `Retry-After` instead.
+ *
+ * Errors thrown by handlers reach Express's error handlers, not this middleware: add
+ * {@link sessionErrors} after your routes to answer store outages and lock timeouts with 503 and
+ * `Retry-After` (Express's default handler answers 503, without `Retry-After`).
+ *
+ * @example
+ * ```ts
+ * import express from "express";
+ * import { session, sessionErrors } from "cloakroom/express";
+ * const app = express();
+ * app.use(session({ configFile: "config.toml" }));
+ * app.post("/login", async (req, res) => {
+ *   await req.session.insert("user_id", "alice");
+ *   await req.session.cycleId();
+ *   res.redirect(303, "/dashboard");
+ * });
+ * app.use(sessionErrors());
+ * ```
+ */
+export function session(options?: CloakroomOptions | SessionEngine): RequestHandler {
+  const engine = engineFrom(options);
+  return (req, res, next) => {
+    const current = engine.open(req.headers.cookie);
+    req.session = current;
+    let closed = false;
+    holdUntilSettled(res, async (status) => {
+      if (closed) return null;
+      closed = true;
+      try {
+        writeCommitHeaders(nodeHeaders(res), await engine.close(current, status));
+        return null;
+      } catch (error) {
+        const unavailable = errorResponseFor(error);
+        if (unavailable) return unavailable;
+        engine.logger.error("[cloakroom] session commit failed", error);
+        return INTERNAL_ERROR;
+      }
+    });
+    res.once("close", () => {
+      // The client went away before a response was started: release the lock, restore anything
+      // consumed, save nothing (a 5xx close).
+      if (closed) return;
+      closed = true;
+      engine.close(current, 500).catch(() => {});
+    });
+    next();
+  };
+}
+
+/**
+ * Express error middleware: answers {@link StoreUnavailableError} and {@link SessionLockTimeoutError}
+ * from handlers with 503, `Retry-After` and a JSON body; passes every other error on. Register it
+ * after your routes (and before your own error handler).
+ */
+export function sessionErrors(): ErrorRequestHandler {
+  return (error, _req, res, next) => {
+    const failure = errorResponseFor(error);
+    if (failure === null || res.headersSent) {
+      next(error);
+      return;
+    }
+    res.status(failure.status).set(failure.headers).send(failure.body);
+  };
+}
+
+/**
+ * Route-level middleware: serialise requests on one session (read-modify-write routes such as a
+ * cart). Place it after `session()` and before the handler. A lock that cannot be taken within
+ * `lock_timeout_ms` reaches the error handlers as a {@link SessionLockTimeoutError} (503).
+ */
+export function sessionLock(): RequestHandler {
+  return (req, _res, next) => {
+    let current: Session;
+    try {
+      current = getSession(req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    current.lock().then(() => next(), next);
+  };
+}
+
+/** The request's session; throws a clear error when `session()` does not cover this route. */
+export function getSession(req: Request): Session {
+  const current = (req as { session?: unknown }).session;
+  if (!(current instanceof Session)) {
+    throw new MissingMiddlewareError(
+      "Express",
+      'app.use(session()) from "cloakroom/express", before the routes that use it',
+    );
+  }
+  return current;
+}
