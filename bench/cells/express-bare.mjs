@@ -1,0 +1,15 @@
+// Express 5 with no session layer: the baseline the session cells are divided by.
+import express from "express";
+import { serveCell } from "../lib/cell.mjs";
+
+const app = express();
+app.get("/untouched", (_req, res) => res.send("ok"));
+app.get("/read", (_req, res) => res.send("alice"));
+app.get("/visit", (_req, res) => res.send("anon"));
+app.post("/form", express.urlencoded({ extended: false }), (req, res) => {
+  res.send(req.body.title === "hello" ? "saved" : "bad form");
+});
+
+await serveCell({
+  listen: (port) => new Promise((resolve) => app.listen(port, "127.0.0.1", resolve)),
+});

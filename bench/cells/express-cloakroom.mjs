@@ -1,0 +1,34 @@
+// Express 5 with cloakroom, on the memory store or on Redis (BENCH_STORE).
+import express from "express";
+import { serveCell } from "../lib/cell.mjs";
+import { cloakroomStore, csrfTokenOf } from "../lib/cloakroom.mjs";
+
+const { session, sessionErrors } = await import("../../dist/adapters/express.js");
+const { store, entries, close } = await cloakroomStore();
+
+const app = express();
+app.use(session({ store, secure: false }));
+app.get("/login", async (req, res) => {
+  await req.session.insert("user", "alice");
+  await req.session.insert("n", 0);
+  res.send("ok");
+});
+app.get("/token", async (req, res) => res.send(await csrfTokenOf(req.session)));
+app.get("/untouched", (_req, res) => res.send("ok"));
+app.get("/read", async (req, res) => res.send((await req.session.get("user")) ?? "anon"));
+app.get("/write", async (req, res) => {
+  const n = ((await req.session.get("n")) ?? 0) + 1;
+  await req.session.insert("n", n);
+  res.send(String(n));
+});
+app.get("/visit", async (req, res) => res.send((await req.session.get("user")) ?? "anon"));
+app.post("/form", express.urlencoded({ extended: false }), (req, res) => {
+  res.send(req.body.title === "hello" ? "saved" : "bad form");
+});
+app.use(sessionErrors());
+
+await serveCell({
+  listen: (port) => new Promise((resolve) => app.listen(port, "127.0.0.1", resolve)),
+  entries,
+  close,
+});

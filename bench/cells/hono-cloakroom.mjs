@@ -1,0 +1,37 @@
+// Hono with cloakroom, on the memory store or on Redis (BENCH_STORE).
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
+import { serveCell } from "../lib/cell.mjs";
+import { cloakroomStore, csrfTokenOf } from "../lib/cloakroom.mjs";
+
+const { getSession, session } = await import("../../dist/adapters/hono.js");
+const { store, entries, close } = await cloakroomStore();
+
+const app = new Hono();
+app.use(session({ store, secure: false }));
+app.get("/login", async (c) => {
+  const s = getSession(c);
+  await s.insert("user", "alice");
+  await s.insert("n", 0);
+  return c.text("ok");
+});
+app.get("/token", async (c) => c.text(await csrfTokenOf(getSession(c))));
+app.get("/untouched", (c) => c.text("ok"));
+app.get("/read", async (c) => c.text((await getSession(c).get("user")) ?? "anon"));
+app.get("/write", async (c) => {
+  const s = getSession(c);
+  const n = ((await s.get("n")) ?? 0) + 1;
+  await s.insert("n", n);
+  return c.text(String(n));
+});
+app.get("/visit", async (c) => c.text((await getSession(c).get("user")) ?? "anon"));
+app.post("/form", async (c) => {
+  const body = await c.req.parseBody();
+  return c.text(body.title === "hello" ? "saved" : "bad form");
+});
+
+await serveCell({
+  listen: (port) => new Promise((resolve) => serve({ fetch: app.fetch, port }, resolve)),
+  entries,
+  close,
+});

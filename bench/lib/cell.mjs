@@ -1,0 +1,54 @@
+/**
+ * The runner's side of a server cell. A cell is a small file that builds one framework app with one
+ * session setup and hands it to {@link serveCell}. Every cell answers the same routes:
+ *
+ *   GET  /login      store user="alice" and n=0 (makes the pre-created cookie)
+ *   GET  /token      a CSRF token for the session ("none" where the cell has no CSRF)
+ *   GET  /untouched  "ok", session middleware on the path but never used
+ *   GET  /read       the stored user ("alice")
+ *   GET  /write      increment n, answer the new value
+ *   GET  /visit      read the user of a visitor without a cookie, answer "anon", write nothing
+ *   POST /form       urlencoded form behind the CSRF check, answer "saved"
+ *
+ * The runner talks to the cell over IPC: CPU time and store size are read inside the server
+ * process, so the load generator's own work is never counted.
+ */
+
+/** Port the runner picked for this cell. */
+export const port = Number(process.env.BENCH_PORT);
+/** "memory" or "redis". */
+export const storeKind = process.env.BENCH_STORE ?? "memory";
+/** The bench's own redis-server, never the shared one. */
+export const redisUrl = process.env.BENCH_REDIS_URL;
+/** Key prefix for every store of every cell, so the runner can count records by prefix. */
+export const keyPrefix = "bench:";
+
+/**
+ * Start answering the runner. `listen` starts the server on {@link port} and resolves once it
+ * accepts connections; `entries` counts the records the cell's store holds (null: unknown);
+ * `close` releases clients so the process can exit and flush a CPU profile.
+ */
+export async function serveCell({ listen, entries = async () => null, close = async () => {} }) {
+  await listen(port);
+  process.on("message", async (message) => {
+    if (message.type === "cpu") {
+      const { user, system } = process.cpuUsage();
+      process.send({ type: "cpu", id: message.id, micros: user + system });
+    } else if (message.type === "entries") {
+      process.send({ type: "entries", id: message.id, count: await entries() });
+    } else if (message.type === "exit") {
+      await close();
+      process.exit(0);
+    }
+  });
+  process.send({ type: "ready" });
+}
+
+/** Redis client for cells that use Redis (node-redis 5, what connect-redis expects). */
+export async function redisClient() {
+  const { createClient } = await import("redis");
+  const client = createClient({ url: redisUrl });
+  client.on("error", (error) => console.error("[bench cell] redis:", error.message));
+  await client.connect();
+  return client;
+}

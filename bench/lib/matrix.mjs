@@ -1,0 +1,128 @@
+/**
+ * What the bench measures: the cells (framework × session setup) and the routes every cell answers.
+ * A cell whose pieces are not built yet (a dist/ file missing) is listed as such, not silently
+ * dropped.
+ */
+
+export const FRAMEWORKS = ["Hono", "Express", "Fastify"];
+
+/** The session-less routes a bare cell is measured on; its other routes are the same handlers. */
+const BARE_ROUTES = ["untouched", "form"];
+const ALL_ROUTES = ["untouched", "read", "write", "visit", "form"];
+
+export const CELLS = [
+  { framework: "Hono", kind: "bare", label: "bare", file: "hono-bare.mjs", routes: BARE_ROUTES },
+  {
+    framework: "Hono",
+    kind: "cloakroom-memory",
+    label: "cloakroom (memory)",
+    file: "hono-cloakroom.mjs",
+    needs: ["dist/adapters/hono.js"],
+  },
+  {
+    framework: "Hono",
+    kind: "cloakroom-redis",
+    label: "cloakroom (Redis)",
+    file: "hono-cloakroom.mjs",
+    store: "redis",
+    needs: ["dist/adapters/hono.js", "dist/stores/redis.js"],
+  },
+  {
+    framework: "Hono",
+    kind: "incumbent-memory",
+    label: "hono-sessions (memory)",
+    file: "hono-sessions.mjs",
+    routes: ["untouched", "read", "write", "visit"],
+    missing: {
+      form: "hono-sessions has no CSRF protection (Hono's csrf() checks Origin only, no token)",
+    },
+  },
+  {
+    framework: "Express",
+    kind: "bare",
+    label: "bare",
+    file: "express-bare.mjs",
+    routes: BARE_ROUTES,
+  },
+  {
+    framework: "Express",
+    kind: "cloakroom-memory",
+    label: "cloakroom (memory)",
+    file: "express-cloakroom.mjs",
+    needs: ["dist/adapters/express.js"],
+  },
+  {
+    framework: "Express",
+    kind: "cloakroom-redis",
+    label: "cloakroom (Redis)",
+    file: "express-cloakroom.mjs",
+    store: "redis",
+    needs: ["dist/adapters/express.js", "dist/stores/redis.js"],
+  },
+  {
+    framework: "Express",
+    kind: "incumbent-memory",
+    label: "express-session (MemoryStore)",
+    file: "express-session.mjs",
+  },
+  {
+    framework: "Express",
+    kind: "incumbent-redis",
+    label: "express-session (connect-redis)",
+    file: "express-session.mjs",
+    store: "redis",
+  },
+  {
+    framework: "Fastify",
+    kind: "bare",
+    label: "bare",
+    file: "fastify-bare.mjs",
+    routes: BARE_ROUTES,
+  },
+  {
+    framework: "Fastify",
+    kind: "cloakroom-memory",
+    label: "cloakroom (memory)",
+    file: "fastify-cloakroom.mjs",
+    needs: ["dist/adapters/fastify.js"],
+  },
+  {
+    framework: "Fastify",
+    kind: "cloakroom-redis",
+    label: "cloakroom (Redis)",
+    file: "fastify-cloakroom.mjs",
+    store: "redis",
+    needs: ["dist/adapters/fastify.js", "dist/stores/redis.js"],
+  },
+  {
+    framework: "Fastify",
+    kind: "incumbent-memory",
+    label: "@fastify/session (memory)",
+    file: "fastify-session.mjs",
+  },
+  {
+    framework: "Fastify",
+    kind: "incumbent-redis",
+    label: "@fastify/session (connect-redis)",
+    file: "fastify-session.mjs",
+    store: "redis",
+  },
+].map((cell) => ({
+  routes: ALL_ROUTES,
+  store: "memory",
+  needs: [],
+  missing: {},
+  ...cell,
+  id: `${cell.framework.toLowerCase()}/${cell.kind}`,
+}));
+
+export const ROUTES = {
+  untouched: { title: "untouched", method: "GET", path: "/untouched", cookie: true, expect: "ok" },
+  read: { title: "read", method: "GET", path: "/read", cookie: true, expect: "alice" },
+  write: { title: "write (counter)", method: "GET", path: "/write", cookie: true },
+  visit: { title: "new visitor", method: "GET", path: "/visit", cookie: false, expect: "anon" },
+  form: { title: "CSRF form post", method: "POST", path: "/form", cookie: true, expect: "saved" },
+};
+
+/** The bare route a session route is divided by: same method, no session layer. */
+export const bareRouteOf = (route) => (route === "form" ? "form" : "untouched");

@@ -1,0 +1,184 @@
+/**
+ * One cell, one process: check that every route does what it claims, then load each route with
+ * autocannon (warm-up, then the measured window) and read the server's CPU time, store records and
+ * Redis command counts around the window. A figure whose checks fail is kept but marked void.
+ */
+import autocannon from "autocannon";
+import { startCell } from "./child.mjs";
+import { ROUTES } from "./matrix.mjs";
+import { commandStats, monitor } from "./redis.mjs";
+
+const FORM = "application/x-www-form-urlencoded";
+
+/** Cookie header from a response's Set-Cookie lines, merged into `jar`. */
+function absorb(jar, response) {
+  for (const line of response.headers.getSetCookie()) {
+    const pair = line.split(";", 1)[0];
+    const eq = pair.indexOf("=");
+    const name = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    if (value === "") jar.delete(name);
+    else jar.set(name, value);
+  }
+  return jar;
+}
+
+const cookieHeader = (jar) => [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
+
+async function call(base, route, { cookie, body } = {}) {
+  const spec = ROUTES[route];
+  const headers = {};
+  if (cookie) headers.cookie = cookie;
+  if (spec.method === "POST") headers["content-type"] = FORM;
+  const response = await fetch(`${base}${spec.path}`, {
+    method: spec.method,
+    headers,
+    body: spec.method === "POST" ? body : undefined,
+  });
+  return { status: response.status, text: await response.text(), response };
+}
+
+/** Checks that make a route's figure meaningful; returns a list of failures (empty: valid). */
+async function check(cell, route, ctx) {
+  const spec = ROUTES[route];
+  const bare = cell.kind === "bare";
+  const cookie = spec.cookie ? ctx.cookie : undefined;
+  const failures = [];
+  if (route === "write") {
+    const a = await call(ctx.base, route, { cookie });
+    const b = await call(ctx.base, route, { cookie });
+    const [x, y] = [Number(a.text), Number(b.text)];
+    if (a.status !== 200 || b.status !== 200 || !(y === x + 1))
+      failures.push(
+        `counter did not increment (${a.status} "${a.text}" → ${b.status} "${b.text}")`,
+      );
+    ctx.counter = y;
+  } else if (route === "form") {
+    const ok = await call(ctx.base, route, { cookie, body: ctx.formBody });
+    if (ok.status !== 200 || ok.text !== spec.expect)
+      failures.push(`form post with token answered ${ok.status} "${ok.text.slice(0, 80)}"`);
+    if (!bare) {
+      const forged = await call(ctx.base, route, { cookie, body: "title=hello" });
+      if (forged.status !== 403)
+        failures.push(`form post WITHOUT token answered ${forged.status}: CSRF not enforced`);
+    }
+  } else {
+    const got = await call(ctx.base, route, { cookie });
+    if (got.status !== 200 || got.text !== spec.expect)
+      failures.push(`expected 200 "${spec.expect}", got ${got.status} "${got.text.slice(0, 80)}"`);
+  }
+  return failures;
+}
+
+/** After the load: the session survived it and the counter really moved. */
+async function recheck(cell, route, ctx) {
+  if (cell.kind === "bare") return [];
+  if (route === "write") {
+    const after = await call(ctx.base, route, { cookie: ctx.cookie });
+    const n = Number(after.text);
+    return n > ctx.counter + 1
+      ? []
+      : [`counter did not advance under load (${ctx.counter} → ${after.text})`];
+  }
+  const read = await call(ctx.base, "read", { cookie: ctx.cookie });
+  return read.text === "alice" ? [] : [`session lost under load: /read answered "${read.text}"`];
+}
+
+function load(base, route, ctx, seconds, connections) {
+  const spec = ROUTES[route];
+  const headers = {};
+  if (spec.cookie && ctx.cookie) headers.cookie = ctx.cookie;
+  if (spec.method === "POST") headers["content-type"] = FORM;
+  return autocannon({
+    url: `${base}${spec.path}`,
+    method: spec.method,
+    headers,
+    body: spec.method === "POST" ? ctx.formBody : undefined,
+    connections,
+    duration: seconds,
+    ...(spec.expect ? { expectBody: spec.expect } : {}),
+  });
+}
+
+/** Start one cell, check and load each of its routes; returns one sample per route. */
+export async function measureCell(cell, options) {
+  const { redis, warmup, duration, connections, probe } = options;
+  const usesRedis = cell.store === "redis";
+  if (usesRedis) await redis.client.sendCommand(["FLUSHALL"]);
+  const server = await startCell(cell, { redisUrl: redis?.url });
+  const samples = {};
+  try {
+    const ctx = { base: server.base, cookie: undefined, formBody: "title=hello", counter: 0 };
+    if (cell.kind !== "bare") {
+      const jar = new Map();
+      const login = await fetch(`${server.base}/login`);
+      absorb(jar, login);
+      const token = await fetch(`${server.base}/token`, { headers: { cookie: cookieHeader(jar) } });
+      absorb(jar, token);
+      const text = await token.text();
+      ctx.cookie = cookieHeader(jar);
+      ctx.formBody = `_csrf=${encodeURIComponent(text)}&title=hello`;
+    }
+    for (const route of cell.routes) {
+      const failures = await check(cell, route, ctx);
+      let roundTrips = null;
+      if (usesRedis && probe) {
+        const n = 10;
+        const spec = ROUTES[route];
+        const seen = await monitor(redis.port, async () => {
+          for (let i = 0; i < n; i++)
+            await call(server.base, route, {
+              cookie: spec.cookie ? ctx.cookie : undefined,
+              body: ctx.formBody,
+            });
+        });
+        roundTrips = {
+          roundTrips: seen.roundTrips / n,
+          commands: (seen.topLevel + seen.inScripts) / n,
+        };
+        if (route === "write") ctx.counter += n;
+      }
+      await load(server.base, route, ctx, warmup, connections);
+      const entriesBefore = usesRedis ? await dbsize(redis) : await server.entries();
+      if (usesRedis) await redis.client.sendCommand(["CONFIG", "RESETSTAT"]);
+      const cpuBefore = await server.cpuMicros();
+      const result = await load(server.base, route, ctx, duration, connections);
+      const cpuAfter = await server.cpuMicros();
+      const calls = usesRedis ? await commandStats(redis.client) : null;
+      const entriesAfter = usesRedis ? await dbsize(redis) : await server.entries();
+      const served = result.requests.total;
+      const bad = [];
+      if (result.errors || result.timeouts) bad.push(`${result.errors + result.timeouts} errors`);
+      if (result.non2xx) bad.push(`${result.non2xx} non-2xx responses`);
+      if (result.mismatches) bad.push(`${result.mismatches} wrong bodies`);
+      failures.push(...bad, ...(await recheck(cell, route, ctx)));
+      if (route === "write")
+        ctx.counter = Number((await call(server.base, "write", { cookie: ctx.cookie })).text);
+      samples[route] = {
+        rps: served / result.duration,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        cpuUs: served > 0 ? (cpuAfter - cpuBefore) / served : Number.NaN,
+        entries:
+          entriesBefore === null || entriesAfter === null
+            ? null
+            : (entriesAfter - entriesBefore) / served,
+        redisCommands:
+          calls === null ? null : Object.values(calls).reduce((a, b) => a + b, 0) / served,
+        redisByCommand:
+          calls === null
+            ? null
+            : Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, v / served])),
+        roundTrips,
+        void: failures.length > 0 ? failures.join("; ") : null,
+      };
+    }
+  } finally {
+    await server.stop();
+  }
+  return samples;
+}
+
+async function dbsize(redis) {
+  return Number(await redis.client.sendCommand(["DBSIZE"]));
+}

@@ -1,0 +1,138 @@
+/**
+ * Memory per stored session, one store per process (run with --expose-gc by run.mjs):
+ *   node --expose-gc memory.mjs <store> [sessions]
+ * Stores 100k small sessions (user "alice", counter 0) the way each library stores them, then lets
+ * them expire (2 s lifetime) and sends 20k requests that carry unknown ids, as a site's traffic
+ * would, and reports whether the expired records were given back. Prints one JSON line.
+ */
+import { randomBytes } from "node:crypto";
+import { sleep } from "./lib/util.mjs";
+
+const which = process.argv[2];
+const count = Number(process.argv[3] ?? 100_000);
+const LIFETIME_SECS = 2;
+const TRAFFIC = 20_000;
+
+function heap() {
+  for (let i = 0; i < 4; i++) globalThis.gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external + m.arrayBuffers;
+}
+
+const setups = {
+  async cloakroom() {
+    const { createSessionEngine, generateId, MemoryStore } = await import("../dist/index.js");
+    const store = new MemoryStore({ maxSessions: count * 2 });
+    const engine = createSessionEngine({ store, expirySecs: LIFETIME_SECS, secure: false });
+    return {
+      async create() {
+        const s = engine.open(null);
+        await s.insert("user", "alice");
+        await s.insert("n", 0);
+        await engine.close(s, 200);
+      },
+      async visit() {
+        const s = engine.open(`${engine.config.cookieName}=${generateId()}`);
+        await s.get("user");
+        await engine.close(s, 200);
+      },
+      size: () => store.size,
+    };
+  },
+  async "express-session"() {
+    const { default: session } = await import("express-session");
+    const store = new session.MemoryStore();
+    const put = (id, value) => new Promise((resolve) => store.set(id, value, resolve));
+    const get = (id) => new Promise((resolve) => store.get(id, resolve));
+    return {
+      // What express-session hands its store for such a session (it keeps it as JSON text).
+      create: () =>
+        put(randomBytes(24).toString("base64url"), {
+          cookie: {
+            originalMaxAge: LIFETIME_SECS * 1000,
+            expires: new Date(Date.now() + LIFETIME_SECS * 1000),
+            httpOnly: true,
+            path: "/",
+            sameSite: "lax",
+          },
+          user: "alice",
+          n: 0,
+        }),
+      visit: () => get(randomBytes(24).toString("base64url")),
+      size: () => Object.keys(store.sessions).length,
+    };
+  },
+  async "@fastify/session"() {
+    const { default: Fastify } = await import("fastify");
+    const { default: fastifyCookie } = await import("@fastify/cookie");
+    const { default: fastifySession } = await import("@fastify/session");
+    const store = new fastifySession.MemoryStore();
+    const app = Fastify();
+    await app.register(fastifyCookie);
+    await app.register(fastifySession, {
+      store,
+      secret: "a benchmark secret of at least thirty-two characters",
+      saveUninitialized: false,
+      cookie: { secure: false, maxAge: LIFETIME_SECS * 1000 },
+    });
+    app.get("/login", async (request) => {
+      request.session.set("user", "alice");
+      request.session.set("n", 0);
+      return "ok";
+    });
+    app.get("/read", async (request) => request.session.get("user") ?? "anon");
+    await app.ready();
+    return {
+      create: () => app.inject({ url: "/login" }),
+      visit: () =>
+        app.inject({
+          url: "/read",
+          headers: { cookie: `sessionId=${randomBytes(24).toString("base64url")}` },
+        }),
+      size: () => store.store.size,
+    };
+  },
+  async "hono-sessions"() {
+    const { Hono } = await import("hono");
+    const { MemoryStore, sessionMiddleware } = await import("hono-sessions");
+    const store = new MemoryStore();
+    const app = new Hono();
+    app.use(sessionMiddleware({ store, expireAfterSeconds: LIFETIME_SECS }));
+    app.get("/login", (c) => {
+      c.get("session").set("user", "alice");
+      c.get("session").set("n", 0);
+      return c.text("ok");
+    });
+    app.get("/read", (c) => c.text(c.get("session").get("user") ?? "anon"));
+    // Its store is filled on every first visit; the unknown-id traffic below adds entries too,
+    // so the check of what is given back counts only the 100k created here.
+    return {
+      create: () => app.request("/login"),
+      visit: () => app.request("/read", { headers: { cookie: `session=${crypto.randomUUID()}` } }),
+      size: () => store.data.size,
+    };
+  },
+};
+
+const setup = await setups[which]();
+const before = heap();
+for (let i = 0; i < count; i++) await setup.create();
+const filled = heap();
+const stored = setup.size();
+await sleep(LIFETIME_SECS * 1000 + 500);
+for (let i = 0; i < TRAFFIC; i++) await setup.visit();
+const after = heap();
+const left = setup.size();
+process.stdout.write(
+  `${JSON.stringify({
+    store: which,
+    sessions: count,
+    stored,
+    bytesPerSession: (filled - before) / count,
+    afterExpiry: {
+      traffic: TRAFFIC,
+      recordsLeft: left,
+      bytesLeftPerSession: (after - before) / count,
+    },
+  })}\n`,
+);

@@ -1,0 +1,236 @@
+/**
+ * The whole benchmark in one command (from the repository root: `npm run bench`). Builds nothing:
+ * it measures the dist/ that `npm run build` produced. Writes docs/BENCHMARKS.md and
+ * docs/benchmarks.svg from this one run.
+ *
+ *   node bench/run.mjs [--warmup 2] [--duration 5] [--rounds 2] [--connections 10]
+ *                      [--only hono,express/bare] [--memory-sessions 100000]
+ *                      [--profile-seconds 5] [--no-profile] [--no-memory] [--out docs]
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, loadavg, totalmem } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { CELLS } from "./lib/matrix.mjs";
+import { measureCell } from "./lib/measure.mjs";
+import { profileRoute } from "./lib/profile.mjs";
+import { startRedis } from "./lib/redis.mjs";
+import { renderMarkdown, renderSvg } from "./lib/report.mjs";
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const root = dirname(benchDir);
+
+const { values: flags } = parseArgs({
+  options: {
+    warmup: { type: "string", default: "2" },
+    duration: { type: "string", default: "5" },
+    rounds: { type: "string", default: "2" },
+    connections: { type: "string", default: "10" },
+    only: { type: "string" },
+    "memory-sessions": { type: "string", default: "100000" },
+    "profile-seconds": { type: "string", default: "5" },
+    "no-profile": { type: "boolean", default: false },
+    "no-memory": { type: "boolean", default: false },
+    out: { type: "string", default: "docs" },
+  },
+});
+const options = {
+  warmup: Number(flags.warmup),
+  duration: Number(flags.duration),
+  rounds: Number(flags.rounds),
+  connections: Number(flags.connections),
+};
+for (const [name, value] of Object.entries(options)) {
+  if (!(Number.isFinite(value) && value > 0))
+    throw new Error(`--${name} must be a positive number`);
+}
+
+const started = Date.now();
+const loadStart = loadavg()
+  .map((v) => v.toFixed(2))
+  .join(" ");
+const log = (message) => process.stderr.write(`[bench] ${message}\n`);
+
+const filters = flags.only?.split(",").map((f) => f.trim().toLowerCase());
+const selected = CELLS.filter((cell) => !filters || filters.some((f) => cell.id.includes(f)));
+const skipped = {};
+for (const cell of selected) {
+  const absent = cell.needs.filter((file) => !existsSync(join(root, file)));
+  if (absent.length > 0) skipped[cell.id] = `not built yet: ${absent.join(", ")} missing`;
+  else if (!existsSync(join(benchDir, "cells", cell.file))) skipped[cell.id] = "no cell file yet";
+}
+const runnable = selected.filter((cell) => !skipped[cell.id]);
+
+const redis = runnable.some((cell) => cell.store === "redis") ? await startRedis() : null;
+const samples = {};
+try {
+  for (let round = 0; round < options.rounds; round++) {
+    const order = round % 2 === 0 ? runnable : [...runnable].reverse();
+    for (const cell of order) {
+      log(`round ${round + 1}/${options.rounds}: ${cell.id}`);
+      let result;
+      try {
+        result = await measureCell(cell, { ...options, redis, probe: round === 0 });
+      } catch (error) {
+        log(`${cell.id} failed: ${error.message}`);
+        result = Object.fromEntries(
+          cell.routes.map((route) => [route, failedSample(`cell failed: ${error.message}`)]),
+        );
+      }
+      for (const [route, sample] of Object.entries(result)) {
+        samples[cell.id] ??= {};
+        samples[cell.id][route] ??= [];
+        samples[cell.id][route].push(sample);
+        if (sample.void) log(`  ${route}: VOID ${sample.void}`);
+        else
+          log(
+            `  ${route}: ${Math.round(sample.rps)} req/s, ${sample.cpuUs.toFixed(1)} µs CPU/req${sample.redisCommands === null ? "" : `, ${sample.redisCommands.toFixed(2)} redis cmds/req`}${sample.entries === null ? "" : `, ${sample.entries.toFixed(3)} records/req`}`,
+          );
+      }
+    }
+  }
+} finally {
+  await redis?.stop();
+}
+
+const memory = [];
+if (!flags["no-memory"]) {
+  const stores = ["cloakroom", "express-session", "@fastify/session", "hono-sessions"];
+  for (const store of stores) {
+    if (store === "cloakroom" && !existsSync(join(root, "dist/index.js"))) continue;
+    log(`memory: ${store}`);
+    try {
+      const out = execFileSync(
+        process.execPath,
+        ["--expose-gc", join(benchDir, "memory.mjs"), store, flags["memory-sessions"]],
+        { cwd: benchDir, encoding: "utf8", maxBuffer: 1 << 20 },
+      );
+      memory.push(JSON.parse(out.trim().split("\n").pop()));
+    } catch (error) {
+      memory.push({ store, error: error.message.split("\n")[0] });
+    }
+  }
+}
+
+let profile = null;
+const profiled = CELLS.find((cell) => cell.id === "hono/cloakroom-memory");
+if (!flags["no-profile"] && !skipped[profiled.id]) {
+  const seconds = Number(flags["profile-seconds"]);
+  log(`profile: ${profiled.id} GET /read for ${seconds} s`);
+  try {
+    profile = {
+      seconds,
+      ...(await profileRoute(profiled, {
+        path: "/read",
+        seconds,
+        connections: options.connections,
+        root,
+      })),
+    };
+  } catch (error) {
+    profile = { error: error.message };
+  }
+}
+
+const run = {
+  meta: {
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    command: commandLine(),
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+    memGb: (totalmem() / 2 ** 30).toFixed(1),
+    platform: `${process.platform} ${process.arch}`,
+    node: process.version,
+    loadStart,
+    loadEnd: loadavg()
+      .map((v) => v.toFixed(2))
+      .join(" "),
+    git: gitDescription(),
+    redisVersion: redis?.version ?? "not started",
+    versions: await versions(),
+    options,
+    elapsedSec: (Date.now() - started) / 1000,
+  },
+  samples,
+  skipped,
+  memory,
+  profile,
+};
+
+const outDir = join(root, flags.out);
+await mkdir(outDir, { recursive: true });
+await writeFile(join(outDir, "BENCHMARKS.md"), renderMarkdown(run));
+await writeFile(join(outDir, "benchmarks.svg"), renderSvg(run));
+await mkdir(join(benchDir, "results"), { recursive: true });
+await writeFile(join(benchDir, "results", "last-run.json"), `${JSON.stringify(run, null, 2)}\n`);
+log(
+  `wrote ${relative(root, join(outDir, "BENCHMARKS.md"))} and benchmarks.svg in ${Math.round(run.meta.elapsedSec)} s`,
+);
+
+function failedSample(reason) {
+  return {
+    rps: Number.NaN,
+    p50: Number.NaN,
+    p99: Number.NaN,
+    cpuUs: Number.NaN,
+    entries: null,
+    redisCommands: null,
+    redisByCommand: null,
+    roundTrips: null,
+    void: reason,
+  };
+}
+
+function commandLine() {
+  const args = process.argv.slice(2);
+  return args.length === 0 ? "npm run bench" : `npm run bench -- ${args.join(" ")}`;
+}
+
+function gitDescription() {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    return `commit ${head.trim()}${dirty.trim() ? " with uncommitted changes in src/" : ""}`;
+  } catch {
+    return "unknown (not a git checkout)";
+  }
+}
+
+async function versions() {
+  const names = [
+    "hono",
+    "@hono/node-server",
+    "express",
+    "fastify",
+    "express-session",
+    "connect-redis",
+    "csrf-sync",
+    "@fastify/session",
+    "@fastify/cookie",
+    "@fastify/csrf-protection",
+    "hono-sessions",
+    "redis",
+    "autocannon",
+  ];
+  const out = {};
+  const own = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
+  out.cloakroom = own.version;
+  for (const name of names) {
+    try {
+      const pkg = join(benchDir, "node_modules", name, "package.json");
+      out[name] = JSON.parse(await readFile(pkg, "utf8")).version;
+    } catch {
+      out[name] = "missing";
+    }
+  }
+  return out;
+}
