@@ -5,6 +5,7 @@ import { z } from "zod";
 import { getSession, session } from "../../src/adapters/hono.js";
 import { AuthSession } from "../../src/core/auth.js";
 import type { Session } from "../../src/core/session.js";
+import type { SessionStore } from "../../src/core/store.js";
 import {
   type StandardSchema,
   type TypedSession,
@@ -14,6 +15,7 @@ import {
 import { createSessionEngine } from "../../src/setup.js";
 import { MemoryStore } from "../../src/stores/memory.js";
 import { recordingLogger } from "../auth/seed-app.js";
+import { storeCases } from "../auth/stores.js";
 import { Jar } from "../support/hono-app.js";
 import { SpyStore } from "../support/spy-store.js";
 
@@ -43,7 +45,7 @@ const asyncCounter: StandardSchema<unknown, { n: number }> = {
 };
 const counter = typedSession("counter", asyncCounter);
 
-function harness(store = new MemoryStore()) {
+function harness(store: SessionStore) {
   const log = recordingLogger();
   const engine = createSessionEngine({
     env: {},
@@ -112,15 +114,17 @@ describe("definition", () => {
   });
   test("an explicit default wins over the schema's", async () => {
     const named = typedSession("named", z.object({ name: z.string() }), () => ({ name: "guest" }));
-    const { app, request } = harness();
+    const { app, request } = harness(new MemoryStore());
     app.get("/named", async (c) => c.json((await named.open(getSession(c))).data()));
     expect(await (await request("/named")).json()).toEqual({ name: "guest" });
   });
 });
 
-describe("read and write through Hono", () => {
+describe.each(storeCases)("read and write through Hono on the $name store", ({ make }) => {
+  const fresh = async () => harness(await make());
+
   test("zod: the seed's cart, dataMut + save, then view", async () => {
-    const { app, request } = harness();
+    const { app, request } = await fresh();
     app.post("/cart/:id", async (c) => {
       const cart = await zodCart.open(getSession(c));
       cart.dataMut().items.push(c.req.param("id"));
@@ -136,7 +140,7 @@ describe("read and write through Hono", () => {
   });
 
   test("valibot: the seed's second cart (JSON item in, count out)", async () => {
-    const { app, request } = harness();
+    const { app, request } = await fresh();
     app.post("/items", async (c) => {
       const item = v.parse(CartItem, await c.req.json());
       const cart = await valibotCart.open(getSession(c));
@@ -149,7 +153,7 @@ describe("read and write through Hono", () => {
   });
 
   test("an async Standard Schema is awaited on read and on save", async () => {
-    const { app, request } = harness();
+    const { app, request } = await fresh();
     app.post("/inc", async (c) => {
       const n = await counter.open(getSession(c));
       n.dataMut().n += 1;
@@ -161,7 +165,7 @@ describe("read and write through Hono", () => {
   });
 
   test("two typed sessions (and auth) in one request never overwrite each other", async () => {
-    const { app, request } = harness();
+    const { app, request } = await fresh();
     app.post("/all", async (c) => {
       const s = getSession(c);
       const [cart, p, auth] = await Promise.all([
@@ -209,7 +213,7 @@ describe("read and write through Hono", () => {
   });
 
   test("two definitions with one name in one session is a clear error", async () => {
-    const { app, request } = harness();
+    const { app, request } = await fresh();
     const clash = typedSession("cart", () => ({ other: true }));
     app.get("/clash", async (c) => {
       await zodCart.open(getSession(c));
@@ -226,7 +230,7 @@ describe("read and write through Hono", () => {
   });
 
   test("save() refuses data that does not fit the schema", async () => {
-    const { app, request } = harness();
+    const { app, request } = await fresh();
     app.post("/bad", async (c) => {
       const cart = await zodCart.open(getSession(c));
       (cart.dataMut().items as unknown[]).push(42);
@@ -244,7 +248,7 @@ describe("read and write through Hono", () => {
   });
 
   test("clear() resets to the default and removes the key", async () => {
-    const { app, request } = harness();
+    const { app, request } = await fresh();
     app.post("/theme", async (c) => {
       const p = await prefs.open(getSession(c));
       p.dataMut().theme = "dark";
@@ -266,7 +270,7 @@ describe("read and write through Hono", () => {
   });
 
   test("destroy() ends the session and resets every view of it", async () => {
-    const { app, request, jar } = harness();
+    const { app, request, jar } = await fresh();
     app.post("/fill", async (c) => {
       const s = getSession(c);
       const cart = await zodCart.open(s);
@@ -297,7 +301,7 @@ describe("read and write through Hono", () => {
   });
 
   test("regenerate() moves the data to a new id; the old id is dead", async () => {
-    const { app, request, jar } = harness();
+    const { app, request, jar } = await fresh();
     app.post("/fill", async (c) => {
       const p = await prefs.open(getSession(c));
       p.dataMut().theme = "dark";
@@ -318,53 +322,58 @@ describe("read and write through Hono", () => {
   });
 });
 
-describe("schema drift: a stored value that no longer fits", () => {
-  async function drift(def: TypedSessionDefinition<unknown>, stored: unknown) {
-    const h = harness();
-    h.app.get("/read", async (c) => c.json((await def.open(getSession(c))).data()));
-    await h.request(`/raw/${def.name}`, "POST", stored);
-    const res = await h.request("/read");
-    return { ...h, res, data: await res.json() };
-  }
+describe.each(storeCases)(
+  "schema drift on the $name store: a stored value that no longer fits",
+  ({ make }) => {
+    const fresh = async () => harness(await make());
 
-  test.each([
-    ["zod", zodCart, { items: "not-a-list", total: 1 }, { items: [], total: 0 }],
-    ["valibot", valibotCart, { items: [{ sku: "A", qty: 0 }] }, { items: [] }],
-    ["default-shape", prefs, { theme: 3, pageSize: 20 }, { theme: "light", pageSize: 20 }],
-    ["default-shape, missing key", prefs, { theme: "dark" }, { theme: "light", pageSize: 20 }],
-    ["default-shape, wrong kind", prefs, [1, 2], { theme: "light", pageSize: 20 }],
-    ["async schema", counter, { n: "1" }, { n: 0 }],
-  ] as const)(
-    "%s: logged, replaced by the default, and dropped from the session",
-    async (_, def, stored, expected) => {
-      const { data, log, request } = await drift(def as TypedSessionDefinition<unknown>, stored);
-      expect(data).toEqual(expected);
-      expect(log.warnings).toHaveLength(1);
-      expect(log.warnings[0]).toMatch(
-        new RegExp(`typed session "${def.name}" holds a value that does not fit its schema`),
-      );
-      expect(await (await request(`/raw/${def.name}`)).json()).toBeNull();
-    },
-  );
+    async function drift(def: TypedSessionDefinition<unknown>, stored: unknown) {
+      const h = await fresh();
+      h.app.get("/read", async (c) => c.json((await def.open(getSession(c))).data()));
+      await h.request(`/raw/${def.name}`, "POST", stored);
+      const res = await h.request("/read");
+      return { ...h, res, data: await res.json() };
+    }
 
-  test("a value that still fits is read as stored", async () => {
-    const { data, log } = await drift(zodCart as TypedSessionDefinition<unknown>, {
-      items: ["a"],
-      total: 2,
+    test.each([
+      ["zod", zodCart, { items: "not-a-list", total: 1 }, { items: [], total: 0 }],
+      ["valibot", valibotCart, { items: [{ sku: "A", qty: 0 }] }, { items: [] }],
+      ["default-shape", prefs, { theme: 3, pageSize: 20 }, { theme: "light", pageSize: 20 }],
+      ["default-shape, missing key", prefs, { theme: "dark" }, { theme: "light", pageSize: 20 }],
+      ["default-shape, wrong kind", prefs, [1, 2], { theme: "light", pageSize: 20 }],
+      ["async schema", counter, { n: "1" }, { n: 0 }],
+    ] as const)(
+      "%s: logged, replaced by the default, and dropped from the session",
+      async (_, def, stored, expected) => {
+        const { data, log, request } = await drift(def as TypedSessionDefinition<unknown>, stored);
+        expect(data).toEqual(expected);
+        expect(log.warnings).toHaveLength(1);
+        expect(log.warnings[0]).toMatch(
+          new RegExp(`typed session "${def.name}" holds a value that does not fit its schema`),
+        );
+        expect(await (await request(`/raw/${def.name}`)).json()).toBeNull();
+      },
+    );
+
+    test("a value that still fits is read as stored", async () => {
+      const { data, log } = await drift(zodCart as TypedSessionDefinition<unknown>, {
+        items: ["a"],
+        total: 2,
+      });
+      expect(data).toEqual({ items: ["a"], total: 2 });
+      expect(log.warnings).toEqual([]);
     });
-    expect(data).toEqual({ items: ["a"], total: 2 });
-    expect(log.warnings).toEqual([]);
-  });
 
-  test("a value with extra keys: the schema decides (zod strips them)", async () => {
-    const { data } = await drift(zodCart as TypedSessionDefinition<unknown>, {
-      items: [],
-      total: 1,
-      admin: true,
+    test("a value with extra keys: the schema decides (zod strips them)", async () => {
+      const { data } = await drift(zodCart as TypedSessionDefinition<unknown>, {
+        items: [],
+        total: 1,
+        admin: true,
+      });
+      expect(data).toEqual({ items: [], total: 1 });
     });
-    expect(data).toEqual({ items: [], total: 1 });
-  });
-});
+  },
+);
 
 test("a typed view works on a Session obtained outside an adapter", async () => {
   const engine = createSessionEngine({ env: {}, secure: false, store: new MemoryStore() });
