@@ -20,7 +20,7 @@ export function uniquePrefix(label: string): string {
   return `cloakroom-test:${label}:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
 }
 
-/** One raw PING over a fresh socket; true on +PONG. */
+/** One raw PING over a fresh socket; true on any reply (-NOAUTH from a server with a password too). */
 export function ping(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
@@ -30,7 +30,7 @@ export function ping(host: string, port: number, timeoutMs = 500): Promise<boole
     };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once("error", () => done(false));
-    socket.once("data", (data) => done(data.toString().startsWith("+PONG")));
+    socket.once("data", (data) => done(/^(\+PONG|-NOAUTH)/.test(data.toString())));
     socket.connect(port, host, () => socket.write("PING\r\n"));
   });
 }
@@ -96,9 +96,20 @@ export interface RedisServer {
   dispose(): Promise<void>;
 }
 
-/** Start a redis-server on a free loopback port (never 6379), with persistence off. */
-export async function startRedisServer(extraArgs: string[] = []): Promise<RedisServer> {
-  const port = await freePort();
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /** Default: a free port (never 6379). */
+  port?: number;
+  /** More redis-server arguments, e.g. `["--requirepass", "secret"]`. */
+  args?: string[];
+  /** Start now (default) or leave it to `start()`. */
+  start?: boolean;
+}
+
+/** A redis-server on a loopback port in a temporary directory, with persistence off. */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
+  const extraArgs = options.args ?? [];
   const dir = await mkdtemp(join(tmpdir(), "cloakroom-redis-"));
   let child: ChildProcess | null = null;
   const server: RedisServer = {
@@ -161,6 +172,6 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<RedisS
       await rm(dir, { recursive: true, force: true });
     },
   };
-  await server.start();
+  if (options.start !== false) await server.start();
   return server;
 }

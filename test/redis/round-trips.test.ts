@@ -1,0 +1,117 @@
+import { Socket } from "node:net";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { createSessionEngine } from "../../src/setup.js";
+import { RedisStore } from "../../src/stores/redis.js";
+import { fakeClock } from "../support/clock.js";
+import { Jar, sessionApp } from "../support/hono-app.js";
+import { nodeRedis, type RedisServer, startRedisServer } from "../support/redis.js";
+
+/**
+ * Round trips per request, counted by the server: a MONITOR connection on a private redis-server
+ * (so no other test file's traffic shows up) sees every command a client sends. Commands that run
+ * inside a Lua script show up too, marked "lua"; they cost no round trip and are left out.
+ */
+
+let server: RedisServer;
+let client: Awaited<ReturnType<typeof nodeRedis>>;
+let monitor: Socket;
+let lines: string[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  client = await nodeRedis(server.url);
+  monitor = new Socket();
+  let buffered = "";
+  monitor.on("data", (chunk) => {
+    buffered += chunk.toString();
+    const parts = buffered.split("\r\n");
+    buffered = parts.pop() ?? "";
+    lines.push(...parts);
+  });
+  await new Promise<void>((resolve) => monitor.connect(server.port, "127.0.0.1", resolve));
+  monitor.write("MONITOR\r\n");
+  await waitForLine((l) => l === "+OK");
+});
+afterAll(async () => {
+  monitor?.destroy();
+  await client?.close();
+  await server?.dispose();
+});
+
+async function waitForLine(match: (line: string) => boolean): Promise<void> {
+  while (!lines.some(match)) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** The commands `action` sent, as { COMMAND: count }. */
+async function commandsOf(action: () => Promise<unknown>): Promise<Record<string, number>> {
+  // MONITOR output lags behind the replies: fence the action with markers on both sides.
+  const begin = `begin-${Math.random()}`;
+  await client.echo(begin);
+  await waitForLine((l) => l.includes(begin));
+  lines = [];
+  await action();
+  const marker = `end-${Math.random()}`;
+  await client.echo(marker);
+  await waitForLine((l) => l.includes(marker));
+  const sent: Record<string, number> = {};
+  for (const line of lines) {
+    const m = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"/.exec(line);
+    if (!m || m[1] === "lua" || line.includes(marker)) continue;
+    const name = (m[2] as string).toUpperCase();
+    sent[name] = (sent[name] ?? 0) + 1;
+  }
+  return sent;
+}
+
+test("0 round trips untouched, 1 to read with idle renewal, 1 to save", async () => {
+  const clock = fakeClock();
+  const store = new RedisStore(client, { keyPrefix: "rt:" });
+  const app = sessionApp(
+    createSessionEngine({
+      env: {},
+      secure: false,
+      csrf: { enabled: false },
+      inactivityTimeoutSecs: 600,
+      now: clock.now,
+      store,
+    }),
+  );
+  // First use of each script on this server: NOSCRIPT, then EVAL caches it.
+  const warm = new Jar();
+  warm.take(await app.request("/set/a/1", { method: "POST" }));
+  await app.request("/get/a", { headers: warm.headers() });
+
+  const jar = new Jar();
+  expect(
+    await commandsOf(async () => jar.take(await app.request("/set/a/1", { method: "POST" }))),
+  ).toEqual({ EVALSHA: 1 });
+  const key = store.keyOf(jar.cookie.split("=")[1] as string);
+
+  expect(
+    await commandsOf(async () => app.request("/untouched", { headers: jar.headers() })),
+  ).toEqual({});
+
+  const deadline = Number(await client.hGet(key, "d"));
+  clock.advance(60_000);
+  let value: unknown;
+  expect(
+    await commandsOf(async () => {
+      value = await (await app.request("/get/a", { headers: jar.headers() })).json();
+    }),
+  ).toEqual({ EVALSHA: 1 });
+  expect(value).toBe("1");
+  expect(Number(await client.hGet(key, "d"))).toBe(deadline + 60_000);
+
+  expect(
+    await commandsOf(async () =>
+      app.request("/set/b/2", { method: "POST", headers: jar.headers() }),
+    ),
+  ).toEqual({ EVALSHA: 2 });
+  // Writing the value a key already holds changes nothing, so only the load goes out.
+  expect(
+    await commandsOf(async () =>
+      app.request("/set/b/2", { method: "POST", headers: jar.headers() }),
+    ),
+  ).toEqual({ EVALSHA: 1 });
+  expect(await client.hGet(key, "k:b")).toBe('"2"');
+});
