@@ -1,0 +1,104 @@
+import { Cluster } from "ioredis";
+import { createCluster } from "redis";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { generateId } from "../../src/core/id.js";
+import type { SessionStore } from "../../src/core/store.js";
+import { RedisStore } from "../../src/stores/redis.js";
+import { describeStoreConformance } from "../conformance/store-suite.js";
+import {
+  execFileAsync,
+  freePort,
+  type RedisServer,
+  startRedisServer,
+  uniquePrefix,
+} from "../support/redis.js";
+
+/**
+ * The store conformance suite on a three-master Redis Cluster that this file starts on loopback
+ * ports from the redis-server binary, and stops afterwards.
+ */
+
+const nodes: RedisServer[] = [];
+let node: ReturnType<typeof createCluster>;
+let io: Cluster;
+
+beforeAll(async () => {
+  for (let i = 0; i < 3; i++) {
+    nodes.push(
+      await startRedisServer({
+        args: [
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          "nodes.conf",
+          "--cluster-port",
+          String(await freePort()),
+          "--cluster-node-timeout",
+          "5000",
+        ],
+      }),
+    );
+  }
+  await execFileAsync("redis-cli", [
+    "--cluster",
+    "create",
+    ...nodes.map((n) => `127.0.0.1:${n.port}`),
+    "--cluster-replicas",
+    "0",
+    "--cluster-yes",
+  ]);
+  const until = performance.now() + 20_000;
+  for (const n of nodes) {
+    while (!(await n.cli("CLUSTER", "INFO")).includes("cluster_state:ok")) {
+      if (performance.now() > until) throw new Error("the test cluster did not become ready");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  node = createCluster({ rootNodes: [{ url: nodes[0]?.url as string }] });
+  node.on("error", () => {});
+  await node.connect();
+  io = new Cluster([{ host: "127.0.0.1", port: nodes[1]?.port as number }], {
+    enableOfflineQueue: true,
+  });
+  io.on("error", () => {});
+  await new Promise<void>((resolve, reject) => {
+    io.once("ready", resolve);
+    io.once("error", reject);
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await node?.close().catch(() => {});
+  io?.disconnect();
+  await Promise.all(nodes.map((n) => n.dispose()));
+});
+
+const ttlOf = async (store: SessionStore, id: string) => {
+  const ttl = await io.pttl((store as RedisStore).keyOf(id));
+  return ttl === -2 ? null : ttl;
+};
+
+describeStoreConformance(
+  "RedisStore on Redis Cluster (node-redis createCluster)",
+  () => new RedisStore(node, { keyPrefix: uniquePrefix("cluster-node") }),
+  { ttlOf },
+);
+describeStoreConformance(
+  "RedisStore on Redis Cluster (ioredis Cluster)",
+  () => new RedisStore(io, { keyPrefix: uniquePrefix("cluster-io") }),
+  { ttlOf },
+);
+
+describe("Redis Cluster layout", () => {
+  test("a session's record and lock share one slot; sessions spread over the masters", async () => {
+    const store = new RedisStore(io, { keyPrefix: "layout:" });
+    const slots = new Set<number>();
+    for (let i = 0; i < 20; i++) {
+      const key = store.keyOf(generateId());
+      const slot = Number(await nodes[0]?.cli("CLUSTER", "KEYSLOT", key));
+      expect(Number(await nodes[0]?.cli("CLUSTER", "KEYSLOT", `${key}:lock`))).toBe(slot);
+      slots.add(Math.floor(slot / (16384 / 3)));
+    }
+    expect(slots.size).toBeGreaterThan(1);
+  });
+});
