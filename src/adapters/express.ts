@@ -6,6 +6,7 @@ import {
   type SessionLockTimeoutError,
   type StoreUnavailableError,
 } from "../core/errors.js";
+import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
 import { Session } from "../core/session.js";
 import { type CloakroomOptions, engineFrom } from "../setup.js";
 import { holdUntilSettled, nodeHeaders, type Replacement } from "./node-http.js";
@@ -56,10 +57,7 @@ export function session(options?: CloakroomOptions | SessionEngine): RequestHand
   return (req, res, next) => {
     const current = engine.open(req.headers.cookie);
     req.session = current;
-    let closed = false;
     holdUntilSettled(res, async (status) => {
-      if (closed) return null;
-      closed = true;
       try {
         writeCommitHeaders(nodeHeaders(res), await engine.close(current, status));
         return null;
@@ -69,13 +67,6 @@ export function session(options?: CloakroomOptions | SessionEngine): RequestHand
         engine.logger.error("[cloakroom] session commit failed", error);
         return INTERNAL_ERROR;
       }
-    });
-    res.once("close", () => {
-      // The client went away before a response was started: release the lock, restore anything
-      // consumed, save nothing (a 5xx close).
-      if (closed) return;
-      closed = true;
-      engine.close(current, 500).catch(() => {});
     });
     next();
   };
@@ -125,4 +116,60 @@ export function getSession(req: Request): Session {
     );
   }
   return current;
+}
+
+/**
+ * Route middleware for the seed's "Protected Routes": signed-out users never reach the handler. A
+ * page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request gets 401
+ * with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON. Place it after `session()`.
+ *
+ * @example
+ * ```ts
+ * app.get("/dashboard", requireAuth(), async (req, res) => {
+ *   const auth = await AuthSession.open(req.session);
+ *   res.send(`Welcome, ${escapeHtml(auth.userId())}!`);
+ * });
+ * ```
+ */
+export function requireAuth(options?: GuardOptions): RequestHandler {
+  return guardMiddleware(accessGuard(options));
+}
+
+/**
+ * Route middleware for the seed's "Role-Based Access": like {@link requireAuth}, and a signed-in
+ * user without the role gets 403. With several roles any one is enough; pass `{ all: true }` to
+ * require every one.
+ *
+ * @example
+ * ```ts
+ * app.get("/admin", requireRole("admin"), (req, res) => res.send("Admin dashboard"));
+ * ```
+ */
+export function requireRole(
+  roles: string | readonly string[],
+  options?: GuardOptions & { all?: boolean },
+): RequestHandler {
+  return guardMiddleware(
+    accessGuard({ ...options, roles: typeof roles === "string" ? [roles] : roles }),
+  );
+}
+
+function guardMiddleware(guard: AccessGuard): RequestHandler {
+  return (req, res, next) => {
+    let current: Session;
+    try {
+      current = getSession(req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    guard(current, {
+      method: req.method,
+      accept: req.get("accept"),
+      hxRequest: req.get("hx-request"),
+    }).then((denied) => {
+      if (denied === null) next();
+      else res.status(denied.status).set(denied.headers).send(denied.body);
+    }, next);
+  };
 }

@@ -1,10 +1,11 @@
 import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import express from "express";
 import Fastify from "fastify";
 import { Hono } from "hono";
-import * as expressAdapter from "../../../src/adapters/express.js";
+import * as expressSession from "../../../src/adapters/express.js";
 import * as fastifyAdapter from "../../../src/adapters/fastify.js";
 import * as honoAdapter from "../../../src/adapters/hono.js";
 import type { SessionEngine } from "../../../src/core/engine.js";
@@ -17,7 +18,7 @@ export interface Driver {
 }
 
 export interface Adapter {
-  name: "hono" | "express" | "fastify";
+  name: "hono" | "express" | "express4" | "fastify";
   mount(engine: SessionEngine, routes: readonly Route[]): Promise<Driver>;
 }
 
@@ -66,33 +67,43 @@ export const hono: Adapter = {
   },
 };
 
+/** Express 4, installed under the npm alias `express4`; it has the same types as far as we use them. */
+const express4 = createRequire(import.meta.url)("express4") as typeof express;
+
 /**
  * Express on a loopback port, requests with fetch. The server accepts headers up to 256 kB so the
  * hostile-cookie rows reach cloakroom: Node's default (16 kB) would answer 431 before Express runs.
+ * Handlers pass rejections to `next` themselves, the Express 4 idiom (Express 5 would do it anyway).
  */
-export const expressDriver: Adapter = {
-  name: "express",
-  async mount(engine, routes) {
-    const app = express();
-    app.use(expressAdapter.session(engine));
-    for (const route of routes) {
-      const handler: express.RequestHandler = async (req, res) => {
-        const result = await route.handler({
-          session: expressAdapter.getSession(req),
-          params: req.params as Record<string, string>,
-        });
-        sendExpress(res, result);
-      };
-      const method = route.method === "GET" ? "get" : "post";
-      if (route.lock) app[method](route.path, expressAdapter.sessionLock(), handler);
-      else app[method](route.path, handler);
-    }
-    app.use(expressAdapter.sessionErrors());
-    const server = createServer({ maxHeaderSize: 256 * 1024 }, app);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return fetchDriver(server);
-  },
-};
+function expressAdapter(name: "express" | "express4", factory: typeof express): Adapter {
+  return {
+    name,
+    async mount(engine, routes) {
+      const app = factory();
+      app.use(expressSession.session(engine));
+      for (const route of routes) {
+        const handler: express.RequestHandler = (req, res, next) => {
+          route
+            .handler({
+              session: expressSession.getSession(req),
+              params: req.params as Record<string, string>,
+            })
+            .then((result) => sendExpress(res, result), next);
+        };
+        const method = route.method === "GET" ? "get" : "post";
+        if (route.lock) app[method](route.path, expressSession.sessionLock(), handler);
+        else app[method](route.path, handler);
+      }
+      app.use(expressSession.sessionErrors());
+      const server = createServer({ maxHeaderSize: 256 * 1024 }, app);
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      return fetchDriver(server);
+    },
+  };
+}
+
+export const express5Driver = expressAdapter("express", express);
+export const express4Driver = expressAdapter("express4", express4);
 
 function sendExpress(res: express.Response, result: ScenarioResult): void {
   if (result.redirect !== undefined) {
@@ -176,4 +187,4 @@ export const fastify: Adapter = {
   },
 };
 
-export const adapters: readonly Adapter[] = [hono, expressDriver, fastify];
+export const adapters: readonly Adapter[] = [hono, express5Driver, express4Driver, fastify];

@@ -3,6 +3,8 @@ import type { SessionEngine } from "../../../src/core/engine.js";
 import type { SessionStore, SessionWrite, WriteMode } from "../../../src/core/store.js";
 import { type CloakroomOptions, createSessionEngine } from "../../../src/setup.js";
 import { MemoryStore } from "../../../src/stores/memory.js";
+import { RedisStore } from "../../../src/stores/redis.js";
+import { nodeRedis, requireSharedRedis, uniquePrefix } from "../../support/redis.js";
 import { type Adapter, adapters, type Driver } from "./drivers.js";
 import { type Reply, type RequestInit, type Route, standardRoutes } from "./scenario.js";
 
@@ -25,7 +27,23 @@ export const memory: StoreKind = {
   },
 };
 
-export const storeKinds: StoreKind[] = [memory];
+/**
+ * The shared Redis (REDIS_URL, default redis://127.0.0.1:6379) over node-redis, one key prefix per
+ * test. A missing Redis fails these rows: they never skip.
+ */
+export const redis: StoreKind = {
+  name: "redis",
+  async create() {
+    await requireSharedRedis();
+    const client = await nodeRedis();
+    return {
+      store: new RedisStore(client, { keyPrefix: uniquePrefix("adapters") }),
+      dispose: () => client.close(),
+    };
+  },
+};
+
+export const storeKinds: StoreKind[] = [memory, redis];
 
 type Operation = "load" | "write" | "destroy" | "claim" | "take" | "tryLock" | "unlock";
 
