@@ -19,6 +19,23 @@ export {
   type SessionConfig,
   type SessionOptions,
 } from "./core/config.js";
+export {
+  CSRF_FAILED_EVENT,
+  type CsrfFailureReason,
+  type CsrfRejection,
+  type CsrfRequest,
+  CsrfToken,
+  csrfRejection,
+  verifyCsrf,
+} from "./core/csrf.js";
+export {
+  CsrfBodyError,
+  DEFAULT_FORM_LIMITS,
+  type FormBodyProblem,
+  type FormLimits,
+  formFieldFromBytes,
+  webFormField,
+} from "./core/csrf-form.js";
 export { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
 export {
   CloakroomError,

@@ -1,4 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { type CsrfRequest, CsrfToken, verifyCsrf } from "../core/csrf.js";
+import { BODY_CONSUMED, CsrfBodyError, webFormField } from "../core/csrf-form.js";
 import type { SessionEngine } from "../core/engine.js";
 import { errorResponseFor, MissingMiddlewareError } from "../core/errors.js";
 import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
@@ -15,7 +17,9 @@ declare module "hono" {
 
 /**
  * Hono middleware: opens the session lazily, and saves it before the response leaves. Store
- * failures become 503 with `Retry-After`.
+ * failures become 503 with `Retry-After`. With `[session.csrf] enabled` (the default) it checks the
+ * CSRF token of every request but GET, HEAD and OPTIONS before any handler runs; a failed check
+ * answers 403 and saves nothing. Register it before `methodOverride` and body-reading middleware.
  *
  * @example
  * ```ts
@@ -34,6 +38,8 @@ export function session(options?: CloakroomOptions | SessionEngine): MiddlewareH
   return async (c, next) => {
     const current = engine.open(c.req.header("cookie"));
     c.set("session", current);
+    const rejected = await csrfGate(engine, current, c);
+    if (rejected) return rejected;
     await next();
     const failure = c.error ? errorResponseFor(c.error) : null;
     if (failure)
@@ -49,6 +55,65 @@ export function session(options?: CloakroomOptions | SessionEngine): MiddlewareH
       });
     }
   };
+}
+
+/** The CSRF check; a response when the request must stop here (403, or 503 if the store failed). */
+async function csrfGate(
+  engine: SessionEngine,
+  current: Session,
+  c: Context,
+): Promise<Response | null> {
+  let rejection: Awaited<ReturnType<typeof verifyCsrf>>;
+  try {
+    rejection = await verifyCsrf(engine, current, csrfRequestOf(c));
+  } catch (error) {
+    const unavailable = errorResponseFor(error);
+    if (!unavailable) throw error;
+    return new Response(unavailable.body, {
+      status: unavailable.status,
+      headers: unavailable.headers,
+    });
+  }
+  if (rejection === null) return null;
+  return new Response(rejection.body, { status: rejection.status, headers: rejection.headers });
+}
+
+/**
+ * The request as the CSRF check sees it. The form is read from a clone of the body, so
+ * `c.req.parseBody()`, `c.req.formData()`, `c.req.text()` and `c.req.raw` all still work in the
+ * handler.
+ */
+function csrfRequestOf(c: Context): CsrfRequest {
+  const raw = c.req.raw;
+  return {
+    method: c.req.method,
+    path: c.req.path,
+    // `app.request()` and HTTP/2 may carry no Host header; the URL always has the authority.
+    header: (name) =>
+      c.req.header(name) ?? (name.toLowerCase() === "host" ? new URL(c.req.url).host : undefined),
+    formField: webFormField(raw.headers, () => {
+      if (!raw.bodyUsed) return raw.clone().body;
+      // An earlier middleware read it through `c.req`: Hono keeps a copy, use that.
+      return new ReadableStream<Uint8Array>({
+        async start(controller) {
+          try {
+            controller.enqueue(new Uint8Array(await c.req.arrayBuffer()));
+            controller.close();
+          } catch {
+            controller.error(new CsrfBodyError("body_unreadable", BODY_CONSUMED));
+          }
+        },
+      });
+    }),
+  };
+}
+
+/**
+ * The request's {@link CsrfToken}, for rendering: `(await getCsrfToken(c)).asHiddenField()`. Each
+ * render is masked afresh; the session is created only when a token is rendered.
+ */
+export function getCsrfToken(c: Context): Promise<CsrfToken> {
+  return CsrfToken.from(getSession(c));
 }
 
 /**

@@ -15,7 +15,13 @@ describe("decision table, through Hono", () => {
 
   beforeEach(() => {
     store = new SpyStore();
-    engine = createSessionEngine({ store, env: {}, secure: false, logger: quiet });
+    engine = createSessionEngine({
+      store,
+      env: {},
+      secure: false,
+      logger: quiet,
+      csrf: { enabled: false },
+    });
     app = sessionApp(engine);
     jar = new Jar();
   });

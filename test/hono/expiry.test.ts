@@ -9,7 +9,14 @@ import { Jar, sessionApp } from "../support/hono-app.js";
 function setup(options: SessionOptions) {
   const clock = fakeClock();
   const store = new MemoryStore();
-  const engine = createSessionEngine({ ...options, store, env: {}, secure: false, now: clock.now });
+  const engine = createSessionEngine({
+    ...options,
+    store,
+    env: {},
+    secure: false,
+    now: clock.now,
+    csrf: { enabled: false },
+  });
   const app = sessionApp(engine);
   const jar = new Jar();
   const send = async (method: string, path: string) => {

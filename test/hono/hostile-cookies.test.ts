@@ -13,7 +13,9 @@ describe("hostile session cookies", () => {
 
   beforeEach(() => {
     store = new SpyStore();
-    app = sessionApp(createSessionEngine({ store, env: {}, secure: false }));
+    app = sessionApp(
+      createSessionEngine({ store, env: {}, secure: false, csrf: { enabled: false } }),
+    );
   });
 
   const read = async (cookie: string) => {

@@ -5,7 +5,12 @@ import { createSessionEngine } from "../../src/setup.js";
 import { Jar } from "../support/hono-app.js";
 
 function cartApp(readFirst: boolean, locked: boolean) {
-  const engine = createSessionEngine({ env: {}, secure: false, lockTimeoutMs: 10_000 });
+  const engine = createSessionEngine({
+    env: {},
+    secure: false,
+    lockTimeoutMs: 10_000,
+    csrf: { enabled: false },
+  });
   const app = new Hono();
   app.use(session(engine));
   if (readFirst) {
@@ -66,7 +71,12 @@ describe("per-session lock on the memory store", () => {
   });
 
   test("a lock that cannot be had within lock_timeout_ms gives 503 with Retry-After", async () => {
-    const engine = createSessionEngine({ env: {}, secure: false, lockTimeoutMs: 50 });
+    const engine = createSessionEngine({
+      env: {},
+      secure: false,
+      lockTimeoutMs: 50,
+      csrf: { enabled: false },
+    });
     const app = new Hono();
     app.use(session(engine));
     let release: () => void = () => {};

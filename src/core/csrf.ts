@@ -1,0 +1,405 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import type { CsrfConfig } from "./config.js";
+import { CsrfBodyError, type FormBodyProblem } from "./csrf-form.js";
+import type { SessionEngine } from "./engine.js";
+import { SessionLockTimeoutError, StoreUnavailableError } from "./errors.js";
+import { CSRF_SECRET_KEY, engineOf, type Session, stateOf } from "./session.js";
+
+/**
+ * CSRF protection: the synchronizer-token pattern (OWASP CSRF Prevention Cheat Sheet), with
+ * `Sec-Fetch-Site` and `Origin` checks added on top (never instead).
+ *
+ * - One secret per session, `token_length` random bytes, stored under {@link CSRF_SECRET_KEY}. It is
+ *   created only when a page renders a token, so a page without a form creates no session; it rotates
+ *   with `cycleId()` (login, logout) and `destroy()`.
+ * - Every rendered token is the secret XOR a fresh one-time pad, sent as base64url(pad ‖ masked):
+ *   no two renders look alike, so a compressed response (BREACH) leaks nothing about the secret, and
+ *   the secret itself never appears in a response. All renders verify.
+ * - Every method but exactly `GET`, `HEAD` and `OPTIONS` is checked, whatever the Content-Type: the
+ *   content-type bypasses of CVE-2024-43787 and CVE-2024-48913 came from checking only "form-like"
+ *   requests. The method is the one on the wire; override headers and `_method` fields are never read.
+ */
+
+/** The framework-neutral view of a request that {@link verifyCsrf} needs. Adapters build one. */
+export interface CsrfRequest {
+  /** The method as received (any case). */
+  method: string;
+  /** The URL pathname, matched against `exempt_paths`. */
+  path: string;
+  /** A request header by case-insensitive name; repeated headers joined as the framework does. */
+  header(name: string): string | undefined;
+  /**
+   * Value(s) of a form field from an urlencoded or multipart body, without consuming the body for
+   * the app; `undefined` when the body is not a form or the field is absent. May throw
+   * {@link CsrfBodyError} for a body too large, too slow or already consumed.
+   */
+  formField(name: string): Promise<unknown>;
+}
+
+/** A failed check, ready to send. The handler must not run and the session must not be saved. */
+export interface CsrfRejection {
+  status: 403;
+  headers: Record<string, string>;
+  body: string;
+  /** Machine-readable cause, also in the HTMX event detail; see {@link CsrfFailureReason}. */
+  reason: CsrfFailureReason;
+}
+
+/** Why a request failed the check. */
+export type CsrfFailureReason =
+  | "no_session"
+  | "token_missing"
+  | "token_not_string"
+  | "token_malformed"
+  | "token_mismatch"
+  | "cross_site"
+  | "origin_null"
+  | "origin_mismatch"
+  | "request_unreadable"
+  | FormBodyProblem;
+
+/** The event an HTMX page can listen to: `document.body.addEventListener("cloakroom:csrf-failed", …)`. */
+export const CSRF_FAILED_EVENT = "cloakroom:csrf-failed";
+
+const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** `token_length` bounds from the configuration table. */
+const MIN_SECRET_BYTES = 16;
+const MAX_SECRET_BYTES = 128;
+/** A 128-byte secret masks to 256 bytes, 342 characters; anything longer is not looked at. */
+const MAX_TOKEN_CHARS = 342;
+
+/** Exact base64url without padding, and the canonical encoding of its bytes (one spelling per token). */
+function decodeBase64url(text: string): Buffer | null {
+  if (text.length === 0 || !BASE64URL.test(text)) return null;
+  const bytes = Buffer.from(text, "base64url");
+  return bytes.toString("base64url") === text ? bytes : null;
+}
+
+/** The stored secret, or null when absent or not something this module wrote. */
+function secretFrom(value: unknown): Buffer | null {
+  if (typeof value !== "string" || value.length > MAX_TOKEN_CHARS) return null;
+  const bytes = decodeBase64url(value);
+  if (bytes === null || bytes.length < MIN_SECRET_BYTES || bytes.length > MAX_SECRET_BYTES)
+    return null;
+  return bytes;
+}
+
+function mask(secret: Buffer): string {
+  const n = secret.length;
+  const out = Buffer.alloc(n * 2);
+  randomBytes(n).copy(out, 0);
+  for (let i = 0; i < n; i++) out[n + i] = (secret[i] as number) ^ (out[i] as number);
+  return out.toString("base64url");
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+
+function escapeAttribute(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string);
+}
+
+/**
+ * The CSRF token of one request's session, for rendering into forms and pages. Each call of
+ * {@link CsrfToken.token} (and of the HTML helpers) returns a freshly masked token; all of them
+ * verify until the secret rotates.
+ *
+ * @example
+ * ```ts
+ * const csrf = await CsrfToken.from(session);
+ * html`<form method="post" action="/submit">${raw(csrf.asHiddenField())}…</form>`;
+ * ```
+ */
+export class CsrfToken {
+  readonly #session: Session;
+  readonly #config: CsrfConfig;
+
+  private constructor(session: Session, config: CsrfConfig) {
+    this.#session = session;
+    this.#config = config;
+  }
+
+  /**
+   * The token object for `session`. Loads the session (one store read at most) but creates
+   * nothing: the secret is made, and the session saved, only when a token is rendered.
+   */
+  static async from(session: Session): Promise<CsrfToken> {
+    await session.load();
+    return new CsrfToken(session, engineOf(session).config.csrf);
+  }
+
+  /**
+   * Drop the session's CSRF secret so that every token rendered before stops verifying; the next
+   * rendered token uses a new one. `cycleId()` and `destroy()` (hence `login`/`logout`) already do
+   * this. `length` exists for parity with the seed's `regenerate(&session, 32)`: the secret length is
+   * always `token_length` from the configuration; a value outside its 16–128 range is a mistake and
+   * throws a `RangeError`.
+   */
+  static async regenerate(session: Session, length?: number): Promise<void> {
+    if (
+      length !== undefined &&
+      !(Number.isInteger(length) && length >= MIN_SECRET_BYTES && length <= MAX_SECRET_BYTES)
+    ) {
+      throw new RangeError(
+        `cloakroom: CsrfToken.regenerate length must be an integer from ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} (token_length decides the actual length)`,
+      );
+    }
+    await session.remove(CSRF_SECRET_KEY);
+  }
+
+  /** A freshly masked token: base64url, safe in HTML attributes, headers and URLs. */
+  token(): string {
+    // Synchronous so templates can call it inline: the session was loaded by `from`, so the secret
+    // is read (and, on first render, written) straight into the request's session view. Read anew on
+    // every call: `cycleId()`, `destroy()` or `regenerate()` in between must take effect.
+    const state = stateOf(this.#session);
+    const stored = state.fields[CSRF_SECRET_KEY];
+    let secret = stored === undefined ? null : secretFrom(parseJson(stored));
+    if (secret === null) {
+      secret = randomBytes(this.#config.tokenLength);
+      const text = JSON.stringify(secret.toString("base64url"));
+      state.fields[CSRF_SECRET_KEY] = text;
+      state.changes.set(CSRF_SECRET_KEY, text);
+    }
+    return mask(secret);
+  }
+
+  /** `<input type="hidden" name="_csrf" value="…">`, named after `form_field_name`. */
+  asHiddenField(): string {
+    return this.asHiddenFieldNamed(this.#config.formFieldName);
+  }
+
+  /** A hidden field with a custom name (escaped); the check reads only `form_field_name`. */
+  asHiddenFieldNamed(name: string): string {
+    return `<input type="hidden" name="${escapeAttribute(String(name))}" value="${escapeAttribute(this.token())}">`;
+  }
+
+  /** `<meta name="csrf-token" content="…">`, for HTMX and fetch (see the README's "CSRF and HTMX"). */
+  asMetaTag(): string {
+    return `<meta name="csrf-token" content="${escapeAttribute(this.token())}">`;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a token came from, or why none could be taken. */
+type Extracted = { token: string } | { problem: CsrfFailureReason };
+
+async function extractToken(request: CsrfRequest, config: CsrfConfig): Promise<Extracted> {
+  const header = request.header(config.headerName);
+  // A header that is present decides, even when empty or wrong: it is never "rescued" by the field.
+  if (header !== undefined) return { token: header };
+  const field = await request.formField(config.formFieldName);
+  if (field === undefined) return { problem: "token_missing" };
+  if (typeof field !== "string") return { problem: "token_not_string" };
+  return { token: field };
+}
+
+/** True when `token` unmasks to `secret`. Constant time in the token's content. */
+function matches(token: string, secret: Buffer): boolean {
+  const bytes = decodeBase64url(token);
+  const n = secret.length;
+  if (bytes === null || bytes.length !== n * 2) return false;
+  const candidate = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) candidate[i] = (bytes[i] as number) ^ (bytes[n + i] as number);
+  return timingSafeEqual(candidate, secret);
+}
+
+function wellFormed(token: string): boolean {
+  if (token.length > MAX_TOKEN_CHARS) return false;
+  const bytes = decodeBase64url(token);
+  return (
+    bytes !== null &&
+    bytes.length % 2 === 0 &&
+    bytes.length >= MIN_SECRET_BYTES * 2 &&
+    bytes.length <= MAX_SECRET_BYTES * 2
+  );
+}
+
+/** `exempt_paths` are prefixes on a segment boundary: `/api` covers `/api` and `/api/x`, not `/apix`. */
+function isExempt(path: string, exempt: readonly string[]): boolean {
+  for (const prefix of exempt) {
+    if (path === prefix) return true;
+    if (path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`)) return true;
+  }
+  return false;
+}
+
+const HOST = /^[A-Za-z0-9.\-:[\]]+$/;
+
+/**
+ * The request's own origin is `https://<Host>` when cookies are `secure` (they only travel over
+ * HTTPS then), and `http://` or `https://<Host>` otherwise. Deriving it this way needs no trust in
+ * `X-Forwarded-Proto`, and works behind a TLS-terminating proxy that passes `Host` through; a proxy
+ * that rewrites `Host` needs the public origin in `trusted_origins`.
+ */
+function isOwnOrigin(origin: string, host: string | undefined, secure: boolean): boolean {
+  if (host === undefined || !HOST.test(host)) return false;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (url.origin !== origin) return false;
+  if (url.protocol !== "https:" && (secure || url.protocol !== "http:")) return false;
+  try {
+    return new URL(`${url.protocol}//${host}`).host === url.host;
+  } catch {
+    return false;
+  }
+}
+
+function originProblem(
+  request: CsrfRequest,
+  config: CsrfConfig,
+  secure: boolean,
+): CsrfFailureReason | null {
+  const origin = request.header("origin");
+  if (origin !== undefined && config.trustedOrigins.includes(origin)) return null;
+  if (origin !== undefined) {
+    // Sandboxed frames, data: URLs and cross-origin redirects send "null": never a page of ours.
+    if (origin.trim().toLowerCase() === "null") return "origin_null";
+    if (!isOwnOrigin(origin, request.header("host"), secure)) return "origin_mismatch";
+  }
+  const site = request.header("sec-fetch-site");
+  if (site?.split(",").some((part) => part.trim().toLowerCase() === "cross-site"))
+    return "cross_site";
+  return null;
+}
+
+async function findProblem(
+  engine: SessionEngine,
+  session: Session,
+  request: CsrfRequest,
+): Promise<CsrfFailureReason | null> {
+  const config = engine.config.csrf;
+  if (typeof request.method === "string" && SAFE_METHODS.has(request.method)) return null;
+  if (typeof request.path === "string" && isExempt(request.path, config.exemptPaths)) return null;
+  const origin = originProblem(request, config, engine.config.secure);
+  if (origin !== null) return origin;
+  const extracted = await extractToken(request, config);
+  if ("problem" in extracted) return extracted.problem;
+  if (!wellFormed(extracted.token)) return "token_malformed";
+  const secret = secretFrom(await session.get(CSRF_SECRET_KEY));
+  if (secret === null) return "no_session";
+  return matches(extracted.token, secret) ? null : "token_mismatch";
+}
+
+function messageFor(reason: CsrfFailureReason, config: CsrfConfig): string {
+  switch (reason) {
+    case "no_session":
+      return "no session with a CSRF secret: load the page that renders the form first (are cookies blocked?)";
+    case "token_missing":
+      return `CSRF token missing: send it in the ${config.headerName} header or the ${config.formFieldName} form field`;
+    case "token_not_string":
+      return `the ${config.formFieldName} form field must occur once, as text`;
+    case "token_malformed":
+      return "CSRF token is malformed";
+    case "token_mismatch":
+      return "CSRF token does not match this session (expired, or rotated by login or logout): reload the page";
+    case "cross_site":
+      return "cross-site request refused";
+    case "origin_null":
+      return "request with Origin: null refused";
+    case "origin_mismatch":
+      return "Origin is neither this site nor a trusted origin";
+    case "request_unreadable":
+      return "request could not be read for the CSRF check";
+    case "body_too_large":
+    case "body_timeout":
+    case "body_unreadable":
+      return `form body could not be checked for a CSRF token: send the token in the ${config.headerName} header`;
+  }
+}
+
+const PAGE = (message: string) =>
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>403 Forbidden</title></head><body><h1>Forbidden</h1><p>This form was not accepted: it has expired or it was not sent from this site. Go back, reload the page and try again.</p><p><small>${escapeAttribute(message)}</small></p></body></html>`;
+
+/**
+ * The 403 response for `reason`, shaped for the caller:
+ * - `HX-Request: true` (HTMX): an `HX-Trigger` event {@link CSRF_FAILED_EVENT} with `{ reason }` as
+ *   detail, and `HX-Reswap: none` so nothing on the page is replaced (htmx 4 swaps 4xx by default);
+ * - `Accept` with `text/html` (a plain form post): a short HTML page;
+ * - anyone else: JSON `{"error":"csrf_validation_failed","message":…}`.
+ */
+export function csrfRejection(
+  request: Pick<CsrfRequest, "header">,
+  reason: CsrfFailureReason,
+  config: CsrfConfig,
+): CsrfRejection {
+  const message = messageFor(reason, config);
+  const base = { "cache-control": "no-store" };
+  let hx: string | undefined;
+  let accept: string | undefined;
+  try {
+    hx = request.header("hx-request");
+    accept = request.header("accept");
+  } catch {
+    // A broken header accessor still gets the JSON answer.
+  }
+  if (hx?.trim().toLowerCase() === "true") {
+    return {
+      status: 403,
+      headers: {
+        ...base,
+        "content-type": "text/plain; charset=utf-8",
+        "hx-trigger": JSON.stringify({ [CSRF_FAILED_EVENT]: { reason } }),
+        "hx-reswap": "none",
+      },
+      body: message,
+      reason,
+    };
+  }
+  if (accept?.toLowerCase().includes("text/html")) {
+    return {
+      status: 403,
+      headers: { ...base, "content-type": "text/html; charset=utf-8" },
+      body: PAGE(message),
+      reason,
+    };
+  }
+  return {
+    status: 403,
+    headers: { ...base, "content-type": "application/json; charset=utf-8" },
+    body: JSON.stringify({ error: "csrf_validation_failed", message }),
+    reason,
+  };
+}
+
+/**
+ * Check one request. Returns null when it may proceed, or the 403 to send instead: then the handler
+ * must not run and the session must not be committed. The check only reads (at most one store read
+ * to find the secret), so a rejected request changes nothing. Never throws on any request input;
+ * store failures propagate as {@link StoreUnavailableError} / {@link SessionLockTimeoutError}, which
+ * adapters answer with 503.
+ */
+export async function verifyCsrf(
+  engine: SessionEngine,
+  session: Session,
+  request: CsrfRequest,
+): Promise<CsrfRejection | null> {
+  const config = engine.config.csrf;
+  if (!config.enabled) return null;
+  let reason: CsrfFailureReason | null;
+  try {
+    reason = await findProblem(engine, session, request);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError || error instanceof SessionLockTimeoutError)
+      throw error;
+    reason = error instanceof CsrfBodyError ? error.reason : "request_unreadable";
+  }
+  return reason === null ? null : csrfRejection(request, reason, config);
+}
