@@ -91,6 +91,31 @@ describe("Hono on the Redis store", () => {
     expect(remembered > 100_000 && remembered <= 120_000).toBe(true);
   });
 
+  test("a corrupt record is logged and the request sees an empty session", async () => {
+    const warnings: string[] = [];
+    const store = new RedisStore(client, {
+      keyPrefix: uniquePrefix("corrupt"),
+      logger: { warn: (m) => warnings.push(m) },
+    });
+    const app = sessionApp(engineWith(store));
+    const jar = new Jar();
+    jar.take(await app.request("/set/user/alice", { method: "POST" }));
+    const key = store.keyOf(idOf(jar));
+    await client.hSet(key, "m", "not json");
+    const read = await app.request("/get/user", { headers: jar.headers() });
+    expect(read.status).toBe(200);
+    expect(await read.json()).toBeNull();
+    expect(warnings.join("\n")).toContain(key);
+    await client.del(key);
+    await client.set(key, "a string, not a hash");
+    expect((await app.request("/get/user", { headers: jar.headers() })).status).toBe(200);
+    const fresh = await app.request("/set/user/bob", { method: "POST", headers: jar.headers() });
+    expect(fresh.status).toBe(200);
+    expect(fresh.headers.get("set-cookie")).toMatch(/^session_id=/);
+    expect(await client.get(key)).toBe("a string, not a hash");
+    await client.del(key);
+  });
+
   test("two parallel requests changing different keys both persist", async () => {
     const app = sessionApp(engineWith(redisStore()));
     const jar = new Jar();
