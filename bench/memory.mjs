@@ -6,6 +6,7 @@
  * would, and reports whether the expired records were given back. Prints one JSON line.
  */
 import { randomBytes } from "node:crypto";
+import { fromDist } from "./lib/cloakroom.mjs";
 import { sleep } from "./lib/util.mjs";
 
 const which = process.argv[2];
@@ -21,7 +22,7 @@ function heap() {
 
 const setups = {
   async cloakroom() {
-    const { createSessionEngine, generateId, MemoryStore } = await import("../dist/index.js");
+    const { createSessionEngine, generateId, MemoryStore } = await fromDist("index.js");
     const store = new MemoryStore({ maxSessions: count * 2 });
     const engine = createSessionEngine({ store, expirySecs: LIFETIME_SECS, secure: false });
     return {

@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { CELLS } from "./lib/matrix.mjs";
@@ -35,6 +35,7 @@ const { values: flags } = parseArgs({
     "no-profile": { type: "boolean", default: false },
     "no-memory": { type: "boolean", default: false },
     out: { type: "string", default: "docs" },
+    dist: { type: "string" },
   },
 });
 const options = {
@@ -48,6 +49,10 @@ for (const [name, value] of Object.entries(options)) {
     throw new Error(`--${name} must be a positive number`);
 }
 
+// Cells import cloakroom from here; `--dist` measures another build (a candidate change).
+const dist = flags.dist ? resolve(flags.dist) : join(root, "dist");
+if (flags.dist) process.env.BENCH_DIST = dist;
+
 const started = Date.now();
 const loadStart = loadavg()
   .map((v) => v.toFixed(2))
@@ -58,7 +63,7 @@ const filters = flags.only?.split(",").map((f) => f.trim().toLowerCase());
 const selected = CELLS.filter((cell) => !filters || filters.some((f) => cell.id.includes(f)));
 const skipped = {};
 for (const cell of selected) {
-  const absent = cell.needs.filter((file) => !existsSync(join(root, file)));
+  const absent = cell.needs.filter((file) => !existsSync(join(dist, file)));
   if (absent.length > 0) skipped[cell.id] = `not built yet: ${absent.join(", ")} missing`;
   else if (!existsSync(join(benchDir, "cells", cell.file))) skipped[cell.id] = "no cell file yet";
 }
@@ -100,7 +105,7 @@ const memory = [];
 if (!flags["no-memory"]) {
   const stores = ["cloakroom", "express-session", "@fastify/session", "hono-sessions"];
   for (const store of stores) {
-    if (store === "cloakroom" && !existsSync(join(root, "dist/index.js"))) continue;
+    if (store === "cloakroom" && !existsSync(join(dist, "index.js"))) continue;
     log(`memory: ${store}`);
     try {
       const out = execFileSync(
@@ -148,7 +153,7 @@ const run = {
     loadEnd: loadavg()
       .map((v) => v.toFixed(2))
       .join(" "),
-    git: gitDescription(),
+    git: gitDescription() + (flags.dist ? `; cloakroom from ${flags.dist}` : ""),
     redisVersion: redis?.version ?? "not started",
     versions: await versions(),
     options,

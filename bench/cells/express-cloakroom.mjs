@@ -1,9 +1,9 @@
 // Express 5 with cloakroom, on the memory store or on Redis (BENCH_STORE).
 import express from "express";
 import { serveCell } from "../lib/cell.mjs";
-import { cloakroomStore, csrfTokenOf } from "../lib/cloakroom.mjs";
+import { cloakroomStore, csrfTokenOf, fromDist } from "../lib/cloakroom.mjs";
 
-const { session, sessionErrors } = await import("../../dist/adapters/express.js");
+const { session, sessionErrors } = await fromDist("adapters/express.js");
 const { store, entries, close } = await cloakroomStore();
 
 const app = express();

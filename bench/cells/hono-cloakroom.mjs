@@ -2,9 +2,9 @@
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { serveCell } from "../lib/cell.mjs";
-import { cloakroomStore, csrfTokenOf } from "../lib/cloakroom.mjs";
+import { cloakroomStore, csrfTokenOf, fromDist } from "../lib/cloakroom.mjs";
 
-const { getSession, session } = await import("../../dist/adapters/hono.js");
+const { getSession, session } = await fromDist("adapters/hono.js");
 const { store, entries, close } = await cloakroomStore();
 
 const app = new Hono();

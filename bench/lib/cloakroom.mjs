@@ -2,12 +2,22 @@
  * cloakroom as the cells use it: imported from the built package (`npm run build` → dist/), the
  * way an application would get it, so the figures are those of the code that ships.
  */
+import { pathToFileURL } from "node:url";
 import { keyPrefix, redisClient, storeKind } from "./cell.mjs";
+
+/**
+ * A module of the built package. `BENCH_DIST` (the runner's `--dist`) points at another build, to
+ * compare a candidate change with the current one in the same run.
+ */
+export function fromDist(path) {
+  const dir = process.env.BENCH_DIST;
+  return import(dir ? pathToFileURL(`${dir}/${path}`).href : `../../dist/${path}`);
+}
 
 /** The store of a cloakroom cell, with its record count and its shutdown. */
 export async function cloakroomStore() {
   if (storeKind === "redis") {
-    const { RedisStore } = await import("../../dist/stores/redis.js");
+    const { RedisStore } = await fromDist("stores/redis.js");
     const client = await redisClient();
     return {
       store: new RedisStore(client, { keyPrefix }),
@@ -15,14 +25,14 @@ export async function cloakroomStore() {
       close: () => client.close(),
     };
   }
-  const { MemoryStore } = await import("../../dist/index.js");
+  const { MemoryStore } = await fromDist("index.js");
   const store = new MemoryStore();
   return { store, entries: async () => store.size, close: async () => {} };
 }
 
 /** A CSRF token for `session`, as a form would carry it ("none" before CSRF was built). */
 export async function csrfTokenOf(session) {
-  const index = await import("../../dist/index.js");
-  const csrf = index.CsrfToken ? index : await import("../../dist/core/csrf.js").catch(() => null);
+  const index = await fromDist("index.js");
+  const csrf = index.CsrfToken ? index : await fromDist("core/csrf.js").catch(() => null);
   return csrf?.CsrfToken ? (await csrf.CsrfToken.from(session)).token() : "none";
 }

@@ -17,7 +17,7 @@ export const CELLS = [
     kind: "cloakroom-memory",
     label: "cloakroom (memory)",
     file: "hono-cloakroom.mjs",
-    needs: ["dist/adapters/hono.js"],
+    needs: ["adapters/hono.js"],
   },
   {
     framework: "Hono",
@@ -25,7 +25,7 @@ export const CELLS = [
     label: "cloakroom (Redis)",
     file: "hono-cloakroom.mjs",
     store: "redis",
-    needs: ["dist/adapters/hono.js", "dist/stores/redis.js"],
+    needs: ["adapters/hono.js", "stores/redis.js"],
   },
   {
     framework: "Hono",
@@ -49,7 +49,7 @@ export const CELLS = [
     kind: "cloakroom-memory",
     label: "cloakroom (memory)",
     file: "express-cloakroom.mjs",
-    needs: ["dist/adapters/express.js"],
+    needs: ["adapters/express.js"],
   },
   {
     framework: "Express",
@@ -57,7 +57,7 @@ export const CELLS = [
     label: "cloakroom (Redis)",
     file: "express-cloakroom.mjs",
     store: "redis",
-    needs: ["dist/adapters/express.js", "dist/stores/redis.js"],
+    needs: ["adapters/express.js", "stores/redis.js"],
   },
   {
     framework: "Express",
@@ -84,7 +84,7 @@ export const CELLS = [
     kind: "cloakroom-memory",
     label: "cloakroom (memory)",
     file: "fastify-cloakroom.mjs",
-    needs: ["dist/adapters/fastify.js"],
+    needs: ["adapters/fastify.js"],
   },
   {
     framework: "Fastify",
@@ -92,7 +92,7 @@ export const CELLS = [
     label: "cloakroom (Redis)",
     file: "fastify-cloakroom.mjs",
     store: "redis",
-    needs: ["dist/adapters/fastify.js", "dist/stores/redis.js"],
+    needs: ["adapters/fastify.js", "stores/redis.js"],
   },
   {
     framework: "Fastify",

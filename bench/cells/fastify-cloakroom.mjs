@@ -1,0 +1,33 @@
+// Fastify 5 with cloakroom, on the memory store or on Redis (BENCH_STORE).
+import formbody from "@fastify/formbody";
+import Fastify from "fastify";
+import { serveCell } from "../lib/cell.mjs";
+import { cloakroomStore, csrfTokenOf, fromDist } from "../lib/cloakroom.mjs";
+
+const { cloakroom } = await fromDist("adapters/fastify.js");
+const { store, entries, close } = await cloakroomStore();
+
+const app = Fastify();
+await app.register(formbody);
+await app.register(cloakroom, { store, secure: false });
+app.get("/login", async (request) => {
+  await request.session.insert("user", "alice");
+  await request.session.insert("n", 0);
+  return "ok";
+});
+app.get("/token", async (request) => csrfTokenOf(request.session));
+app.get("/untouched", async () => "ok");
+app.get("/read", async (request) => (await request.session.get("user")) ?? "anon");
+app.get("/write", async (request) => {
+  const n = ((await request.session.get("n")) ?? 0) + 1;
+  await request.session.insert("n", n);
+  return String(n);
+});
+app.get("/visit", async (request) => (await request.session.get("user")) ?? "anon");
+app.post("/form", async (request) => (request.body.title === "hello" ? "saved" : "bad form"));
+
+await serveCell({
+  listen: (port) => app.listen({ port, host: "127.0.0.1" }),
+  entries,
+  close,
+});
