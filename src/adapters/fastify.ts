@@ -5,6 +5,7 @@ import type {
   onRequestAsyncHookHandler,
 } from "fastify";
 import fp from "fastify-plugin";
+import { type CsrfRequest, verifyCsrf } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import {
   errorResponseFor,
@@ -12,8 +13,10 @@ import {
   type SessionLockTimeoutError,
   type StoreUnavailableError,
 } from "../core/errors.js";
+import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
 import { Session } from "../core/session.js";
 import { type CloakroomOptions, engineFrom } from "../setup.js";
+import { nodeFormField, pathOf, requestHeader } from "./node-http.js";
 import type { HeaderTarget } from "./web.js";
 import { writeCommitHeaders } from "./web.js";
 
@@ -32,9 +35,12 @@ export type CloakroomFastifyOptions = CloakroomOptions & { engine?: SessionEngin
 
 const CLOSED = Symbol("cloakroom.closed");
 const FAILURE = Symbol("cloakroom.failure");
+const DISCARD = Symbol("cloakroom.discard");
 
 interface RequestState {
   [CLOSED]?: boolean;
+  /** Rejected before the handler (CSRF, or the store failed during the check): save nothing. */
+  [DISCARD]?: boolean;
   [FAILURE]?: ReturnType<typeof errorResponseFor>;
 }
 
@@ -75,6 +81,22 @@ const plugin: FastifyPluginCallback<CloakroomFastifyOptions> = (fastify, options
     next();
   });
 
+  // After body parsing, so a form parsed by @fastify/formbody (or @fastify/multipart with
+  // attachFieldsToBody) is read from request.body; an unparsed multipart stream is copied and put back.
+  fastify.addHook("preHandler", async (request, reply) => {
+    if (!engine.config.csrf.enabled) return;
+    let answer: { status: number; headers: Record<string, string>; body: string } | null;
+    try {
+      answer = await verifyCsrf(engine, request.session, csrfRequestOf(request));
+    } catch (error) {
+      answer = errorResponseFor(error);
+      if (answer === null) throw error;
+    }
+    if (answer === null) return;
+    (request as RequestState)[DISCARD] = true;
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
+
   fastify.addHook("onError", (request, _reply, error, next) => {
     const failure = errorResponseFor(error);
     if (failure) (request as RequestState)[FAILURE] = failure;
@@ -92,6 +114,11 @@ const plugin: FastifyPluginCallback<CloakroomFastifyOptions> = (fastify, options
     if (state[CLOSED]) return payload;
     state[CLOSED] = true;
     try {
+      if (state[DISCARD]) {
+        // Release a lock, save nothing: the 5xx row of the decision table.
+        await engine.close(request.session, 500);
+        return payload;
+      }
       writeCommitHeaders(
         replyHeaders(reply),
         await engine.close(request.session, reply.statusCode),
@@ -122,6 +149,16 @@ const plugin: FastifyPluginCallback<CloakroomFastifyOptions> = (fastify, options
   done();
 };
 
+/** The request as the CSRF check sees it; the path is the pathname, without the query. */
+function csrfRequestOf(request: FastifyRequest): CsrfRequest {
+  return {
+    method: request.method,
+    path: pathOf(request.url),
+    header: (name) => requestHeader(request.raw, name),
+    formField: nodeFormField(request.raw, () => request.body),
+  };
+}
+
 /**
  * The Fastify 5 plugin: opens the session lazily on every request of the scope it is registered
  * in (and its children: it is wrapped with `fastify-plugin`) and saves it in `onSend`, before the
@@ -130,6 +167,10 @@ const plugin: FastifyPluginCallback<CloakroomFastifyOptions> = (fastify, options
  * {@link SessionLockTimeoutError} thrown by a handler becomes a 503 with `Retry-After` (the body is
  * your error handler's). Cookies are read from the header directly; `@fastify/cookie` is not
  * needed and can be registered beside it.
+ *
+ * With `[session.csrf] enabled` (the default) a `preHandler` hook checks the CSRF token of every
+ * request but GET, HEAD and OPTIONS; a failed check answers 403, the handler does not run and
+ * nothing is saved. The form field is read from `@fastify/formbody` or `@fastify/multipart` bodies.
  *
  * @example
  * ```ts
@@ -168,4 +209,50 @@ export function getSession(request: FastifyRequest): Session {
     );
   }
   return current;
+}
+
+/**
+ * Route-level `onRequest` hook for the seed's "Protected Routes": signed-out users never reach the
+ * handler. A page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request
+ * gets 401 with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON.
+ *
+ * @example
+ * ```ts
+ * app.get("/dashboard", { onRequest: requireAuth() }, async (request) => {
+ *   const auth = await AuthSession.open(request.session);
+ *   return `Welcome, ${escapeHtml(auth.userId())}!`;
+ * });
+ * ```
+ */
+export function requireAuth(options?: GuardOptions): onRequestAsyncHookHandler {
+  return guardHook(accessGuard(options));
+}
+
+/**
+ * Route-level `onRequest` hook for the seed's "Role-Based Access": like {@link requireAuth}, and a
+ * signed-in user without the role gets 403. With several roles any one is enough; pass
+ * `{ all: true }` to require every one.
+ *
+ * @example
+ * ```ts
+ * app.get("/admin", { onRequest: requireRole("admin") }, async () => "Admin dashboard");
+ * ```
+ */
+export function requireRole(
+  roles: string | readonly string[],
+  options?: GuardOptions & { all?: boolean },
+): onRequestAsyncHookHandler {
+  return guardHook(accessGuard({ ...options, roles: typeof roles === "string" ? [roles] : roles }));
+}
+
+function guardHook(guard: AccessGuard): onRequestAsyncHookHandler {
+  return async (request, reply) => {
+    const hx = request.headers["hx-request"];
+    const denied = await guard(getSession(request), {
+      method: request.method,
+      accept: request.headers.accept,
+      hxRequest: Array.isArray(hx) ? hx[0] : hx,
+    });
+    if (denied !== null) return reply.code(denied.status).headers(denied.headers).send(denied.body);
+  };
 }
