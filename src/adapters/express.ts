@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from "express";
+import { type CsrfRequest, verifyCsrf } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import {
   errorResponseFor,
@@ -9,7 +10,14 @@ import {
 import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
 import { Session } from "../core/session.js";
 import { type CloakroomOptions, engineFrom } from "../setup.js";
-import { holdUntilSettled, nodeHeaders, type Replacement } from "./node-http.js";
+import {
+  holdUntilSettled,
+  nodeFormField,
+  nodeHeaders,
+  pathOf,
+  type Replacement,
+  requestHeader,
+} from "./node-http.js";
 import { writeCommitHeaders } from "./web.js";
 
 declare global {
@@ -34,6 +42,11 @@ const INTERNAL_ERROR: Replacement = {
  * `res.end`, streamed with `res.write` or piped). A 5xx response saves nothing. When the store
  * fails at that point, the response becomes a 503 with `Retry-After` instead.
  *
+ * With `[session.csrf] enabled` (the default) it checks the CSRF token of every request but GET,
+ * HEAD and OPTIONS before the route runs; a failed check answers 403 and saves nothing. The token
+ * is read from the header, or from the form field of urlencoded and multipart bodies whether the
+ * app's body parser (`express.urlencoded()`, multer) runs before or after this middleware.
+ *
  * Errors thrown by handlers reach Express's error handlers, not this middleware: add
  * {@link sessionErrors} after your routes to answer store outages and lock timeouts with 503 and
  * `Retry-After` (Express's default handler answers 503, without `Retry-After`).
@@ -57,8 +70,14 @@ export function session(options?: CloakroomOptions | SessionEngine): RequestHand
   return (req, res, next) => {
     const current = engine.open(req.headers.cookie);
     req.session = current;
+    let discard = false;
     holdUntilSettled(res, async (status) => {
       try {
+        if (discard) {
+          // Rejected before the handler: release a lock, save nothing (the 5xx row).
+          await engine.close(current, 500);
+          return null;
+        }
         writeCommitHeaders(nodeHeaders(res), await engine.close(current, status));
         return null;
       } catch (error) {
@@ -68,7 +87,42 @@ export function session(options?: CloakroomOptions | SessionEngine): RequestHand
         return INTERNAL_ERROR;
       }
     });
-    next();
+    if (!engine.config.csrf.enabled) {
+      next();
+      return;
+    }
+    verifyCsrf(engine, current, csrfRequestOf(req)).then(
+      (rejection) => {
+        if (rejection === null) {
+          next();
+          return;
+        }
+        discard = true;
+        res.status(rejection.status).set(rejection.headers).send(rejection.body);
+      },
+      (error: unknown) => {
+        const unavailable = errorResponseFor(error);
+        if (unavailable === null) {
+          next(error);
+          return;
+        }
+        discard = true;
+        res.status(unavailable.status).set(unavailable.headers).send(unavailable.body);
+      },
+    );
+  };
+}
+
+/**
+ * The request as the CSRF check sees it. The path is the full pathname (`originalUrl`), so
+ * `exempt_paths` mean the same whatever the middleware is mounted on.
+ */
+function csrfRequestOf(req: Request): CsrfRequest {
+  return {
+    method: req.method,
+    path: pathOf(req.originalUrl),
+    header: (name) => requestHeader(req, name),
+    formField: nodeFormField(req, () => (req as { body?: unknown }).body),
   };
 }
 

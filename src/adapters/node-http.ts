@@ -1,9 +1,18 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import {
+  BODY_CONSUMED,
+  CsrfBodyError,
+  DEFAULT_FORM_LIMITS,
+  type FormLimits,
+  formFieldFromBytes,
+  formKind,
+} from "../core/csrf-form.js";
 import type { HeaderTarget } from "./web.js";
 
 /**
  * Pieces shared by the adapters that sit on Node's `http` objects (Express, Fastify): header
- * access and holding a response until the session is committed.
+ * access, holding a response until the session is committed, and reading one form field for the
+ * CSRF check without taking the body away from the app's own parsers.
  */
 
 /** Status, headers and body of a response that replaces the app's (503 on a failed commit). */
@@ -34,6 +43,15 @@ export function nodeHeaders(res: ServerResponse): HeaderTarget {
 /** One request header as a single string (repeated headers joined), or undefined. */
 export function requestHeader(req: IncomingMessage, name: string): string | undefined {
   return headerText(req.headers[name.toLowerCase()]);
+}
+
+/**
+ * The path of a request target, as sent (no decoding, no normalisation: `//x` stays `//x`, as the
+ * router sees it), without the query.
+ */
+export function pathOf(target: string): string {
+  const end = target.indexOf("?");
+  return end === -1 ? target : target.slice(0, end);
 }
 
 type Deferred =
@@ -162,4 +180,104 @@ function applyHeaders(res: ServerResponse, headers: unknown): void {
   for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) {
     if (value !== undefined) res.setHeader(name, value);
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Buffer.isBuffer(value);
+}
+
+/** `@fastify/multipart` with `attachFieldsToBody: true` wraps each field as `{ type, value }`. */
+function unwrapField(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unwrapField);
+  if (isRecord(value) && value.type === "field") return value.value;
+  return value;
+}
+
+/**
+ * A `formField(name)` for the CSRF check on a Node request, which leaves the body to the app:
+ *
+ * - when the app's parser has read the body already (`express.urlencoded()`, multer or
+ *   `@fastify/formbody` before the check), the field comes from `parsed()` (`req.body`);
+ * - when nobody has read it yet (a parser registered after the middleware, multer on the route,
+ *   `@fastify/multipart`), the body is copied (at most `limits.maxBytes`, within
+ *   `limits.timeoutMs`) and the copy is put back with `unshift`, so that parser still reads the
+ *   whole body, byte for byte.
+ *
+ * Only urlencoded and multipart bodies carry the field (see `formKind`).
+ */
+export function nodeFormField(
+  req: IncomingMessage,
+  parsed: () => unknown,
+  limits: FormLimits = DEFAULT_FORM_LIMITS,
+): (name: string) => Promise<unknown> {
+  let bytes: Promise<Uint8Array> | undefined;
+  const contentType = requestHeader(req, "content-type");
+  return async (name) => {
+    const kind = formKind(contentType);
+    if (kind === null) return undefined;
+    const body = parsed();
+    if (isRecord(body) && (req.readableEnded || Object.hasOwn(body, name))) {
+      const value = Object.hasOwn(body, name) ? body[name] : undefined;
+      return kind === "multipart" ? unwrapField(value) : value;
+    }
+    if (req.readableEnded || req.readableFlowing === true)
+      throw new CsrfBodyError("body_unreadable", BODY_CONSUMED);
+    if (Number(requestHeader(req, "content-length") ?? "0") > limits.maxBytes)
+      throw tooLarge(limits);
+    bytes ??= peekBody(req, limits);
+    return formFieldFromBytes(await bytes, contentType, name);
+  };
+}
+
+function tooLarge(limits: FormLimits): CsrfBodyError {
+  return new CsrfBodyError(
+    "body_too_large",
+    `form body over ${limits.maxBytes} bytes; send the CSRF token in the header instead`,
+  );
+}
+
+/**
+ * Read the whole body without consuming it: paused-mode reads, then `unshift` in the same tick as
+ * the last read, before the stream can emit `end`. Whatever happens (too large, too slow), the bytes
+ * read so far are put back, so the app's parser is never short of a byte.
+ */
+function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const stop = (): Buffer => {
+      clearTimeout(timer);
+      req.off("readable", onReadable);
+      req.off("error", onGone);
+      req.off("aborted", onGone);
+      const bytes = Buffer.concat(chunks);
+      if (bytes.length > 0 && !req.destroyed) req.unshift(bytes);
+      return bytes;
+    };
+    const fail = (error: CsrfBodyError) => {
+      stop();
+      reject(error);
+    };
+    const onGone = () => fail(new CsrfBodyError("body_unreadable", "form body could not be read"));
+    const onReadable = () => {
+      for (;;) {
+        const chunk = req.read() as Buffer | null;
+        if (chunk === null) break;
+        chunks.push(chunk);
+        total += chunk.length;
+        if (total > limits.maxBytes) return fail(tooLarge(limits));
+      }
+      if (req.complete) resolve(stop());
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          new CsrfBodyError("body_timeout", `form body not received within ${limits.timeoutMs} ms`),
+        ),
+      limits.timeoutMs,
+    );
+    req.on("readable", onReadable);
+    req.on("error", onGone);
+    req.on("aborted", onGone);
+  });
 }
