@@ -170,3 +170,30 @@ describe("Hono guards", () => {
     expect(await (await app.request("/admin", as(BROWSER))).text()).toBe("admin");
   });
 });
+
+test("a store outage while the guard reads the session answers 503, not a crash", async () => {
+  class DownStore extends MemoryStore {
+    override async load(): Promise<never> {
+      throw new Error("connection refused");
+    }
+  }
+  const errors: string[] = [];
+  const engine = createSessionEngine({
+    env: {},
+    secure: false,
+    csrf: { enabled: false },
+    store: new DownStore(),
+    logger: { warn: () => {}, error: (m) => errors.push(m) },
+  });
+  const app = new Hono();
+  app.onError((_error, c) => c.text("Internal Server Error", 500));
+  app.use(session(engine));
+  app.get("/page", requireAuth(), (c) => c.text("protected content"));
+  const res = await app.request("/page", {
+    headers: { accept: BROWSER, cookie: `session_id=${"a".repeat(32)}` },
+  });
+  expect(res.status).toBe(503);
+  expect(res.headers.get("retry-after")).toBe("1");
+  expect(await res.json()).toMatchObject({ error: "session_store_unavailable" });
+  expect(errors.join("\n")).toMatch(/connection refused/);
+});

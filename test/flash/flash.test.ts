@@ -231,3 +231,27 @@ describe.each(storeCases)("flash across requests on the $name store", ({ make })
     expect(await (await request("/flash")).json()).toEqual([]);
   });
 });
+
+test("a failed take is not remembered: reading again in the request tries again", async () => {
+  let failures = 1;
+  class FlakyStore extends MemoryStore {
+    override async take(id: string, keys: readonly string[]) {
+      if (failures-- > 0) throw new Error("timeout");
+      return super.take(id, keys);
+    }
+  }
+  const engine = createSessionEngine({
+    env: {},
+    secure: false,
+    store: new FlakyStore(),
+    logger: recordingLogger().logger,
+  });
+  const first = engine.open(undefined);
+  await FlashMessages.push(first, FlashMessage.warning("still here"));
+  const cookie = (await engine.close(first, 303)).setCookie?.split(";")[0];
+
+  const s = engine.open(cookie);
+  const flash = FlashMessages.of(s);
+  await expect(flash.messages()).rejects.toThrow(/session store unavailable: timeout/);
+  expect((await flash.messages()).map((m) => m.message)).toEqual(["still here"]);
+});

@@ -384,3 +384,30 @@ test("a typed view works on a Session obtained outside an adapter", async () => 
   const result = await engine.close(s, 200);
   expect(result.action).toBe("create");
 });
+
+test("a failed read is not remembered: opening again in the request reads again", async () => {
+  let failures = 1;
+  class FlakyStore extends MemoryStore {
+    override async load(id: string, now: number) {
+      if (failures-- > 0) throw new Error("timeout");
+      return super.load(id, now);
+    }
+  }
+  const store = new FlakyStore();
+  const engine = createSessionEngine({
+    env: {},
+    secure: false,
+    store,
+    logger: recordingLogger().logger,
+  });
+  const first = engine.open(undefined);
+  const p = await prefs.open(first);
+  p.dataMut().theme = "dark";
+  await p.save();
+  const created = await engine.close(first, 200);
+  const cookie = created.setCookie?.split(";")[0];
+
+  const s = engine.open(cookie);
+  await expect(prefs.open(s)).rejects.toThrow(/session store unavailable: timeout/);
+  expect((await prefs.open(s)).data().theme).toBe("dark");
+});
