@@ -34,6 +34,8 @@ export class SessionEngine {
   /** Monotonic ms, for waits; unaffected by a fake `now`. */
   readonly monotonic = () => performance.now();
   readonly #timeouts: boolean;
+  /** The store's first-connection promise, until it settles. */
+  #warming: Promise<void> | null = null;
 
   constructor(config: SessionConfig, store: SessionStore, options: EngineOptions = {}) {
     this.config = config;
@@ -45,6 +47,13 @@ export class SessionEngine {
     this.logger = options.logger ?? console;
     this.now = options.now ?? Date.now;
     this.#timeouts = !(store as { inProcess?: boolean }).inProcess;
+    const ready = store.ready?.();
+    if (ready) {
+      const settle = () => {
+        this.#warming = null;
+      };
+      this.#warming = ready.then(settle, settle);
+    }
   }
 
   /**
@@ -79,7 +88,7 @@ export class SessionEngine {
     }
     const limit = this.config.operationTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    const pending = operation();
+    const pending = this.#warming ? this.#warming.then(operation) : operation();
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new StoreUnavailableError(`operation timed out after ${limit} ms`)),

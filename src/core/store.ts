@@ -67,6 +67,14 @@ export interface SessionStore {
   /** Release the lock if `token` still holds it. */
   unlock(id: string, token: string): Promise<void>;
 
+  /**
+   * Resolves once the store can serve its first operation (e.g. its client's first connection).
+   * Until then the engine holds operations back, within `operation_timeout_ms`, so the requests
+   * that arrive while an app starts do not fail; afterwards it is never consulted again, and an
+   * outage fails fast.
+   */
+  ready?(): Promise<void>;
+
   /** Release resources (connections the store created itself, timers). */
   close?(): Promise<void>;
 }

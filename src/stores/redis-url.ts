@@ -81,8 +81,10 @@ export function redisStoreFromConfig(
     logger.warn("[cloakroom] Redis connection restored");
   });
   // Rejects only when the client is destroyed before it ever connected; "error" reports the rest.
-  client.connect().catch(() => {});
+  const connected = client.connect();
+  connected.catch(() => {});
   return new RedisStore(client, {
+    ready: connected,
     keyPrefix: config.keyPrefix,
     logger,
     onClose: () => client.destroy(),

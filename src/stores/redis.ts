@@ -38,6 +38,12 @@ export interface RedisStoreOptions {
   keyPrefix?: string;
   /** Where corrupt records are reported. Default `console`. */
   logger?: Pick<Logger, "warn">;
+  /**
+   * Settles when the client is first connected; the engine holds the first operations back until
+   * then (within `operation_timeout_ms`). Pass the client's `connect()` promise when the client is
+   * connected in the background.
+   */
+  ready?: Promise<unknown>;
   /** Called by {@link RedisStore.close}: pass one when the store should shut its client down. */
   onClose?: () => void | Promise<void>;
 }
@@ -257,6 +263,7 @@ export class RedisStore implements SessionStore {
   readonly #prefix: string;
   readonly #logger: Pick<Logger, "warn">;
   readonly #onClose: (() => void | Promise<void>) | undefined;
+  readonly #ready: Promise<void> | undefined;
 
   constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
     this.#send = senderFor(client);
@@ -270,6 +277,12 @@ export class RedisStore implements SessionStore {
     this.#prefix = prefix;
     this.#logger = options.logger ?? console;
     this.#onClose = options.onClose;
+    this.#ready = options.ready?.then(() => {});
+  }
+
+  /** Settles when the client given as `ready` is first connected (at once without one). */
+  ready(): Promise<void> {
+    return this.#ready ?? Promise.resolve();
   }
 
   /** The Redis key of a session's record. */

@@ -1,0 +1,203 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import {
+  AuthSession,
+  type CloakroomOptions,
+  CsrfToken,
+  FlashMessage,
+  FlashMessages,
+  type Session,
+  SessionEngine,
+  typedSession,
+} from "cloakroom";
+import {
+  getCsrfToken,
+  getSession,
+  requireAuth,
+  requireRole,
+  session,
+  sessionLock,
+} from "cloakroom/hono";
+import { Hono } from "hono";
+import { z } from "zod";
+import { CSRF_HTMX_SCRIPT, cartFragment, esc, type FlashView, layout } from "./views.js";
+
+/** The demo's users. Passwords are compared as SHA-256 digests in constant time. */
+const USERS: Record<string, { password: string; roles: string[] }> = {
+  alice: { password: "wonderland", roles: ["user", "admin"] },
+  bob: { password: "builder", roles: ["user"] },
+};
+
+const digest = (text: string) => createHash("sha256").update(text).digest();
+
+function checkCredentials(
+  username: unknown,
+  password: unknown,
+): { id: string; roles: string[] } | null {
+  if (typeof username !== "string" || typeof password !== "string") return null;
+  const user = Object.hasOwn(USERS, username) ? USERS[username] : undefined;
+  // Compare even for unknown users, so the timing does not tell which names exist.
+  const ok = timingSafeEqual(digest(password), digest(user?.password ?? "\u0000"));
+  return user && ok ? { id: username, roles: user.roles } : null;
+}
+
+/** The seed's shopping cart, as a schema-validated typed session. */
+const Cart = z.object({ items: z.array(z.string().min(1).max(100)).max(500).default([]) });
+const cartSession = typedSession("cart", Cart);
+
+const REMEMBER_ME_SECS = 30 * 24 * 60 * 60;
+const htmxPath = createRequire(import.meta.url).resolve("htmx.org/dist/htmx.min.js");
+
+/** Page chrome shared by every page: user, flash messages and the CSRF meta tag. */
+async function page(s: Session, title: string, body: string): Promise<string> {
+  const [auth, flash, csrf] = await Promise.all([
+    AuthSession.open(s),
+    FlashMessages.of(s).messages(),
+    CsrfToken.from(s),
+  ]);
+  const user = auth.isAuthenticated()
+    ? { id: auth.userId() as string, roles: [...auth.data().roles] }
+    : null;
+  const views: FlashView[] = flash.map((m) => ({
+    cssClass: m.cssClass,
+    icon: m.icon,
+    text: m.message,
+  }));
+  return layout({
+    title,
+    user,
+    flash: views,
+    csrfMeta: csrf.asMetaTag(),
+    csrfField: csrf.asHiddenField(),
+    body,
+  });
+}
+
+/** The demo's `config.toml`, beside this file. */
+export const DEMO_CONFIG = fileURLToPath(new URL("./config.toml", import.meta.url));
+
+/**
+ * Build the demo app from `config.toml` (and `CLOAKROOM_SESSION__…` environment overrides), or from
+ * a ready engine (tests pass one to close its store afterwards).
+ */
+export function createDemoApp(options: CloakroomOptions | SessionEngine = {}): Hono {
+  const app = new Hono();
+  app.use(
+    session(options instanceof SessionEngine ? options : { configFile: DEMO_CONFIG, ...options }),
+  );
+
+  // Pages that show a user's data must not be kept by the browser's or a proxy's cache: after
+  // logout, Back must not bring them back.
+  const privatePage = async (c: import("hono").Context, next: () => Promise<void>) => {
+    await next();
+    c.header("Cache-Control", "no-store");
+  };
+
+  app.get("/static/htmx.min.js", (c) => {
+    c.header("Cache-Control", "public, max-age=86400");
+    return c.body(readFileSync(htmxPath), 200, {
+      "content-type": "text/javascript; charset=utf-8",
+    });
+  });
+  app.get("/static/csrf-htmx.js", (c) =>
+    c.body(CSRF_HTMX_SCRIPT, 200, { "content-type": "text/javascript; charset=utf-8" }),
+  );
+
+  app.get("/", async (c) => {
+    const body = `<h1>cloakroom demo</h1>
+<p>Server-side sessions for an HTMX app: sign in as <code>alice</code> / <code>wonderland</code>
+(user, admin) or <code>bob</code> / <code>builder</code> (user).</p>
+<p><a href="/login">Log in</a> · <a href="/cart">Cart</a></p>`;
+    return c.html(await page(getSession(c), "Home", body));
+  });
+
+  app.get("/login", async (c) => {
+    const csrf = await getCsrfToken(c);
+    const body = `<h1>Log in</h1>
+<form method="post" action="/login" id="login-form">
+  ${csrf.asHiddenField()}
+  <label>Username <input type="text" name="username" autocomplete="username" required></label>
+  <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
+  <label><input type="checkbox" name="remember_me" value="on"> Remember me for 30 days</label>
+  <button type="submit">Log in</button>
+</form>`;
+    return c.html(await page(getSession(c), "Log in", body));
+  });
+
+  app.post("/login", async (c) => {
+    const form = await c.req.parseBody();
+    const s = getSession(c);
+    const user = checkCredentials(form.username, form.password);
+    if (!user) {
+      await FlashMessages.push(s, FlashMessage.error("Invalid username or password."));
+      return c.redirect("/login", 303);
+    }
+    const auth = await AuthSession.open(s);
+    await auth.login(user.id, user.roles); // saves, new session id, new CSRF secret
+    if (form.remember_me === "on") await s.setExpiry(REMEMBER_ME_SECS);
+    await FlashMessages.push(s, FlashMessage.success(`Logged in! Welcome, ${user.id}.`));
+    return c.redirect("/dashboard", 303);
+  });
+
+  app.get("/dashboard", privatePage, requireAuth({ loginUrl: "/login" }), async (c) => {
+    const s = getSession(c);
+    const auth = await AuthSession.open(s);
+    const since = new Date((auth.data().authenticatedAt ?? 0) * 1000).toISOString();
+    const body = `<h1>Dashboard</h1>
+<p>Welcome, <strong id="user">${esc(auth.userId())}</strong>!</p>
+<p>Roles: <span id="roles">${esc(auth.data().roles.join(", "))}</span> · signed in at ${esc(since)}</p>
+<p><a href="/cart">Go to your cart</a>${auth.hasRole("admin") ? ' · <a href="/admin">Admin</a>' : ""}</p>`;
+    return c.html(await page(s, "Dashboard", body));
+  });
+
+  app.get("/admin", privatePage, requireRole("admin", { loginUrl: "/login" }), async (c) => {
+    const body = `<h1>Admin</h1><p id="admin-secret">Admin content: only users with the admin role see this.</p>`;
+    return c.html(await page(getSession(c), "Admin", body));
+  });
+
+  app.get("/cart", privatePage, async (c) => {
+    const s = getSession(c);
+    const cart = await cartSession.open(s);
+    const body = `<h1>Cart</h1>
+<form hx-post="/cart/items" hx-target="#cart" hx-swap="outerHTML" id="cart-form">
+  <label>Item <input type="text" name="item" maxlength="100" required></label>
+  <button type="submit">Add to cart</button>
+</form>
+${cartFragment([...cart.data().items])}`;
+    return c.html(await page(s, "Cart", body));
+  });
+
+  app.post("/cart/items", sessionLock(), async (c) => {
+    const form = await c.req.parseBody();
+    const item = typeof form.item === "string" ? form.item.trim() : "";
+    if (item.length === 0 || item.length > 100) {
+      return c.html(
+        '<div id="cart"><p class="flash flash-error">Item must be 1 to 100 characters.</p></div>',
+        422,
+      );
+    }
+    const cart = await cartSession.open(getSession(c));
+    if (cart.data().items.length >= 500) {
+      return c.html(
+        '<div id="cart"><p class="flash flash-error">Your cart is full.</p></div>',
+        422,
+      );
+    }
+    cart.dataMut().items.push(item);
+    await cart.save();
+    c.header("Cache-Control", "no-store");
+    return c.html(cartFragment([...cart.data().items]));
+  });
+
+  app.post("/logout", async (c) => {
+    const s = getSession(c);
+    const auth = await AuthSession.open(s);
+    await auth.logout(); // new session id: the old cookie is worthless from now on
+    await FlashMessages.push(s, FlashMessage.info("You have been logged out."));
+    return c.redirect("/", 303);
+  });
+
+  return app;
+}

@@ -1,0 +1,142 @@
+// The demo imports the built package, so the engine must come from it too (one SessionEngine class).
+import { createSessionEngine, type SessionEngine } from "cloakroom";
+import { afterAll, describe, expect, test } from "vitest";
+import { createDemoApp, DEMO_CONFIG } from "../../examples/demo/app.js";
+import { REDIS_URL, requireSharedRedis, uniquePrefix } from "../support/redis.js";
+
+/**
+ * The demo's routes are a stable surface anyone can script against: this drives them over HTTP
+ * (Hono's request path) on the memory store and, switched by the environment alone, on Redis.
+ */
+const engines: SessionEngine[] = [];
+afterAll(async () => {
+  for (const e of engines) await e.store.close?.();
+});
+
+const backends: Array<[string, () => Promise<Record<string, string>>]> = [
+  ["memory", async () => ({})],
+  [
+    "redis (CLOAKROOM_SESSION__STORAGE=redis)",
+    async () => {
+      await requireSharedRedis();
+      return {
+        CLOAKROOM_SESSION__STORAGE: "redis",
+        CLOAKROOM_SESSION__REDIS_URL: REDIS_URL,
+        CLOAKROOM_SESSION__KEY_PREFIX: uniquePrefix("demo").replace(/[{}]/g, ""),
+      };
+    },
+  ],
+];
+
+describe.each(backends)("demo routes on %s", (_name, envFor) => {
+  async function client() {
+    const engine = createSessionEngine({ configFile: DEMO_CONFIG, env: await envFor() });
+    engines.push(engine);
+    const app = createDemoApp(engine);
+    let cookie = "";
+    const send = async (
+      method: string,
+      path: string,
+      init: { headers?: Record<string, string>; body?: BodyInit } = {},
+    ) => {
+      const res = await app.request(path, {
+        method,
+        headers: { ...(cookie ? { cookie } : {}), accept: "text/html", ...init.headers },
+        ...(init.body !== undefined ? { body: init.body } : {}),
+      });
+      const set = res.headers.get("set-cookie");
+      if (set) cookie = /Max-Age=0/.test(set) ? "" : (set.split(";")[0] as string);
+      return { res, text: await res.text(), set };
+    };
+    const token = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
+    const meta = (html: string) =>
+      /<meta name="csrf-token" content="([^"]+)"/.exec(html)?.[1] ?? "";
+    return { engine, send, token, meta, cookie: () => cookie };
+  }
+
+  test("login (multipart) → dashboard with a flash once → cart via HTMX → logout", async () => {
+    const c = await client();
+    const loginPage = await c.send("GET", "/login");
+    expect(loginPage.text).toContain('<input type="hidden" name="_csrf" value="');
+    const form = new FormData();
+    form.set("username", "alice");
+    form.set("password", "wonderland");
+    form.set("_csrf", c.token(loginPage.text));
+    const login = await c.send("POST", "/login", { body: form });
+    expect(login.res.status).toBe(303);
+    expect(login.res.headers.get("location")).toBe("/dashboard");
+    expect(login.set).toMatch(/Max-Age=86400;/);
+
+    const dash = await c.send("GET", "/dashboard");
+    expect(dash.text).toContain(
+      '<div class="flash flash-success" role="status" data-icon="check-circle">',
+    );
+    expect(dash.res.headers.get("cache-control")).toBe("no-store");
+    expect((await c.send("GET", "/dashboard")).text).not.toContain(`class="flash flash-success"`);
+
+    const cartPage = await c.send("GET", "/cart");
+    const headers = {
+      "x-csrf-token": c.meta(cartPage.text),
+      "hx-request": "true",
+      "content-type": "application/x-www-form-urlencoded",
+    };
+    const adds = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        c.send("POST", "/cart/items", { headers, body: `item=thing-${i}` }),
+      ),
+    );
+    expect(adds.map((a) => a.res.status)).toEqual(Array(20).fill(200));
+    expect((await c.send("GET", "/cart")).text).toContain('<strong id="cart-count">20</strong>');
+
+    const bad = await c.send("POST", "/cart/items", { headers, body: "item=" });
+    expect(bad.res.status).toBe(422);
+
+    const old = c.cookie();
+    const logoutPage = await c.send("GET", "/dashboard");
+    const out = await c.send("POST", "/logout", {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `_csrf=${encodeURIComponent(c.token(logoutPage.text))}`,
+    });
+    expect(out.res.status).toBe(303);
+    expect(out.res.headers.get("location")).toBe("/");
+    expect((await c.send("GET", "/")).text).toContain(`class="flash flash-info"`);
+    const app = createDemoApp(c.engine);
+    const replay = await app.request("/dashboard", {
+      headers: { cookie: old, accept: "text/html" },
+    });
+    expect(replay.status).toBe(303);
+    expect(replay.headers.get("location")).toBe("/login");
+  });
+
+  test("wrong password: back to /login with an error flash; bob gets 403 on /admin; remember-me is 30 days", async () => {
+    const c = await client();
+    const t1 = c.token((await c.send("GET", "/login")).text);
+    const wrong = await c.send("POST", "/login", {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `username=bob&password=nope&_csrf=${encodeURIComponent(t1)}`,
+    });
+    expect(wrong.res.headers.get("location")).toBe("/login");
+    const again = await c.send("GET", "/login");
+    expect(again.text).toContain(`class="flash flash-error"`);
+    const ok = await c.send("POST", "/login", {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `username=bob&password=builder&remember_me=on&_csrf=${encodeURIComponent(c.token(again.text))}`,
+    });
+    expect(ok.res.status).toBe(303);
+    expect(ok.set).toMatch(/Max-Age=2592000;/);
+    const admin = await c.send("GET", "/admin");
+    expect(admin.res.status).toBe(403);
+    expect(admin.text).not.toContain("Admin content");
+  });
+
+  test("a post without a token is rejected with 403 and saves nothing", async () => {
+    const c = await client();
+    await c.send("GET", "/cart");
+    const res = await c.send("POST", "/cart/items", {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "item=sneaky",
+    });
+    expect(res.res.status).toBe(403);
+    expect((await c.send("GET", "/cart")).text).toContain('<strong id="cart-count">0</strong>');
+  });
+});
