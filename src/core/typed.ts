@@ -70,7 +70,17 @@ function describeIssues(result: { issues: ReadonlyArray<{ message: string; path?
 
 function schemaCheck<T>(schema: StandardSchema<unknown, T>): Check<T> {
   return async (value) => {
-    const result = await schema["~standard"].validate(value);
+    let result: StandardSchemaResult<T>;
+    try {
+      result = await schema["~standard"].validate(value);
+    } catch (error) {
+      // The spec says validate reports issues rather than throwing; a schema that throws on a
+      // stored value still must not turn a request into a 500.
+      return {
+        ok: false,
+        why: `the schema threw: ${error instanceof Error ? error.message : String(error)}`,
+      };
+    }
     if (result.issues) return { ok: false, why: describeIssues(result) };
     return { ok: true, value: result.value };
   };
@@ -147,15 +157,17 @@ export class TypedSessionDefinition<T> {
    * later `open` of the same definition in the request returns the same view. A stored value that
    * fails the schema is logged and replaced by the default; it never reaches the handler.
    *
-   * @throws Error when another definition already uses this name in the same session.
+   * Rejects when another definition already uses this name in the same session.
    */
   open(session: Session): Promise<TypedSession<T>> {
     const slots = slotsOf(session);
     const slot = slots.get(this.name);
     if (slot !== undefined) {
       if (slot.definition !== this) {
-        throw new Error(
-          `cloakroom: two typed sessions use the name "${this.name}"; give each its own name`,
+        return Promise.reject(
+          new Error(
+            `cloakroom: two typed sessions use the name "${this.name}"; give each its own name`,
+          ),
         );
       }
       return slot.view as Promise<TypedSession<T>>;
@@ -166,8 +178,7 @@ export class TypedSessionDefinition<T> {
       current?.reset(await this.#defaultValue());
     };
     slots.set(this.name, { definition: this, view, reset });
-    // A failed read (store down) must not be cached: the next request is a new session anyway,
-    // but within this one a retry should read again.
+    // A failed read (store down) is not kept, so a retry within the request reads again.
     view.catch(() => {
       if (slots.get(this.name)?.view === view) slots.delete(this.name);
     });

@@ -411,3 +411,24 @@ test("a failed read is not remembered: opening again in the request reads again"
   await expect(prefs.open(s)).rejects.toThrow(/session store unavailable: timeout/);
   expect((await prefs.open(s)).data().theme).toBe("dark");
 });
+
+test("a schema that throws on a stored value is treated like one that rejects it", async () => {
+  const throwing: StandardSchema<unknown, { ok: boolean }> = {
+    "~standard": {
+      version: 1,
+      vendor: "test",
+      validate: (value) => {
+        if (value === undefined) return { value: { ok: true } };
+        throw new Error("boom");
+      },
+    },
+  };
+  const fragile = typedSession("fragile", throwing);
+  const { app, request, log } = harness(new MemoryStore());
+  app.get("/read", async (c) => c.json((await fragile.open(getSession(c))).data()));
+  await request("/raw/fragile", "POST", { ok: "yes" });
+  const res = await request("/read");
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({ ok: true });
+  expect(log.warnings.join("\n")).toMatch(/"fragile".*the schema threw: boom/);
+});
