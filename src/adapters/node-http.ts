@@ -242,6 +242,8 @@ function tooLarge(limits: FormLimits): CsrfBodyError {
  * read so far are put back, so the app's parser is never short of a byte.
  */
 function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array> {
+  const length = requestHeader(req, "content-length");
+  const declared = length !== undefined && /^\d+$/.test(length) ? Number(length) : null;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -267,7 +269,9 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
         total += chunk.length;
         if (total > limits.maxBytes) return fail(tooLarge(limits));
       }
-      if (req.complete) resolve(stop());
+      // `complete` on a Node request; the declared length also covers stand-ins such as Fastify's
+      // inject, which have no `complete`.
+      if (req.complete === true || (declared !== null && total >= declared)) resolve(stop());
     };
     const timer = setTimeout(
       () =>

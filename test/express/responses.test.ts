@@ -1,0 +1,131 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import express from "express";
+import { afterEach, expect, test } from "vitest";
+import { getSession, session, sessionErrors } from "../../src/adapters/express.js";
+import { MissingMiddlewareError } from "../../src/core/errors.js";
+import { createSessionEngine } from "../../src/setup.js";
+
+/** Express-only response paths: every way of writing a response gets its cookie first. */
+
+let server: Server | undefined;
+afterEach(() => {
+  server?.closeAllConnections();
+  server?.close();
+  server = undefined;
+});
+
+async function start(mount: (app: express.Express) => void, withSession = true) {
+  const app = express();
+  if (withSession) app.use(session(createSessionEngine({ env: {}, secure: false })));
+  mount(app);
+  app.use(sessionErrors());
+  server = createServer(app);
+  await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return (path: string, init?: RequestInit) => fetch(`${base}${path}`, init);
+}
+
+const insert: express.RequestHandler = async (req, _res, next) => {
+  await req.session.insert("seen", true);
+  next();
+};
+
+test("writeHead with its own headers: the cookie is added and no-store wins", async () => {
+  const get = await start((app) =>
+    app.get("/", insert, (_req, res) => {
+      res.writeHead(200, "Fine", { "cache-control": "public, max-age=600", vary: "Accept" });
+      res.end("hi");
+    }),
+  );
+  const res = await get("/");
+  expect(res.status).toBe(200);
+  expect(res.statusText).toBe("Fine");
+  expect(res.headers.get("set-cookie")).toMatch(/^session_id=/);
+  expect(res.headers.get("cache-control")).toBe("no-store");
+  expect(res.headers.get("vary")).toBe("Accept, Cookie");
+  expect(await res.text()).toBe("hi");
+});
+
+test("writeHead with a raw header array", async () => {
+  const get = await start((app) =>
+    app.get("/", insert, (_req, res) => {
+      res.writeHead(201, ["x-one", "1", "set-cookie", "theme=dark"]);
+      res.end();
+    }),
+  );
+  const res = await get("/");
+  expect(res.status).toBe(201);
+  expect(res.headers.get("x-one")).toBe("1");
+  const cookies = res.headers.getSetCookie();
+  expect(cookies).toHaveLength(2);
+  expect(cookies[0]).toBe("theme=dark");
+  expect(cookies[1]).toMatch(/^session_id=/);
+});
+
+test("a large piped stream arrives whole, with the cookie, respecting backpressure", async () => {
+  const chunk = "z".repeat(64 * 1024);
+  const get = await start((app) =>
+    app.get("/", insert, (_req, res) => {
+      res.type("text/plain");
+      Readable.from(Array.from({ length: 64 }, () => chunk)).pipe(res);
+    }),
+  );
+  const res = await get("/");
+  expect(res.headers.get("set-cookie")).toMatch(/^session_id=/);
+  expect((await res.text()).length).toBe(64 * 64 * 1024);
+});
+
+test("res.flushHeaders() and an early res.end() wait for the save too", async () => {
+  const get = await start((app) => {
+    app.get("/flush", insert, (_req, res) => {
+      res.flushHeaders();
+      res.end("late body");
+    });
+    app.get("/empty", insert, (_req, res) => {
+      res.status(204).end();
+    });
+  });
+  const flushed = await get("/flush");
+  expect(flushed.headers.get("set-cookie")).toMatch(/^session_id=/);
+  expect(await flushed.text()).toBe("late body");
+  const empty = await get("/empty");
+  expect(empty.status).toBe(204);
+  expect(empty.headers.get("set-cookie")).toMatch(/^session_id=/);
+});
+
+test("res.json, res.sendStatus and res.redirect", async () => {
+  const get = await start((app) => {
+    app.get("/json", insert, (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get("/status", insert, (_req, res) => {
+      res.sendStatus(202);
+    });
+    app.get("/redirect", insert, (_req, res) => {
+      res.redirect("/elsewhere");
+    });
+  });
+  for (const path of ["/json", "/status", "/redirect"]) {
+    const res = await get(path, { redirect: "manual" });
+    expect(res.headers.get("set-cookie"), path).toMatch(/^session_id=/);
+  }
+});
+
+test("getSession on a route without the middleware says which middleware to add", async () => {
+  let caught: unknown;
+  const get = await start((app) => {
+    app.get("/", (req, res) => {
+      try {
+        getSession(req);
+      } catch (error) {
+        caught = error;
+      }
+      res.send("done");
+    });
+  }, false);
+  await get("/");
+  expect(caught).toBeInstanceOf(MissingMiddlewareError);
+  expect((caught as Error).message).toContain('app.use(session()) from "cloakroom/express"');
+});
