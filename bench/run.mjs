@@ -3,7 +3,7 @@
  * it measures the dist/ that `npm run build` produced. Writes docs/BENCHMARKS.md and
  * docs/benchmarks.svg from this one run.
  *
- *   node bench/run.mjs [--warmup 2] [--duration 5] [--rounds 2] [--connections 10]
+ *   node bench/run.mjs [--warmup 1] [--duration 5] [--rounds 2] [--connections 10]
  *                      [--only hono,express/bare] [--memory-sessions 100000]
  *                      [--profile-seconds 5] [--no-profile] [--no-memory] [--out docs]
  */
@@ -25,7 +25,7 @@ const root = dirname(benchDir);
 
 const { values: flags } = parseArgs({
   options: {
-    warmup: { type: "string", default: "2" },
+    warmup: { type: "string", default: "1" },
     duration: { type: "string", default: "5" },
     rounds: { type: "string", default: "2" },
     connections: { type: "string", default: "10" },

@@ -307,6 +307,9 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
   session), *write* (increment a counter in a stored session; all connections share one session, so
   concurrent increments may overwrite each other — the check only requires progress), *new visitor*
   (no cookie; reads, writes nothing), *CSRF form post* (urlencoded form with a valid token).
+- hono-sessions ships only a memory store and a cookie store, so Hono has no incumbent-on-Redis
+  cell, and no CSRF package builds on it; the Redis "≥ 2× the incumbent" target is judged on
+  Express and Fastify.
 - Incumbents are configured as their docs recommend for this use: express-session and
   @fastify/session with \`saveUninitialized: false\` (and \`resave: false\`), csrf-sync and
   @fastify/csrf-protection in session mode; hono-sessions with its defaults.
