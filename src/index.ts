@@ -1,8 +1,8 @@
 /**
  * cloakroom: server-side HTTP sessions for TypeScript apps that render HTML.
  *
- * The core is framework-free; pick an adapter from `cloakroom/hono` (and, as they land,
- * `cloakroom/express`, `cloakroom/fastify`), and a store: memory (default) or `cloakroom/redis`.
+ * The core is framework-free; pick an adapter (`cloakroom/hono`, `cloakroom/express`,
+ * `cloakroom/fastify`) and a store: memory (default) or `cloakroom/redis`.
  *
  * @packageDocumentation
  */
@@ -11,8 +11,10 @@ export { AUTH_SESSION_KEY, type AuthData, AuthSession } from "./core/auth.js";
 export {
   CSRF_KEYS,
   type CsrfConfig,
+  type DeepPartial,
   defineConfig,
   type KeySpec,
+  type Kind,
   type LoadConfigOptions,
   loadConfig,
   SESSION_KEYS,
@@ -45,7 +47,7 @@ export {
   SessionLockTimeoutError,
   StoreUnavailableError,
 } from "./core/errors.js";
-export { MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
+export { type ExpiryPolicy, MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
 export { FLASH_KEY_PREFIX, FlashKind, FlashMessage, FlashMessages } from "./core/flash.js";
 export {
   type AccessGuard,

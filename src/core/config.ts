@@ -46,11 +46,13 @@ export interface CsrfConfig {
   exemptPaths: string[];
 }
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
+/** Every key optional, one level into nested tables. */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
 /** Programmatic options: any subset of {@link SessionConfig}, in camelCase. */
 export type SessionOptions = DeepPartial<SessionConfig>;
 
-type Kind = "string" | "boolean" | "integer" | "string[]";
+/** The value type of a configuration key. */
+export type Kind = "string" | "boolean" | "integer" | "string[]";
 
 /** One row per key: the single source for TOML, environment, options, defaults and the README. */
 export interface KeySpec {

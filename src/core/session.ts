@@ -71,6 +71,7 @@ function checkKey(key: unknown): asserts key is string {
  * mutating an object after inserting it, or after getting it, changes nothing until `insert`.
  */
 export class Session {
+  /** @internal */
   readonly [STATE]: SessionState;
   readonly #engine: SessionEngine;
   #loading: Promise<void> | null = null;
