@@ -21,6 +21,10 @@ export interface Row {
   name: string;
   probe: (ctx: Context) => Probe;
   expect: 200 | CsrfFailureReason;
+  /** Other reasons that are right for some framework setups (e.g. nested-name form parsers). */
+  alsoAccept?: readonly CsrfFailureReason[];
+  /** The framework's own body parser may refuse the request first (still: no handler, no save). */
+  parserMayRefuse?: true;
 }
 
 const POST = (path: string, headers: Array<[string, string]>, body?: Probe["body"]): Probe => ({
@@ -225,6 +229,8 @@ export const ROWS: readonly Row[] = [
         `_csrf[]=${c.token}`,
       ),
     expect: "token_missing",
+    // Express's extended (qs) parser turns it into `_csrf: [token]`: an array, refused as such.
+    alsoAccept: ["token_not_string"],
   },
   {
     name: "object-shaped field name _csrf[a]",
@@ -238,6 +244,7 @@ export const ROWS: readonly Row[] = [
         `_csrf[a]=${c.token}`,
       ),
     expect: "token_missing",
+    alsoAccept: ["token_not_string"],
   },
   {
     name: "malformed multipart body",
@@ -251,6 +258,7 @@ export const ROWS: readonly Row[] = [
         `_csrf=${c.token}`,
       ),
     expect: "token_missing",
+    parserMayRefuse: true,
   },
 
   // Shapes the field must not have.
@@ -405,7 +413,8 @@ export const ROWS: readonly Row[] = [
     probe: (c) =>
       POST("/submit", [
         ["cookie", c.cookie],
-        ["x-csrf-token", c.token.slice(0, -3)],
+        // 84 characters are exactly 63 bytes: an odd length is never pad and masked secret.
+        ["x-csrf-token", c.token.slice(0, 84)],
       ]),
     expect: "token_malformed",
   },
@@ -659,10 +668,16 @@ export async function runRow(
       expect(reply.status, reply.text).toBe(200);
       return;
     }
-    expect(reply.status).toBe(403);
-    const trigger = JSON.parse(reply.headers.get("hx-trigger") ?? "null");
-    expect(trigger).toEqual({ "cloakroom:csrf-failed": { reason: row.expect } });
-    expect(reply.headers.get("hx-reswap")).toBe("none");
+    if (row.parserMayRefuse && reply.status !== 403) {
+      expect(reply.status).toBeGreaterThanOrEqual(400);
+    } else {
+      expect(reply.status).toBe(403);
+      const trigger = JSON.parse(reply.headers.get("hx-trigger") ?? "null");
+      expect([row.expect, ...(row.alsoAccept ?? [])]).toContain(
+        trigger?.["cloakroom:csrf-failed"]?.reason,
+      );
+      expect(reply.headers.get("hx-reswap")).toBe("none");
+    }
     expect(routes.ran.length).toBe(ranBefore);
     expect(reply.headers.get("set-cookie")).toBeNull();
     expect(store.calls.filter((c) => c !== "load")).toEqual([]);

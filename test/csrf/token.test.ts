@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { describe, expect, test } from "vitest";
 import { getCsrfToken, getSession, session } from "../../src/adapters/hono.js";
+import { AuthSession } from "../../src/core/auth.js";
 import { CsrfToken } from "../../src/core/csrf.js";
 import { CSRF_SECRET_KEY } from "../../src/core/session.js";
 import { csrfEngine, honoApp, honoDriver, routes, visit } from "./harness.js";
@@ -181,6 +182,34 @@ describe("rotation", () => {
     expect(out.status).toBe(200);
     expect(out.headers.get("set-cookie")).toMatch(/Max-Age=0/);
     expect((await driver.send(post(cookie, token))).status).toBe(403);
+  });
+
+  test("AuthSession login and logout each invalidate the tokens rendered before", async () => {
+    const { engine } = csrfEngine();
+    const app = honoApp(engine, routes());
+    app.post("/auth/:action", async (c) => {
+      const auth = await AuthSession.open(getSession(c));
+      if (c.req.param("action") === "login") await auth.login("alice", ["admin"]);
+      else await auth.logout();
+      return c.text((await getCsrfToken(c)).token());
+    });
+    const driver = honoDriver(app);
+    let { cookie, token } = await visit(driver);
+    for (const action of ["login", "logout"]) {
+      const res = await driver.send({
+        method: "POST",
+        path: `/auth/${action}`,
+        headers: [
+          ["cookie", cookie],
+          ["x-csrf-token", token],
+        ],
+      });
+      expect(res.status, action).toBe(200);
+      cookie = (res.headers.get("set-cookie") ?? "").split(";")[0] as string;
+      expect((await driver.send(post(cookie, token))).status, action).toBe(403);
+      token = res.text;
+      expect((await driver.send(post(cookie, token))).status, action).toBe(200);
+    }
   });
 
   test("CsrfToken.regenerate drops the secret: old tokens fail, the next render works", async () => {
