@@ -165,7 +165,15 @@ function targets(run) {
       `| memory store gives back expired sessions | ${fmt.int(mem.afterExpiry.recordsLeft)} of ${fmt.int(mem.stored)} left after expiry + ${fmt.int(mem.afterExpiry.traffic)} requests | ${verdict(mem.afterExpiry.recordsLeft === 0)} |`,
     );
   }
-  return ["| target | measured | verdict |", "|---|---|---|", ...out].join("\n");
+  const spreads = FRAMEWORKS.map((framework) => {
+    const list = run.samples[`${framework.toLowerCase()}/bare`]?.untouched ?? [];
+    const cpu = list.map((x) => x.cpuUs).filter((v) => !Number.isNaN(v));
+    return cpu.length > 1
+      ? `${framework} ${(Math.max(...cpu) - Math.min(...cpu)).toFixed(1)} µs`
+      : `${framework} –`;
+  });
+  const noise = `\n\nResolution: the same bare route's CPU µs/req differed between rounds by ${spreads.join(", ")}; differences smaller than that are within this run's noise.`;
+  return ["| target | measured | verdict |", "|---|---|---|", ...out].join("\n") + noise;
 }
 
 /** Which Redis commands each Redis cell runs per request (scripts' inner commands included). */
