@@ -6,7 +6,7 @@ const app = express();
 app.use(session({ secure: false }));
 app.use(express.urlencoded({ extended: false }));
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 // `req.session` is the same object; getSession(req) also says so when the middleware is missing.
 app.get("/", async (req, res) => {
@@ -15,7 +15,7 @@ app.get("/", async (req, res) => {
   await s.insert("visits", visits);
   const name = (await s.get<string>("name")) ?? "stranger";
   const csrf = await CsrfToken.from(s);
-  res.send(`<p>Hello, ${escape(name)}. Visits: ${visits}</p>
+  res.send(`<p>Hello, ${escapeHtml(name)}. Visits: ${visits}</p>
 <form method="post" action="/name">${csrf.asHiddenField()}
   <input name="name"><button>Save</button>
 </form>`);

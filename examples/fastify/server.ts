@@ -7,7 +7,7 @@ const app = Fastify();
 await app.register(formbody);
 await app.register(cloakroom, { secure: false });
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 // `request.session` is the same object; getSession(request) also says so when the plugin is missing.
 app.get("/", async (request, reply) => {
@@ -16,7 +16,7 @@ app.get("/", async (request, reply) => {
   await s.insert("visits", visits);
   const name = (await s.get<string>("name")) ?? "stranger";
   const csrf = await CsrfToken.from(s);
-  return reply.type("text/html").send(`<p>Hello, ${escape(name)}. Visits: ${visits}</p>
+  return reply.type("text/html").send(`<p>Hello, ${escapeHtml(name)}. Visits: ${visits}</p>
 <form method="post" action="/name">${csrf.asHiddenField()}
   <input name="name"><button>Save</button>
 </form>`);
