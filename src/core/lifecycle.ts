@@ -68,7 +68,14 @@ export const DECISION_TABLE: readonly Row[] = [
     cookie: "unchanged",
   },
   { when: "new session with data", test: (f) => !f.stored, action: "create", cookie: "set" },
-  { when: "stored session emptied", test: (f) => f.empty, action: "delete", cookie: "clear" },
+  {
+    when: "stored session emptied",
+    // By this request's own changes: keys taken by `consume` are already gone from the store, and
+    // deleting the record for that alone would also delete what a parallel request just added.
+    test: (f) => f.empty && f.changed,
+    action: "delete",
+    cookie: "clear",
+  },
   { when: "stored session, id cycled", test: (f) => f.cycled, action: "move", cookie: "set" },
   {
     when: "stored session changed",
