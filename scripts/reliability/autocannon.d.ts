@@ -13,6 +13,8 @@ declare module "autocannon" {
     connections?: number;
     duration?: number;
     timeout?: number;
+    /** Requests per second over all connections; unlimited when absent. */
+    overallRate?: number;
     setupClient?(client: Client): void;
     requests?: Request[];
   }
@@ -26,6 +28,7 @@ declare module "autocannon" {
   }
   interface Instance {
     stop(): void;
+    on(event: "response", listener: (client: Client, status: number) => void): Instance;
   }
   function autocannon(
     options: Options,
