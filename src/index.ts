@@ -27,6 +27,7 @@ export {
   type CsrfRejection,
   type CsrfRequest,
   CsrfToken,
+  csrfApplies,
   csrfRejection,
   verifyCsrf,
 } from "./core/csrf.js";

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from "express";
-import { type CsrfRequest, verifyCsrf } from "../core/csrf.js";
+import { type CsrfRequest, csrfApplies, verifyCsrf } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import {
   errorResponseFor,
@@ -87,7 +87,7 @@ export function session(options?: CloakroomOptions | SessionEngine): RequestHand
         return INTERNAL_ERROR;
       }
     });
-    if (!engine.config.csrf.enabled) {
+    if (!csrfApplies(engine, req.method)) {
       next();
       return;
     }

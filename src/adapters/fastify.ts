@@ -5,7 +5,7 @@ import type {
   onRequestAsyncHookHandler,
 } from "fastify";
 import fp from "fastify-plugin";
-import { type CsrfRequest, verifyCsrf } from "../core/csrf.js";
+import { type CsrfRequest, csrfApplies, verifyCsrf } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import {
   errorResponseFor,
@@ -84,7 +84,7 @@ const plugin: FastifyPluginCallback<CloakroomFastifyOptions> = (fastify, options
   // After body parsing, so a form parsed by @fastify/formbody (or @fastify/multipart with
   // attachFieldsToBody) is read from request.body; an unparsed multipart stream is copied and put back.
   fastify.addHook("preHandler", async (request, reply) => {
-    if (!engine.config.csrf.enabled) return;
+    if (!csrfApplies(engine, request.method)) return;
     let answer: { status: number; headers: Record<string, string>; body: string } | null;
     try {
       answer = await verifyCsrf(engine, request.session, csrfRequestOf(request));

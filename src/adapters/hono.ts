@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { type CsrfRequest, CsrfToken, verifyCsrf } from "../core/csrf.js";
+import { type CsrfRequest, CsrfToken, csrfApplies, verifyCsrf } from "../core/csrf.js";
 import { BODY_CONSUMED, CsrfBodyError, webFormField } from "../core/csrf-form.js";
 import type { SessionEngine } from "../core/engine.js";
 import { errorResponseFor, MissingMiddlewareError } from "../core/errors.js";
@@ -38,14 +38,18 @@ export function session(options?: CloakroomOptions | SessionEngine): MiddlewareH
   return async (c, next) => {
     const current = engine.open(c.req.header("cookie"));
     c.set("session", current);
-    const rejected = await csrfGate(engine, current, c);
-    if (rejected) return rejected;
+    if (csrfApplies(engine, c.req.method)) {
+      const rejected = await csrfGate(engine, current, c);
+      if (rejected) return rejected;
+    }
     await next();
     const failure = c.error ? errorResponseFor(c.error) : null;
     if (failure)
       c.res = new Response(failure.body, { status: failure.status, headers: failure.headers });
     try {
-      c.res = applyCommit(c.res, await engine.close(current, c.res.status));
+      const response = applyCommit(c.res, await engine.close(current, c.res.status));
+      // Hono's `res` setter copies the whole response; assign only when applyCommit had to copy.
+      if (response !== c.res) c.res = response;
     } catch (error) {
       const unavailable = errorResponseFor(error);
       if (!unavailable) throw error;

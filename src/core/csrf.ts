@@ -380,6 +380,15 @@ export function csrfRejection(
 }
 
 /**
+ * True when `verifyCsrf` has anything to check for a request with `method`: CSRF is enabled and
+ * the method is not GET, HEAD or OPTIONS. Adapters ask first, so safe requests (most of them) pay
+ * nothing for building a {@link CsrfRequest}.
+ */
+export function csrfApplies(engine: SessionEngine, method: string): boolean {
+  return engine.config.csrf.enabled && !SAFE_METHODS.has(method);
+}
+
+/**
  * Check one request. Returns null when it may proceed, or the 403 to send instead: then the handler
  * must not run and the session must not be committed. The check only reads (at most one store read
  * to find the secret), so a rejected request changes nothing. Never throws on any request input;
