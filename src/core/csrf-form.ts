@@ -33,6 +33,8 @@ export class CsrfBodyError extends Error {
   }
 }
 
+const UTF8 = new TextDecoder();
+
 /** The form kind of a Content-Type header, or null for anything that is not a form. */
 export function formKind(
   contentType: string | null | undefined,
@@ -97,7 +99,14 @@ export async function formFieldFromBytes(
   contentType: string | null | undefined,
   name: string,
 ): Promise<unknown> {
-  if (formKind(contentType) === null) return undefined;
+  const kind = formKind(contentType);
+  if (kind === null) return undefined;
+  if (kind === "urlencoded") {
+    // The same parser the Fetch spec uses for urlencoded bodies, without building a Response.
+    const values = new URLSearchParams(UTF8.decode(bytes)).getAll(name);
+    if (values.length === 0) return undefined;
+    return values.length === 1 ? values[0] : values;
+  }
   let form: FormData;
   try {
     const body = new Uint8Array(bytes);
