@@ -15,7 +15,7 @@ import {
   until,
   type Visitor,
 } from "./lib.js";
-import type { Bucket } from "./load.ts";
+import type { Bucket } from "./load.js";
 
 /**
  * Store outage under load: `npm run reliability:outage [-- --scale=1]`.

@@ -68,13 +68,15 @@ async function main() {
     const t0 = Date.now();
     const sampler = (async () => {
       while (!stop) {
+        // A window that spans the switch is labelled by the phase it started in.
+        const windowPhase = phase;
         await sleep(SAMPLE_SECS * 1000);
         if (stop) break;
         const s = await statsOf(base);
         const total = Object.values(counts).reduce((a, b) => a + b, 0);
         samples.push({
           t: Math.round((Date.now() - t0) / 1000),
-          phase,
+          phase: windowPhase,
           rps: Math.round((total - last) / SAMPLE_SECS),
           records: s.records ?? 0,
           scheduled: s.scheduled ?? 0,
