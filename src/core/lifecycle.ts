@@ -127,12 +127,17 @@ function changesOf(s: SessionState): { set: Record<string, string>; del: string[
   return { set, del };
 }
 
+const UNTOUCHED: CommitResult = Object.freeze({ action: "nothing" });
+
 export async function commit(
   engine: SessionEngine,
   session: Session,
   status: number,
 ): Promise<CommitResult> {
   const s = stateOf(session);
+  // Rows 1-2 for a session nobody touched, without building the facts: most requests of an app
+  // never read their session, and they should cost nothing here.
+  if (!s.loaded && s.lockToken === null) return UNTOUCHED;
   try {
     return await apply(engine, s, decide(factsOf(s, status)));
   } finally {
