@@ -128,13 +128,14 @@ const setups = {
 
 const setup = await setups[which]();
 const before = await heap();
-const fillStarted = Date.now();
 for (let i = 0; i < count; i++) await setup.create();
+const filledAt = Date.now();
 const filled = await heap();
 const stored = setup.size();
 // cloakroom has no key listing, and its traffic below creates no record, so its size tells.
 const created = setup.keys ? new Set(setup.keys()) : null;
-await sleep(Math.max(0, fillStarted + LIFETIME_SECS * 1000 + 500 - Date.now()));
+// Every record must be past its lifetime before the traffic starts: the last one was made at filledAt.
+await sleep(Math.max(0, filledAt + LIFETIME_SECS * 1000 + 500 - Date.now()));
 for (let i = 0; i < TRAFFIC; i++) await setup.visit();
 let left = setup.size();
 if (created !== null) {
