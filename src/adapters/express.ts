@@ -203,9 +203,7 @@ export function requireRole(
   roles: string | readonly string[],
   options?: GuardOptions & { all?: boolean },
 ): RequestHandler {
-  return guardMiddleware(
-    accessGuard({ ...options, roles: typeof roles === "string" ? [roles] : roles }),
-  );
+  return guardMiddleware(accessGuard({ ...options, roles }));
 }
 
 function guardMiddleware(guard: AccessGuard): RequestHandler {

@@ -242,7 +242,7 @@ export function requireRole(
   roles: string | readonly string[],
   options?: GuardOptions & { all?: boolean },
 ): onRequestAsyncHookHandler {
-  return guardHook(accessGuard({ ...options, roles: typeof roles === "string" ? [roles] : roles }));
+  return guardHook(accessGuard({ ...options, roles }));
 }
 
 function guardHook(guard: AccessGuard): onRequestAsyncHookHandler {

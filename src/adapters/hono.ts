@@ -180,9 +180,7 @@ export function requireRole(
   roles: string | readonly string[],
   options?: GuardOptions & { all?: boolean },
 ): MiddlewareHandler {
-  return guardMiddleware(
-    accessGuard({ ...options, roles: typeof roles === "string" ? [roles] : roles }),
-  );
+  return guardMiddleware(accessGuard({ ...options, roles }));
 }
 
 function guardMiddleware(guard: AccessGuard): MiddlewareHandler {

@@ -46,7 +46,7 @@ export interface AccessPolicy extends GuardOptions {
    * Roles the user must have: with `all` false (the default) any one of them is enough; with `all`
    * true every one is needed. Omit to require only a signed-in user.
    */
-  roles?: readonly string[];
+  roles?: string | readonly string[];
   /** Require every role of `roles` instead of any one. */
   all?: boolean;
 }
@@ -136,7 +136,7 @@ export function accessGuard(policy: AccessPolicy = {}): AccessGuard {
       "cloakroom: loginUrl must be a non-empty URL without line breaks, e.g. /login",
     );
   }
-  const roles = policy.roles;
+  const roles = typeof policy.roles === "string" ? [policy.roles] : policy.roles;
   if (
     roles !== undefined &&
     (!Array.isArray(roles) ||

@@ -90,7 +90,8 @@ describe("accessGuard options are checked at construction", () => {
     [{ loginUrl: "/login\r\nSet-Cookie: x=1" }, /line breaks/],
     [{ roles: [] }, /roles/],
     [{ roles: ["admin", ""] }, /roles/],
-    [{ roles: "admin" as unknown as string[] }, /roles/],
+    [{ roles: "" }, /roles/],
+    [{ roles: 42 as unknown as string }, /roles/],
   ])("%o throws", (policy, message) => {
     expect(() => accessGuard(policy)).toThrow(message);
   });
