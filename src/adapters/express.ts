@@ -149,15 +149,20 @@ export function sessionErrors(): ErrorRequestHandler {
  */
 export function sessionLock(): RequestHandler {
   return (req, _res, next) => {
-    let current: Session;
-    try {
-      current = getSession(req);
-    } catch (error) {
-      next(error);
-      return;
-    }
+    const current = sessionOrNext(req, next);
+    if (current === null) return;
     current.lock().then(() => next(), next);
   };
+}
+
+/** The session, or null after handing the missing-middleware error to Express's `next`. */
+function sessionOrNext(req: Request, next: (error: unknown) => void): Session | null {
+  try {
+    return getSession(req);
+  } catch (error) {
+    next(error);
+    return null;
+  }
 }
 
 /** The request's session; throws a clear error when `session()` does not cover this route. */
@@ -208,13 +213,8 @@ export function requireRole(
 
 function guardMiddleware(guard: AccessGuard): RequestHandler {
   return (req, res, next) => {
-    let current: Session;
-    try {
-      current = getSession(req);
-    } catch (error) {
-      next(error);
-      return;
-    }
+    const current = sessionOrNext(req, next);
+    if (current === null) return;
     guard(current, {
       method: req.method,
       accept: req.get("accept"),
