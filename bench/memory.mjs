@@ -6,7 +6,7 @@
  * would, and reports whether the expired records were given back. Prints one JSON line.
  */
 import { randomBytes } from "node:crypto";
-import { fromDist } from "./lib/cloakroom.mjs";
+import { fromDist } from "./lib/coatcheck.mjs";
 import { sleep } from "./lib/util.mjs";
 
 const which = process.argv[2];
@@ -26,7 +26,7 @@ async function heap() {
 }
 
 const setups = {
-  async cloakroom() {
+  async coatcheck() {
     const { createSessionEngine, generateId, MemoryStore } = await fromDist("index.js");
     const store = new MemoryStore({ maxSessions: count * 2 });
     const engine = createSessionEngine({ store, expirySecs: LIFETIME_SECS, secure: false });
@@ -132,7 +132,7 @@ for (let i = 0; i < count; i++) await setup.create();
 const filledAt = Date.now();
 const filled = await heap();
 const stored = setup.size();
-// cloakroom has no key listing, and its traffic below creates no record, so its size tells.
+// coatcheck has no key listing, and its traffic below creates no record, so its size tells.
 const created = setup.keys ? new Set(setup.keys()) : null;
 // Every record must be past its lifetime before the traffic starts: the last one was made at filledAt.
 await sleep(Math.max(0, filledAt + LIFETIME_SECS * 1000 + 500 - Date.now()));

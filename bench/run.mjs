@@ -49,7 +49,7 @@ for (const [name, value] of Object.entries(options)) {
     throw new Error(`--${name} must be a positive number`);
 }
 
-// Cells import cloakroom from here; `--dist` measures another build (a candidate change).
+// Cells import coatcheck from here; `--dist` measures another build (a candidate change).
 const dist = flags.dist ? resolve(flags.dist) : join(root, "dist");
 if (flags.dist) process.env.BENCH_DIST = dist;
 
@@ -103,9 +103,9 @@ try {
 
 const memory = [];
 if (!flags["no-memory"]) {
-  const stores = ["cloakroom", "express-session", "@fastify/session", "hono-sessions"];
+  const stores = ["coatcheck", "express-session", "@fastify/session", "hono-sessions"];
   for (const store of stores) {
-    if (store === "cloakroom" && !existsSync(join(dist, "index.js"))) continue;
+    if (store === "coatcheck" && !existsSync(join(dist, "index.js"))) continue;
     log(`memory: ${store}`);
     try {
       const out = execFileSync(
@@ -121,7 +121,7 @@ if (!flags["no-memory"]) {
 }
 
 let profile = null;
-const profiled = CELLS.find((cell) => cell.id === "hono/cloakroom-memory");
+const profiled = CELLS.find((cell) => cell.id === "hono/coatcheck-memory");
 if (!flags["no-profile"] && !skipped[profiled.id]) {
   const seconds = Number(flags["profile-seconds"]);
   log(`profile: ${profiled.id} GET /read for ${seconds} s`);
@@ -153,7 +153,7 @@ const run = {
     loadEnd: loadavg()
       .map((v) => v.toFixed(2))
       .join(" "),
-    git: gitDescription() + (flags.dist ? `; cloakroom from ${flags.dist}` : ""),
+    git: gitDescription() + (flags.dist ? `; coatcheck from ${flags.dist}` : ""),
     redisVersion: redis?.version ?? "not started",
     versions: await versions(),
     options,
@@ -228,7 +228,7 @@ async function versions() {
   ];
   const out = {};
   const own = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
-  out.cloakroom = own.version;
+  out.coatcheck = own.version;
   for (const name of names) {
     try {
       const pkg = join(benchDir, "node_modules", name, "package.json");

@@ -30,8 +30,8 @@ export function configTableMarkdown(): string {
   return [
     "| table | key | option | default | environment | meaning |",
     "|---|---|---|---|---|---|",
-    ...rows(SESSION_KEYS, "[session]", "CLOAKROOM_SESSION__"),
-    ...rows(CSRF_KEYS, "[session.csrf]", "CLOAKROOM_SESSION__CSRF__"),
+    ...rows(SESSION_KEYS, "[session]", "COATCHECK_SESSION__"),
+    ...rows(CSRF_KEYS, "[session.csrf]", "COATCHECK_SESSION__CSRF__"),
   ].join("\n");
 }
 

@@ -1,8 +1,8 @@
 /**
- * cloakroom: server-side HTTP sessions for TypeScript apps that render HTML.
+ * coatcheck: server-side HTTP sessions for TypeScript apps that render HTML.
  *
- * The core is framework-free; pick an adapter (`cloakroom/hono`, `cloakroom/express`,
- * `cloakroom/fastify`) and a store: memory (default) or `cloakroom/redis`.
+ * The core is framework-free; pick an adapter (`coatcheck/hono`, `coatcheck/express`,
+ * `coatcheck/fastify`) and a store: memory (default) or `coatcheck/redis`.
  *
  * @packageDocumentation
  */
@@ -41,7 +41,7 @@ export {
 } from "./core/csrf-form.js";
 export { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
 export {
-  CloakroomError,
+  CoatcheckError,
   ConfigError,
   errorResponseFor,
   MissingMiddlewareError,
@@ -79,5 +79,5 @@ export {
   TypedSessionDefinition,
   typedSession,
 } from "./core/typed.js";
-export { type CloakroomOptions, createSessionEngine } from "./setup.js";
+export { type CoatcheckOptions, createSessionEngine } from "./setup.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";

@@ -8,12 +8,12 @@ import { redisStoreFromConfig } from "./stores/redis-url.js";
  * Everything an adapter needs to build a session engine: configuration (from `config.toml`, options
  * and the environment), an optional store, and engine options.
  */
-export interface CloakroomOptions extends SessionOptions, EngineOptions {
+export interface CoatcheckOptions extends SessionOptions, EngineOptions {
   /** Path of a `config.toml` holding a `[session]` table. */
   configFile?: string;
   /** A store instance; default: built from `storage` (memory, or Redis from `redis_url`). */
   store?: SessionStore;
-  /** Environment for `CLOAKROOM_SESSION__…` overrides; default `process.env`. */
+  /** Environment for `COATCHECK_SESSION__…` overrides; default `process.env`. */
   env?: Record<string, string | undefined>;
 }
 
@@ -26,7 +26,7 @@ export interface CloakroomOptions extends SessionOptions, EngineOptions {
  * const engine = createSessionEngine({ configFile: "config.toml" });
  * ```
  */
-export function createSessionEngine(options: CloakroomOptions = {}): SessionEngine {
+export function createSessionEngine(options: CoatcheckOptions = {}): SessionEngine {
   const { configFile, store, env, now, logger, ...sessionOptions } = options;
   const config = loadConfig({
     ...(configFile !== undefined ? { file: configFile } : {}),
@@ -46,6 +46,6 @@ function storeFor(config: SessionConfig, logger: Logger): SessionStore {
 }
 
 /** Accept an engine or options: adapters take either. */
-export function engineFrom(input: CloakroomOptions | SessionEngine | undefined): SessionEngine {
+export function engineFrom(input: CoatcheckOptions | SessionEngine | undefined): SessionEngine {
   return input instanceof SessionEngine ? input : createSessionEngine(input);
 }

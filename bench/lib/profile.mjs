@@ -9,7 +9,7 @@ import autocannon from "autocannon";
 import { startCell } from "./child.mjs";
 
 export async function profileRoute(cell, { path, seconds, connections, root }) {
-  const dir = await mkdtemp(join(tmpdir(), "cloakroom-prof-"));
+  const dir = await mkdtemp(join(tmpdir(), "coatcheck-prof-"));
   const server = await startCell(cell, {
     execArgv: ["--cpu-prof", "--cpu-prof-dir", dir, "--cpu-prof-interval", "100"],
   });
@@ -40,7 +40,7 @@ export async function profileRoute(cell, { path, seconds, connections, root }) {
   return { served, ...summarise(profile, root) };
 }
 
-/** Self time per function, and the share of each area (cloakroom, framework, Node, idle). */
+/** Self time per function, and the share of each area (coatcheck, framework, Node, idle). */
 function summarise(profile, root) {
   const byNode = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map();
@@ -51,7 +51,7 @@ function summarise(profile, root) {
     self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + dt);
   }
   const functions = new Map();
-  const areas = { cloakroom: 0, framework: 0, node: 0, idle: 0, gc: 0, other: 0 };
+  const areas = { coatcheck: 0, framework: 0, node: 0, idle: 0, gc: 0, other: 0 };
   for (const [id, micros] of self) {
     const { callFrame } = byNode.get(id);
     const area = areaOf(callFrame);
@@ -74,14 +74,14 @@ function summarise(profile, root) {
     totalMicros: total,
     areas,
     top: ranked.slice(0, 12),
-    cloakroom: ranked.filter((f) => f.area === "cloakroom").slice(0, 10),
+    coatcheck: ranked.filter((f) => f.area === "coatcheck").slice(0, 10),
   };
 }
 
 function areaOf({ url, functionName }) {
   if (functionName === "(idle)") return "idle";
   if (functionName === "(garbage collector)") return "gc";
-  if (url.includes("/dist/") && !url.includes("node_modules")) return "cloakroom";
+  if (url.includes("/dist/") && !url.includes("node_modules")) return "coatcheck";
   if (url.includes("node_modules")) return "framework";
   if (url.startsWith("node:")) return "node";
   return "other";

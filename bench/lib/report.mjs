@@ -7,15 +7,15 @@ import { median } from "./util.mjs";
 
 const KINDS = [
   "bare",
-  "cloakroom-memory",
-  "cloakroom-redis",
+  "coatcheck-memory",
+  "coatcheck-redis",
   "incumbent-memory",
   "incumbent-redis",
 ];
 const COLORS = {
   bare: "#9e9e9e",
-  "cloakroom-memory": "#1f5f8b",
-  "cloakroom-redis": "#6fa8dc",
+  "coatcheck-memory": "#1f5f8b",
+  "coatcheck-redis": "#6fa8dc",
   "incumbent-memory": "#c0601a",
   "incumbent-redis": "#f0a868",
 };
@@ -100,7 +100,7 @@ function targets(run) {
     summarise(run.samples, `${framework.toLowerCase()}/${kind}`, route);
   const verdict = (ok, s) => (s?.void ? "void" : ok ? "met" : "**missed**");
   for (const framework of ["Hono", "Fastify", "Express"]) {
-    const s = get(framework, "cloakroom-memory", "read");
+    const s = get(framework, "coatcheck-memory", "read");
     const bare = bareOf(run.samples, framework, "read");
     if (!s || !bare) {
       out.push(
@@ -116,7 +116,7 @@ function targets(run) {
     );
   }
   for (const framework of FRAMEWORKS) {
-    const s = get(framework, "cloakroom-redis", "read");
+    const s = get(framework, "coatcheck-redis", "read");
     if (!s) {
       out.push(`| Redis read: 1 round trip (${framework}) | not measured | – |`);
       continue;
@@ -135,12 +135,12 @@ function targets(run) {
   }
   for (const framework of FRAMEWORKS) {
     const bare = bareOf(run.samples, framework, "untouched");
-    for (const kind of ["cloakroom-memory", "cloakroom-redis"]) {
+    for (const kind of ["coatcheck-memory", "coatcheck-redis"]) {
       const s = get(framework, kind, "untouched");
       if (!s || !bare) continue;
       const d = s.cpuUs - bare.cpuUs;
       const calls = s.redisCommands;
-      const label = kind === "cloakroom-redis" ? "Redis" : "memory";
+      const label = kind === "coatcheck-redis" ? "Redis" : "memory";
       const zero = calls === null || calls === 0;
       out.push(
         `| untouched: 0 store calls, ≤ +1 µs (${framework}, ${label}) | ${signed(d)} µs${calls === null ? "" : `, ${fmt.num(calls, 2)} Redis cmds/req`} | ${verdict(d <= 1 && zero, s)} |`,
@@ -148,7 +148,7 @@ function targets(run) {
     }
   }
   for (const framework of FRAMEWORKS) {
-    for (const kind of ["cloakroom-memory", "cloakroom-redis"]) {
+    for (const kind of ["coatcheck-memory", "coatcheck-redis"]) {
       const s = get(framework, kind, "visit");
       if (!s) continue;
       out.push(
@@ -156,7 +156,7 @@ function targets(run) {
       );
     }
   }
-  const mem = run.memory.find((m) => m.store === "cloakroom");
+  const mem = run.memory.find((m) => m.store === "coatcheck");
   if (mem) {
     out.push(
       `| memory store: small session ≤ 300 bytes | ${fmt.int(mem.bytesPerSession)} bytes | ${verdict(mem.bytesPerSession <= 300)} |`,
@@ -199,20 +199,20 @@ function missedNotes(run) {
   const notes = [];
   const p = run.profile && !run.profile.error ? run.profile : null;
   for (const framework of ["Hono", "Fastify"]) {
-    const s = summarise(run.samples, `${framework.toLowerCase()}/cloakroom-memory`, "read");
+    const s = summarise(run.samples, `${framework.toLowerCase()}/coatcheck-memory`, "read");
     const bare = bareOf(run.samples, framework, "read");
     if (!s || !bare || s.void) continue;
     const d = s.cpuUs - bare.cpuUs;
     if (d <= 5 && s.rps / bare.rps >= 0.75) continue;
     const own =
       framework === "Hono" && p
-        ? ` The profile below (same route) puts cloakroom's own functions at ${(p.areas.cloakroom / p.served).toFixed(1)} µs per request; the rest of the added cost is framework and Node work done on the middleware's behalf (see the top of the profile).`
+        ? ` The profile below (same route) puts coatcheck's own functions at ${(p.areas.coatcheck / p.served).toFixed(1)} µs per request; the rest of the added cost is framework and Node work done on the middleware's behalf (see the top of the profile).`
         : "";
     notes.push(
       `- **${framework} memory read**: +${d.toFixed(1)} µs CPU and ${(s.rps / bare.rps).toFixed(2)}× bare req/s.${own}`,
     );
   }
-  const mem = run.memory.find((m) => m.store === "cloakroom" && !m.error);
+  const mem = run.memory.find((m) => m.store === "coatcheck" && !m.error);
   if (mem && mem.bytesPerSession > 300)
     notes.push(
       `- **Memory per session**: ${Math.round(mem.bytesPerSession)} bytes. A record is its 32-character id (the Map key, about 48 bytes, plus the Map entry), an entry object whose three epoch-millisecond times are boxed heap numbers in V8, an exactly sized array of keys and JSON texts, the texts themselves, and a deadline and id in the expiry heap. Getting under 300 would mean packing the times (e.g. relative to the store's start, so V8 keeps them as small integers) or the whole record into one string; neither is done yet.`,
@@ -245,7 +245,7 @@ function profileSection(run) {
   const busy = p.totalMicros - p.areas.idle;
   const perReq = (v) => fmt.num(v / p.served, 2);
   const lines = [
-    `Hono + cloakroom (memory), \`GET /read\` with a stored session, ${p.seconds} s under load, ${fmt.int(p.served)} requests, sampled every 100 µs (\`node --cpu-prof\` on the server process). Time per area: cloakroom ${pct(p.areas.cloakroom)}, framework and other packages ${pct(p.areas.framework)}, Node internals ${pct(p.areas.node)}, GC ${pct(p.areas.gc)}, idle ${pct(p.areas.idle)}; cloakroom code ≈ ${perReq(p.areas.cloakroom)} µs of ${perReq(busy)} µs busy per request.`,
+    `Hono + coatcheck (memory), \`GET /read\` with a stored session, ${p.seconds} s under load, ${fmt.int(p.served)} requests, sampled every 100 µs (\`node --cpu-prof\` on the server process). Time per area: coatcheck ${pct(p.areas.coatcheck)}, framework and other packages ${pct(p.areas.framework)}, Node internals ${pct(p.areas.node)}, GC ${pct(p.areas.gc)}, idle ${pct(p.areas.idle)}; coatcheck code ≈ ${perReq(p.areas.coatcheck)} µs of ${perReq(busy)} µs busy per request.`,
     "",
     "Top self time, all code:",
     "",
@@ -253,11 +253,11 @@ function profileSection(run) {
     "|---|---|---|---|",
     ...p.top.map((f) => `| \`${f.name}\` | ${f.where} | ${pct(f.micros)} | ${perReq(f.micros)} |`),
     "",
-    "Top self time in cloakroom code (dist/):",
+    "Top self time in coatcheck code (dist/):",
     "",
     "| function | where | self | µs/req |",
     "|---|---|---|---|",
-    ...p.cloakroom.map(
+    ...p.coatcheck.map(
       (f) => `| \`${f.name}\` | ${f.where} | ${pct(f.micros)} | ${perReq(f.micros)} |`,
     ),
     "",
@@ -280,7 +280,7 @@ export function renderMarkdown(run) {
   const skipped = Object.entries(run.skipped);
   return `# Benchmarks
 
-cloakroom side by side with the bare frameworks and with each framework's incumbent session
+coatcheck side by side with the bare frameworks and with each framework's incumbent session
 library, measured in one run by \`bench/run.mjs\`. Everything on this page — tables, chart, targets,
 profile — comes from the run described here; rerun it with:
 
@@ -384,8 +384,8 @@ export function renderSvg(run) {
   ];
   const legend = [
     ["bare", "bare framework"],
-    ["cloakroom-memory", "cloakroom, memory"],
-    ["cloakroom-redis", "cloakroom, Redis"],
+    ["coatcheck-memory", "coatcheck, memory"],
+    ["coatcheck-redis", "coatcheck, Redis"],
     ["incumbent-memory", "incumbent, memory"],
     ["incumbent-redis", "incumbent, Redis"],
   ];

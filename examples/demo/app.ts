@@ -4,14 +4,14 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import {
   AuthSession,
-  type CloakroomOptions,
+  type CoatcheckOptions,
   CsrfToken,
   FlashMessage,
   FlashMessages,
   type Session,
   SessionEngine,
   typedSession,
-} from "cloakroom";
+} from "coatcheck";
 import {
   getCsrfToken,
   getSession,
@@ -19,7 +19,7 @@ import {
   requireRole,
   session,
   sessionLock,
-} from "cloakroom/hono";
+} from "coatcheck/hono";
 import { Hono } from "hono";
 import { z } from "zod";
 import { CSRF_HTMX_SCRIPT, cartFragment, esc, type FlashView, layout } from "./views.js";
@@ -79,10 +79,10 @@ async function page(s: Session, title: string, body: string): Promise<string> {
 export const DEMO_CONFIG = fileURLToPath(new URL("./config.toml", import.meta.url));
 
 /**
- * Build the demo app from `config.toml` (and `CLOAKROOM_SESSION__…` environment overrides), or from
+ * Build the demo app from `config.toml` (and `COATCHECK_SESSION__…` environment overrides), or from
  * a ready engine (tests pass one to close its store afterwards).
  */
-export function createDemoApp(options: CloakroomOptions | SessionEngine = {}): Hono {
+export function createDemoApp(options: CoatcheckOptions | SessionEngine = {}): Hono {
   const app = new Hono();
   app.use(
     session(options instanceof SessionEngine ? options : { configFile: DEMO_CONFIG, ...options }),
@@ -106,7 +106,7 @@ export function createDemoApp(options: CloakroomOptions | SessionEngine = {}): H
   );
 
   app.get("/", async (c) => {
-    const body = `<h1>cloakroom demo</h1>
+    const body = `<h1>coatcheck demo</h1>
 <p>Server-side sessions for an HTMX app: sign in as <code>alice</code> / <code>wonderland</code>
 (user, admin) or <code>bob</code> / <code>builder</code> (user).</p>
 <p><a href="/login">Log in</a> · <a href="/cart">Cart</a></p>`;

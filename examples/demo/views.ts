@@ -78,7 +78,7 @@ export function layout({
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>${esc(title)} · cloakroom demo</title>
+<title>${esc(title)} · coatcheck demo</title>
 ${csrfMeta}
 <style>${STYLE}</style>
 <script src="/static/htmx.min.js"></script>
@@ -86,7 +86,7 @@ ${csrfMeta}
 </head>
 <body>
 <header>
-  <strong>cloakroom</strong>
+  <strong>coatcheck</strong>
   <a href="/">Home</a>
   <a href="/dashboard">Dashboard</a>
   <a href="/admin">Admin</a>
@@ -109,7 +109,7 @@ export const CSRF_HTMX_SCRIPT = `document.body.addEventListener("htmx:configRequ
   const meta = document.querySelector('meta[name="csrf-token"]');
   if (meta) e.detail.headers["X-CSRF-Token"] = meta.content;
 });
-document.body.addEventListener("cloakroom:csrf-failed", () => {
+document.body.addEventListener("coatcheck:csrf-failed", () => {
   const box = document.getElementById("flash");
   if (box) box.innerHTML = '<div class="flash flash-error" role="alert">Your form expired. Reload the page and try again.</div>';
 });

@@ -1,5 +1,5 @@
-import { CsrfToken } from "cloakroom";
-import { getSession, session, sessionErrors, sessionLock } from "cloakroom/express";
+import { CsrfToken } from "coatcheck";
+import { getSession, session, sessionErrors, sessionLock } from "coatcheck/express";
 import express from "express";
 
 const app = express();
@@ -30,5 +30,5 @@ app.use(sessionErrors());
 
 const port = Number(process.env.PORT ?? 3000);
 app.listen(port, "127.0.0.1", () =>
-  console.log(`cloakroom Express example on http://127.0.0.1:${port}`),
+  console.log(`coatcheck Express example on http://127.0.0.1:${port}`),
 );

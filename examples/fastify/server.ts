@@ -1,11 +1,11 @@
 import formbody from "@fastify/formbody";
-import { CsrfToken } from "cloakroom";
-import { cloakroom, getSession, sessionLock } from "cloakroom/fastify";
+import { CsrfToken } from "coatcheck";
+import { coatcheck, getSession, sessionLock } from "coatcheck/fastify";
 import Fastify from "fastify";
 
 const app = Fastify();
 await app.register(formbody);
-await app.register(cloakroom, { secure: false });
+await app.register(coatcheck, { secure: false });
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -30,4 +30,4 @@ app.post("/name", { onRequest: sessionLock() }, async (request, reply) => {
 
 const port = Number(process.env.PORT ?? 3000);
 await app.listen({ port, host: "127.0.0.1" });
-console.log(`cloakroom Fastify example on http://127.0.0.1:${port}`);
+console.log(`coatcheck Fastify example on http://127.0.0.1:${port}`);

@@ -1,6 +1,6 @@
 import { serve } from "@hono/node-server";
-import { CsrfToken } from "cloakroom";
-import { getSession, session, sessionLock } from "cloakroom/hono";
+import { CsrfToken } from "coatcheck";
+import { getSession, session, sessionLock } from "coatcheck/hono";
 import { Hono } from "hono";
 
 const app = new Hono();
@@ -28,5 +28,5 @@ app.post("/name", sessionLock(), async (c) => {
 
 const port = Number(process.env.PORT ?? 3000);
 serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () =>
-  console.log(`cloakroom Hono example on http://127.0.0.1:${port}`),
+  console.log(`coatcheck Hono example on http://127.0.0.1:${port}`),
 );

@@ -6,9 +6,9 @@ import { createSessionEngine } from "../../src/setup.js";
 import { MemoryStore } from "../../src/stores/memory.js";
 
 /**
- * One cloakroom app process for the reliability scripts and tests: Hono on @hono/node-server, on a
+ * One coatcheck app process for the reliability scripts and tests: Hono on @hono/node-server, on a
  * loopback port it prints as `listening <port>`. `REDIS_URL` set: `storage = "redis"` (the client
- * cloakroom builds itself); unset: a MemoryStore capped at `MAX_SESSIONS`. CSRF stays on; the
+ * coatcheck builds itself); unset: a MemoryStore capped at `MAX_SESSIONS`. CSRF stays on; the
  * token travels in the `X-CSRF-Token` header. Unhandled rejections are counted and reported by
  * `/stats` and on stderr, so the parent can prove there were none.
  */

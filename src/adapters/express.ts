@@ -9,7 +9,7 @@ import {
 } from "../core/errors.js";
 import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
 import { Session } from "../core/session.js";
-import { type CloakroomOptions, engineFrom } from "../setup.js";
+import { type CoatcheckOptions, engineFrom } from "../setup.js";
 import {
   holdUntilSettled,
   nodeFormField,
@@ -24,7 +24,7 @@ declare global {
   // Express types its request through this global namespace; augmenting it is the only way in.
   namespace Express {
     interface Request {
-      /** The request's session, set by cloakroom's `session()` middleware. */
+      /** The request's session, set by coatcheck's `session()` middleware. */
       session: Session;
     }
   }
@@ -54,7 +54,7 @@ const INTERNAL_ERROR: Replacement = {
  * @example
  * ```ts
  * import express from "express";
- * import { session, sessionErrors } from "cloakroom/express";
+ * import { session, sessionErrors } from "coatcheck/express";
  * const app = express();
  * app.use(session({ configFile: "config.toml" }));
  * app.post("/login", async (req, res) => {
@@ -65,7 +65,7 @@ const INTERNAL_ERROR: Replacement = {
  * app.use(sessionErrors());
  * ```
  */
-export function session(options?: CloakroomOptions | SessionEngine): RequestHandler {
+export function session(options?: CoatcheckOptions | SessionEngine): RequestHandler {
   const engine = engineFrom(options);
   return (req, res, next) => {
     const current = engine.open(req.headers.cookie);
@@ -83,7 +83,7 @@ export function session(options?: CloakroomOptions | SessionEngine): RequestHand
       } catch (error) {
         const unavailable = errorResponseFor(error);
         if (unavailable) return unavailable;
-        engine.logger.error("[cloakroom] session commit failed", error);
+        engine.logger.error("[coatcheck] session commit failed", error);
         return INTERNAL_ERROR;
       }
     });
@@ -171,7 +171,7 @@ export function getSession(req: Request): Session {
   if (!(current instanceof Session)) {
     throw new MissingMiddlewareError(
       "Express",
-      'app.use(session()) from "cloakroom/express", before the routes that use it',
+      'app.use(session()) from "coatcheck/express", before the routes that use it',
     );
   }
   return current;

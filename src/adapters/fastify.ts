@@ -15,27 +15,27 @@ import {
 } from "../core/errors.js";
 import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
 import { Session } from "../core/session.js";
-import { type CloakroomOptions, engineFrom } from "../setup.js";
+import { type CoatcheckOptions, engineFrom } from "../setup.js";
 import { nodeFormField, pathOf, requestHeader } from "./node-http.js";
 import type { HeaderTarget } from "./web.js";
 import { writeCommitHeaders } from "./web.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** The request's session, set by the cloakroom plugin. */
+    /** The request's session, set by the coatcheck plugin. */
     session: Session;
   }
 }
 
 /**
- * Options of the Fastify plugin: cloakroom options, or `{ engine }` to share one engine between
+ * Options of the Fastify plugin: coatcheck options, or `{ engine }` to share one engine between
  * apps.
  */
-export type CloakroomFastifyOptions = CloakroomOptions & { engine?: SessionEngine };
+export type CoatcheckFastifyOptions = CoatcheckOptions & { engine?: SessionEngine };
 
-const CLOSED = Symbol("cloakroom.closed");
-const FAILURE = Symbol("cloakroom.failure");
-const DISCARD = Symbol("cloakroom.discard");
+const CLOSED = Symbol("coatcheck.closed");
+const FAILURE = Symbol("coatcheck.failure");
+const DISCARD = Symbol("coatcheck.discard");
 
 interface RequestState {
   [CLOSED]?: boolean;
@@ -61,10 +61,10 @@ function replyHeaders(reply: FastifyReply): HeaderTarget {
   };
 }
 
-const plugin: FastifyPluginCallback<CloakroomFastifyOptions> = (fastify, options, done) => {
+const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options, done) => {
   const { engine: given, ...rest } = options;
-  // Fastify's own registration options are not cloakroom configuration.
-  const { prefix, logLevel, logSerializers, ...config } = rest as CloakroomOptions &
+  // Fastify's own registration options are not coatcheck configuration.
+  const { prefix, logLevel, logSerializers, ...config } = rest as CoatcheckOptions &
     Record<"prefix" | "logLevel" | "logSerializers", unknown>;
   let engine: SessionEngine;
   try {
@@ -175,9 +175,9 @@ function csrfRequestOf(request: FastifyRequest): CsrfRequest {
  * @example
  * ```ts
  * import Fastify from "fastify";
- * import { cloakroom } from "cloakroom/fastify";
+ * import { coatcheck } from "coatcheck/fastify";
  * const app = Fastify();
- * await app.register(cloakroom, { configFile: "config.toml" });
+ * await app.register(coatcheck, { configFile: "config.toml" });
  * app.post("/login", async (request, reply) => {
  *   await request.session.insert("user_id", "alice");
  *   await request.session.cycleId();
@@ -185,8 +185,8 @@ function csrfRequestOf(request: FastifyRequest): CsrfRequest {
  * });
  * ```
  */
-export const cloakroom = fp(plugin, { fastify: "5.x", name: "cloakroom" });
-export default cloakroom;
+export const coatcheck = fp(plugin, { fastify: "5.x", name: "coatcheck" });
+export default coatcheck;
 
 /**
  * Route-level `onRequest` hook: serialise requests on one session (read-modify-write routes such as
@@ -205,7 +205,7 @@ export function getSession(request: FastifyRequest): Session {
   if (!(current instanceof Session)) {
     throw new MissingMiddlewareError(
       "Fastify",
-      'await app.register(cloakroom) from "cloakroom/fastify", in this route\'s scope or a parent of it',
+      'await app.register(coatcheck) from "coatcheck/fastify", in this route\'s scope or a parent of it',
     );
   }
   return current;

@@ -5,12 +5,12 @@ import type { SessionEngine } from "../core/engine.js";
 import { errorResponseFor, MissingMiddlewareError } from "../core/errors.js";
 import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
 import type { Session } from "../core/session.js";
-import { type CloakroomOptions, engineFrom } from "../setup.js";
+import { type CoatcheckOptions, engineFrom } from "../setup.js";
 import { applyCommit } from "./web.js";
 
 declare module "hono" {
   interface ContextVariableMap {
-    /** The request's session, set by cloakroom's `session()` middleware. */
+    /** The request's session, set by coatcheck's `session()` middleware. */
     session: Session;
   }
 }
@@ -23,7 +23,7 @@ declare module "hono" {
  *
  * @example
  * ```ts
- * import { session, getSession } from "cloakroom/hono";
+ * import { session, getSession } from "coatcheck/hono";
  * app.use(session({ configFile: "config.toml" }));
  * app.post("/login", async (c) => {
  *   const s = getSession(c);
@@ -33,7 +33,7 @@ declare module "hono" {
  * });
  * ```
  */
-export function session(options?: CloakroomOptions | SessionEngine): MiddlewareHandler {
+export function session(options?: CoatcheckOptions | SessionEngine): MiddlewareHandler {
   const engine = engineFrom(options);
   return async (c, next) => {
     const current = engine.open(c.req.header("cookie"));
@@ -143,7 +143,7 @@ export function getSession(c: Context): Session {
   if (current === undefined) {
     throw new MissingMiddlewareError(
       "Hono",
-      'app.use(session()) from "cloakroom/hono", before the routes that use it',
+      'app.use(session()) from "coatcheck/hono", before the routes that use it',
     );
   }
   return current;

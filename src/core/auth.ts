@@ -78,7 +78,7 @@ function validateAuth(value: unknown): StandardSchemaResult<AuthData> {
 }
 
 const authSchema: StandardSchema<unknown, AuthData> = {
-  "~standard": { version: 1, vendor: "cloakroom", validate: validateAuth },
+  "~standard": { version: 1, vendor: "coatcheck", validate: validateAuth },
 };
 
 /**
@@ -140,11 +140,11 @@ export class AuthSession extends TypedSession<AuthData> {
    */
   async login(userId: string, roles: readonly string[] = []): Promise<void> {
     if (typeof userId !== "string" || userId.length === 0) {
-      throw new TypeError("cloakroom: login(userId, roles) needs a non-empty string user id");
+      throw new TypeError("coatcheck: login(userId, roles) needs a non-empty string user id");
     }
     if (!Array.isArray(roles) || !roles.every((r) => typeof r === "string" && r.length > 0)) {
       throw new TypeError(
-        "cloakroom: login(userId, roles) needs roles as an array of non-empty strings",
+        "coatcheck: login(userId, roles) needs roles as an array of non-empty strings",
       );
     }
     const now = engineOf(this.session).now();

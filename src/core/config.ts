@@ -5,7 +5,7 @@ import { MAX_LIFETIME_SECS } from "./expiry.js";
 
 /**
  * Configuration: the seed's `[session]` and `[session.csrf]` tables, the same keys as camelCase
- * options, and `CLOAKROOM_SESSION__…` environment overrides. Everything is validated once, here,
+ * options, and `COATCHECK_SESSION__…` environment overrides. Everything is validated once, here,
  * at start-up; an invalid or unsafe combination never reaches a request.
  */
 
@@ -183,7 +183,7 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     toml: "key_prefix",
     option: "keyPrefix",
     kind: "string",
-    default: "cloakroom:",
+    default: "coatcheck:",
     doc: "Prefix of every Redis key.",
     check: (v: string) =>
       v.length <= 64 && !/[{}\s]/.test(v)
@@ -402,7 +402,7 @@ interface Layers {
   env?: Record<string, string | undefined> | undefined;
 }
 
-const ENV_PREFIX = "CLOAKROOM_SESSION__";
+const ENV_PREFIX = "COATCHECK_SESSION__";
 
 function envLayer(env: Record<string, string | undefined>): {
   session: Record<string, unknown>;
@@ -449,8 +449,8 @@ function build(layers: Layers): SessionConfig {
   }
   if (layers.env) {
     const env = envLayer(layers.env);
-    applyTable(session, env.session, SESSION_KEYS, "CLOAKROOM_SESSION_", "environment", ["csrf"]);
-    applyTable(csrf, env.csrf, CSRF_KEYS, "CLOAKROOM_SESSION__CSRF_", "environment", []);
+    applyTable(session, env.session, SESSION_KEYS, "COATCHECK_SESSION_", "environment", ["csrf"]);
+    applyTable(csrf, env.csrf, CSRF_KEYS, "COATCHECK_SESSION__CSRF_", "environment", []);
   }
 
   for (const [specs, values, prefix] of [
@@ -511,7 +511,7 @@ export interface LoadConfigOptions {
   toml?: string;
   /** Programmatic options; override the file. */
   options?: SessionOptions;
-  /** Environment to read `CLOAKROOM_SESSION__…` overrides from; defaults to `process.env`. Pass `{}` to ignore it. */
+  /** Environment to read `COATCHECK_SESSION__…` overrides from; defaults to `process.env`. Pass `{}` to ignore it. */
   env?: Record<string, string | undefined>;
   /** Where to report the production warning for `secure = false`. */
   warn?: (message: string) => void;
@@ -551,7 +551,7 @@ export function loadConfig(input: LoadConfigOptions = {}): SessionConfig {
   const config = build({ toml, options: input.options, env });
   if (!config.secure && env.NODE_ENV === "production") {
     (input.warn ?? console.warn)(
-      "[cloakroom] WARNING: session.secure = false with NODE_ENV=production. The session cookie will be sent over plain HTTP. Set secure = true behind HTTPS.",
+      "[coatcheck] WARNING: session.secure = false with NODE_ENV=production. The session cookie will be sent over plain HTTP. Set secure = true behind HTTPS.",
     );
   }
   return config;

@@ -58,8 +58,8 @@ export type CsrfFailureReason =
   | "request_unreadable"
   | FormBodyProblem;
 
-/** The event an HTMX page can listen to: `document.body.addEventListener("cloakroom:csrf-failed", …)`. */
-export const CSRF_FAILED_EVENT = "cloakroom:csrf-failed";
+/** The event an HTMX page can listen to: `document.body.addEventListener("coatcheck:csrf-failed", …)`. */
+export const CSRF_FAILED_EVENT = "coatcheck:csrf-failed";
 
 const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -147,7 +147,7 @@ export class CsrfToken {
       !(Number.isInteger(length) && length >= MIN_SECRET_BYTES && length <= MAX_SECRET_BYTES)
     ) {
       throw new RangeError(
-        `cloakroom: CsrfToken.regenerate length must be an integer from ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} (token_length decides the actual length)`,
+        `coatcheck: CsrfToken.regenerate length must be an integer from ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} (token_length decides the actual length)`,
       );
     }
     await session.remove(CSRF_SECRET_KEY);

@@ -7,7 +7,7 @@ import { type CommitResult, commit } from "./lifecycle.js";
 import { Session } from "./session.js";
 import type { SessionStore } from "./store.js";
 
-/** Where cloakroom reports problems it recovers from (corrupt records, store outages). */
+/** Where coatcheck reports problems it recovers from (corrupt records, store outages). */
 export interface Logger {
   warn(message: string, ...details: unknown[]): void;
   error(message: string, ...details: unknown[]): void;
@@ -108,12 +108,12 @@ export class SessionEngine {
 
   #unavailable(cause: unknown): StoreUnavailableError {
     if (cause instanceof StoreUnavailableError) {
-      this.logger.error(`[cloakroom] ${cause.message}`, cause.cause ?? "");
+      this.logger.error(`[coatcheck] ${cause.message}`, cause.cause ?? "");
       return cause;
     }
     const message = cause instanceof Error ? cause.message : String(cause);
     const error = new StoreUnavailableError(message, { cause });
-    this.logger.error(`[cloakroom] ${error.message}`);
+    this.logger.error(`[coatcheck] ${error.message}`);
     return error;
   }
 }

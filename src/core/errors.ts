@@ -1,8 +1,8 @@
 /**
- * The few errors cloakroom throws. Each carries a stable `code`, an actionable message and, where
+ * The few errors coatcheck throws. Each carries a stable `code`, an actionable message and, where
  * there is one, the underlying `cause`.
  */
-export class CloakroomError extends Error {
+export class CoatcheckError extends Error {
   /** Stable machine-readable code, e.g. `E_CONFIG`. */
   readonly code: string;
   /** The HTTP status an adapter answers with when this error escapes a handler. */
@@ -17,44 +17,44 @@ export class CloakroomError extends Error {
 }
 
 /** Invalid configuration. Thrown at start-up, never on a request. */
-export class ConfigError extends CloakroomError {
+export class ConfigError extends CoatcheckError {
   /** The configuration key at fault, e.g. `session.same_site`. */
   readonly key: string;
   constructor(key: string, message: string, options?: { cause?: unknown }) {
-    super("E_CONFIG", 500, `cloakroom config: ${key}: ${message}`, options);
+    super("E_CONFIG", 500, `coatcheck config: ${key}: ${message}`, options);
     this.key = key;
   }
 }
 
 /** The session store failed or timed out. Adapters answer 503 with `Retry-After`. */
-export class StoreUnavailableError extends CloakroomError {
+export class StoreUnavailableError extends CoatcheckError {
   /** Seconds the client is told to wait before retrying. */
   readonly retryAfter: number;
   constructor(message: string, options?: { cause?: unknown; retryAfter?: number }) {
-    super("E_STORE_UNAVAILABLE", 503, `cloakroom: session store unavailable: ${message}`, options);
+    super("E_STORE_UNAVAILABLE", 503, `coatcheck: session store unavailable: ${message}`, options);
     this.retryAfter = options?.retryAfter ?? 1;
   }
 }
 
 /** The per-session lock could not be taken within the configured wait. Adapters answer 503. */
-export class SessionLockTimeoutError extends CloakroomError {
+export class SessionLockTimeoutError extends CoatcheckError {
   readonly retryAfter = 1;
   constructor(waitedMs: number) {
     super(
       "E_SESSION_LOCKED",
       503,
-      `cloakroom: session is locked by another request; gave up after ${waitedMs} ms (raise lock_timeout_ms or shorten the locked handler)`,
+      `coatcheck: session is locked by another request; gave up after ${waitedMs} ms (raise lock_timeout_ms or shorten the locked handler)`,
     );
   }
 }
 
 /** A handler asked for the session on a route that the session middleware does not cover. */
-export class MissingMiddlewareError extends CloakroomError {
+export class MissingMiddlewareError extends CoatcheckError {
   constructor(framework: string, hint: string) {
     super(
       "E_SESSION_NOT_READY",
       500,
-      `cloakroom: session not found on this request. Register the cloakroom ${framework} middleware before this route: ${hint}`,
+      `coatcheck: session not found on this request. Register the coatcheck ${framework} middleware before this route: ${hint}`,
     );
   }
 }

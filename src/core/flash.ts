@@ -40,11 +40,11 @@ export class FlashMessage {
   constructor(kind: FlashKind, message: string) {
     if (!isKind(kind)) {
       throw new TypeError(
-        `cloakroom: unknown flash kind ${JSON.stringify(kind)}; use success, info, warning or error`,
+        `coatcheck: unknown flash kind ${JSON.stringify(kind)}; use success, info, warning or error`,
       );
     }
     if (typeof message !== "string") {
-      throw new TypeError("cloakroom: a flash message must be a string");
+      throw new TypeError("coatcheck: a flash message must be a string");
     }
     this.kind = kind;
     this.message = message;
@@ -194,7 +194,7 @@ export class FlashMessages {
         out.push(new FlashMessage(v.kind, v.message));
       } else {
         engineOf(this.#session).logger.warn(
-          `[cloakroom] flash message "${key}" is not { kind, message }; dropped`,
+          `[coatcheck] flash message "${key}" is not { kind, message }; dropped`,
         );
       }
     }

@@ -133,7 +133,7 @@ export function accessGuard(policy: AccessPolicy = {}): AccessGuard {
   const loginUrl = policy.loginUrl ?? "/login";
   if (typeof loginUrl !== "string" || loginUrl.length === 0 || /[\r\n\0]/.test(loginUrl)) {
     throw new TypeError(
-      "cloakroom: loginUrl must be a non-empty URL without line breaks, e.g. /login",
+      "coatcheck: loginUrl must be a non-empty URL without line breaks, e.g. /login",
     );
   }
   const roles = typeof policy.roles === "string" ? [policy.roles] : policy.roles;
@@ -143,7 +143,7 @@ export function accessGuard(policy: AccessPolicy = {}): AccessGuard {
       roles.length === 0 ||
       !roles.every((r) => typeof r === "string" && r.length > 0))
   ) {
-    throw new TypeError("cloakroom: roles must be a non-empty list of non-empty strings");
+    throw new TypeError("coatcheck: roles must be a non-empty list of non-empty strings");
   }
   const authorize = (auth: AuthSession) =>
     roles === undefined || (policy.all ? auth.hasAllRoles(roles) : auth.hasAnyRole(roles));

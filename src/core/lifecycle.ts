@@ -177,7 +177,7 @@ async function apply(engine: SessionEngine, s: SessionState, row: Row): Promise<
         };
       }
     }
-    throw new Error("cloakroom: could not allocate a session id");
+    throw new Error("coatcheck: could not allocate a session id");
   };
 
   switch (row.action) {

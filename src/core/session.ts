@@ -35,7 +35,7 @@ export interface SessionState {
   committedId: string | null;
 }
 
-const STATE = Symbol("cloakroom.session.state");
+const STATE = Symbol("coatcheck.session.state");
 
 /** Internal accessor for the decision table. Not part of the public API. */
 export function stateOf(session: Session): SessionState {
@@ -59,7 +59,7 @@ function emptyFields(): Record<string, string> {
 function checkKey(key: unknown): asserts key is string {
   if (typeof key !== "string" || key.length === 0 || key.length > 256) {
     throw new TypeError(
-      "cloakroom: a session key must be a non-empty string of at most 256 characters",
+      "coatcheck: a session key must be a non-empty string of at most 256 characters",
     );
   }
 }
@@ -121,7 +121,7 @@ export class Session {
       return JSON.parse(text) as T;
     } catch (cause) {
       this.#engine.logger.warn(
-        `[cloakroom] session key "${key}" holds invalid JSON; treated as absent`,
+        `[coatcheck] session key "${key}" holds invalid JSON; treated as absent`,
         cause,
       );
       return undefined;
@@ -133,7 +133,7 @@ export class Session {
     checkKey(key);
     const text = JSON.stringify(value);
     if (text === undefined)
-      throw new TypeError(`cloakroom: session value for "${key}" is not JSON-serialisable`);
+      throw new TypeError(`coatcheck: session value for "${key}" is not JSON-serialisable`);
     await this.load();
     const s = this[STATE];
     if (s.fields[key] === text) return;
@@ -197,7 +197,7 @@ export class Session {
     const s = this[STATE];
     const maxAge = seconds === null ? undefined : clampLifetime(seconds);
     if (seconds !== null && maxAge === undefined) {
-      throw new RangeError("cloakroom: setExpiry takes a positive number of seconds, or null");
+      throw new RangeError("coatcheck: setExpiry takes a positive number of seconds, or null");
     }
     if (s.meta === null) {
       s.pendingMaxAge = maxAge;
@@ -248,7 +248,7 @@ export class Session {
       try {
         values.push({ key, value: JSON.parse(text) });
       } catch {
-        this.#engine.logger.warn(`[cloakroom] session key "${key}" holds invalid JSON; dropped`);
+        this.#engine.logger.warn(`[coatcheck] session key "${key}" holds invalid JSON; dropped`);
       }
     }
     return values;
@@ -266,7 +266,7 @@ export class Session {
     const s = this[STATE];
     if (s.lockToken !== null) return;
     if (s.changes.size > 0 || s.cycled || s.doomed !== null) {
-      throw new Error("cloakroom: lock() must be called before the session is changed");
+      throw new Error("coatcheck: lock() must be called before the session is changed");
     }
     if (!s.loaded) {
       s.wantLock = true; // taken by the first load, before the read

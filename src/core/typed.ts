@@ -1,8 +1,8 @@
 import { engineOf, type Session } from "./session.js";
 
 /**
- * The part of the Standard Schema v1 interface (https://standardschema.dev) that cloakroom uses.
- * Declared here rather than imported so cloakroom has no dependency for it; it is structurally the
+ * The part of the Standard Schema v1 interface (https://standardschema.dev) that coatcheck uses.
+ * Declared here rather than imported so coatcheck has no dependency for it; it is structurally the
  * same type, so any conforming schema fits: zod 4, valibot 1, arktype and others.
  */
 export interface StandardSchema<Input = unknown, Output = Input> {
@@ -32,7 +32,7 @@ export type InferOutput<S extends StandardSchema> = NonNullable<S["~standard"]["
 /** Checks a stored value; returns the value to use, or a description of what is wrong. */
 type Check<T> = (value: unknown) => Promise<{ ok: true; value: T } | { ok: false; why: string }>;
 
-/** Session keys starting with `_` belong to cloakroom (`_csrf_token`, `_auth`, `_flash:…`). */
+/** Session keys starting with `_` belong to coatcheck (`_csrf_token`, `_auth`, `_flash:…`). */
 const RESERVED = "_";
 
 /** The views of one request's session, by name, so every `open` of a name shares one view. */
@@ -166,7 +166,7 @@ export class TypedSessionDefinition<T> {
       if (slot.definition !== this) {
         return Promise.reject(
           new Error(
-            `cloakroom: two typed sessions use the name "${this.name}"; give each its own name`,
+            `coatcheck: two typed sessions use the name "${this.name}"; give each its own name`,
           ),
         );
       }
@@ -201,7 +201,7 @@ export class TypedSessionDefinition<T> {
     const checked = await this.#check(stored);
     if (checked.ok) return checked.value;
     engineOf(session).logger.warn(
-      `[cloakroom] typed session "${this.name}" holds a value that does not fit its schema (${checked.why}); it was replaced by the default`,
+      `[coatcheck] typed session "${this.name}" holds a value that does not fit its schema (${checked.why}); it was replaced by the default`,
     );
     // Drop it so the next request starts clean instead of logging again.
     await session.remove(this.name);
@@ -257,7 +257,7 @@ export class TypedSession<T> {
     const checked = await this.#definition.check(jsonCopy(this.#data));
     if (!checked.ok) {
       throw new TypeError(
-        `cloakroom: typed session "${this.name}" does not fit its schema: ${checked.why}`,
+        `coatcheck: typed session "${this.name}" does not fit its schema: ${checked.why}`,
       );
     }
     await this.#session.insert(this.name, this.#data);
@@ -303,7 +303,7 @@ export class TypedSession<T> {
  * Without a schema, pass a function returning the default; the type is inferred from it, and a
  * stored value must have the default's shape (same JSON kinds, every key of the default).
  *
- * Names starting with `_` are reserved for cloakroom's own keys.
+ * Names starting with `_` are reserved for coatcheck's own keys.
  *
  * @example
  * ```ts
@@ -338,7 +338,7 @@ export function typedSession(
   checkName(name);
   if (name.startsWith(RESERVED)) {
     throw new TypeError(
-      `cloakroom: typed session name "${name}" starts with "_", which is reserved for cloakroom's own keys`,
+      `coatcheck: typed session name "${name}" starts with "_", which is reserved for coatcheck's own keys`,
     );
   }
   return defineTyped(name, schemaOrInit, init, (d, s, data) => new TypedSession(d, s, data));
@@ -347,7 +347,7 @@ export function typedSession(
 function checkName(name: unknown): asserts name is string {
   if (typeof name !== "string" || name.length === 0 || name.length > 256) {
     throw new TypeError(
-      "cloakroom: a typed session name must be a non-empty string of at most 256 characters",
+      "coatcheck: a typed session name must be a non-empty string of at most 256 characters",
     );
   }
 }
@@ -362,7 +362,7 @@ export function defineTyped<T>(
   if (!isSchema(schemaOrInit)) {
     if (typeof schemaOrInit !== "function") {
       throw new TypeError(
-        `cloakroom: typedSession("${name}", …) takes a Standard Schema or a function returning the default value`,
+        `coatcheck: typedSession("${name}", …) takes a Standard Schema or a function returning the default value`,
       );
     }
     const model = jsonCopy(schemaOrInit());
@@ -398,7 +398,7 @@ export function defineTyped<T>(
 function deriveDefault<T>(name: string, schema: StandardSchema<unknown, T>): Promise<string> {
   const fail = () =>
     new TypeError(
-      `cloakroom: typed session "${name}": the schema accepts neither undefined nor {}, so it gives no default value; pass one: typedSession("${name}", schema, () => ({ … }))`,
+      `coatcheck: typed session "${name}": the schema accepts neither undefined nor {}, so it gives no default value; pass one: typedSession("${name}", schema, () => ({ … }))`,
     );
   const attempt = (input: unknown) => schema["~standard"].validate(input);
   // An output of `undefined` is no default: there would be nothing to store.

@@ -54,7 +54,7 @@ export function redisStoreFromConfig(
     throw new ConfigError(
       "session.storage",
       'is "redis", which needs the "redis" package (node-redis): run `npm install redis`. ' +
-        'Or pass `store: new RedisStore(client)` from "cloakroom/redis" with an ioredis client.',
+        'Or pass `store: new RedisStore(client)` from "coatcheck/redis" with an ioredis client.',
       { cause },
     );
   }
@@ -72,13 +72,13 @@ export function redisStoreFromConfig(
     if (down) return;
     down = true;
     logger.error(
-      `[cloakroom] Redis connection failed (${error.message}); session requests answer 503 until it is back`,
+      `[coatcheck] Redis connection failed (${error.message}); session requests answer 503 until it is back`,
     );
   });
   client.on("ready", () => {
     if (!down) return;
     down = false;
-    logger.warn("[cloakroom] Redis connection restored");
+    logger.warn("[coatcheck] Redis connection restored");
   });
   // Rejects only when the client is destroyed before it ever connected; "error" reports the rest.
   const connected = client.connect();

@@ -34,7 +34,7 @@ export type RedisClientLike = NodeRedisClientLike | NodeRedisClusterLike | IoRed
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
-  /** Prefix of every key (no braces, at most 64 characters). Default `"cloakroom:"`. */
+  /** Prefix of every key (no braces, at most 64 characters). Default `"coatcheck:"`. */
   keyPrefix?: string;
   /** Where corrupt records are reported. Default `console`. */
   logger?: Pick<Logger, "warn">;
@@ -194,7 +194,7 @@ function senderFor(client: RedisClientLike): Send {
     return (_key, args) => single.sendCommand(args);
   }
   throw new TypeError(
-    "cloakroom: RedisStore needs a node-redis client or cluster (createClient/createCluster from " +
+    "coatcheck: RedisStore needs a node-redis client or cluster (createClient/createCluster from " +
       '"redis") or an ioredis client or cluster',
   );
 }
@@ -228,7 +228,7 @@ function parseMeta(raw: string | undefined): SessionMeta | null {
   return meta;
 }
 
-const DEFAULT_PREFIX = "cloakroom:";
+const DEFAULT_PREFIX = "coatcheck:";
 /** No record outlives the longest cookie a browser keeps, so every write has a finite TTL. */
 const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
 
@@ -251,7 +251,7 @@ const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
  * @example
  * ```ts
  * import { createClient } from "redis";
- * import { RedisStore } from "cloakroom/redis";
+ * import { RedisStore } from "coatcheck/redis";
  * const client = createClient({ url: process.env.REDIS_URL, disableOfflineQueue: true });
  * client.on("error", (e) => console.error(e));
  * await client.connect();
@@ -312,7 +312,7 @@ export class RedisStore implements SessionStore {
     const reply = await this.#run(SCRIPTS.write, key, args);
     if (Number(reply) === -1) {
       this.#logger.warn(
-        `[cloakroom] Redis key ${key} holds a value that is not a session; not written`,
+        `[coatcheck] Redis key ${key} holds a value that is not a session; not written`,
       );
     }
     return Number(reply) === 1;
@@ -400,7 +400,7 @@ export class RedisStore implements SessionStore {
 
   #corrupt(key: string, reason: string): void {
     this.#logger.warn(
-      `[cloakroom] Redis key ${key} is not a readable session (${reason}); treated as missing`,
+      `[coatcheck] Redis key ${key} is not a readable session (${reason}); treated as missing`,
     );
   }
 }

@@ -103,9 +103,9 @@ async function expressApp(engine: SessionEngine): Promise<App> {
 }
 
 async function fastifyApp(engine: SessionEngine): Promise<App> {
-  const { cloakroom, getSession, requireAuth, requireRole } = fastifyAdapter;
+  const { coatcheck, getSession, requireAuth, requireRole } = fastifyAdapter;
   const app = Fastify();
-  await app.register(cloakroom, { engine });
+  await app.register(coatcheck, { engine });
   const send = (reply: import("fastify").FastifyReply, r: Result) =>
     r.redirect ? reply.redirect(r.redirect, 303) : reply.type("text/html").send(r.body);
   type P = { user: string; roles: string; item: string };

@@ -71,7 +71,7 @@ describe("the demo in Chromium", () => {
   test("login, flash shown once, dashboard screenshot, admin, cart via HTMX, logout", async () => {
     const { page, context } = await freshPage();
     await page.goto(`${base}/`);
-    expect(await page.textContent("h1")).toBe("cloakroom demo");
+    expect(await page.textContent("h1")).toBe("coatcheck demo");
 
     await login(page, "alice", "wonderland");
     expect(new URL(page.url()).pathname).toBe("/dashboard");

@@ -70,7 +70,7 @@ describe("config.toml", () => {
   });
 
   test("reads a file; other tables belong to the app and are ignored", () => {
-    const dir = mkdtempSync(join(tmpdir(), "cloakroom-"));
+    const dir = mkdtempSync(join(tmpdir(), "coatcheck-"));
     const file = join(dir, "config.toml");
     writeFileSync(file, `[server]\nport = 1\n\n[session]\nexpiry_secs = 60\n`);
     expect(loadConfig({ file, env: {} }).expirySecs).toBe(60);
@@ -144,11 +144,11 @@ describe("programmatic options and the environment", () => {
       toml: "[session]\nexpiry_secs = 10\ncookie_name = 'from_file'\n[session.csrf]\nenabled = true\n",
       options: { expirySecs: 20, csrf: { headerName: "X-Token" } },
       env: {
-        CLOAKROOM_SESSION__EXPIRY_SECS: "30",
-        CLOAKROOM_SESSION__CSRF__ENABLED: "false",
-        CLOAKROOM_SESSION__STORAGE: "redis",
-        CLOAKROOM_SESSION__REDIS_URL: "redis://127.0.0.1:6379/2",
-        CLOAKROOM_SESSION__CSRF__TRUSTED_ORIGINS: "https://a.example, https://b.example",
+        COATCHECK_SESSION__EXPIRY_SECS: "30",
+        COATCHECK_SESSION__CSRF__ENABLED: "false",
+        COATCHECK_SESSION__STORAGE: "redis",
+        COATCHECK_SESSION__REDIS_URL: "redis://127.0.0.1:6379/2",
+        COATCHECK_SESSION__CSRF__TRUSTED_ORIGINS: "https://a.example, https://b.example",
       },
     });
     expect(c.expirySecs).toBe(30);
@@ -188,9 +188,9 @@ describe("programmatic options and the environment", () => {
     expect(Object.keys(values).sort()).toEqual(SESSION_KEYS.map((k) => k.toml).sort());
     expect(Object.keys(csrfValues).sort()).toEqual(CSRF_KEYS.map((k) => k.toml).sort());
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(values)) env[`CLOAKROOM_SESSION__${k.toUpperCase()}`] = v;
+    for (const [k, v] of Object.entries(values)) env[`COATCHECK_SESSION__${k.toUpperCase()}`] = v;
     for (const [k, v] of Object.entries(csrfValues))
-      env[`CLOAKROOM_SESSION__CSRF__${k.toUpperCase()}`] = v;
+      env[`COATCHECK_SESSION__CSRF__${k.toUpperCase()}`] = v;
     const c = loadConfig({ env });
     expect(c).toMatchObject({
       cookieName: "sid",
@@ -219,13 +219,13 @@ describe("programmatic options and the environment", () => {
 
   test("bad environment values and unknown environment keys name the variable", () => {
     expect(
-      errorOf(() => loadConfig({ env: { CLOAKROOM_SESSION__SECURE: "maybe" } })).message,
+      errorOf(() => loadConfig({ env: { COATCHECK_SESSION__SECURE: "maybe" } })).message,
     ).toMatch(/secure.*"maybe".*true or false/);
     expect(
-      errorOf(() => loadConfig({ env: { CLOAKROOM_SESSION__EXPIRY_SECS: "soon" } })).message,
+      errorOf(() => loadConfig({ env: { COATCHECK_SESSION__EXPIRY_SECS: "soon" } })).message,
     ).toMatch(/integer/);
     expect(
-      errorOf(() => loadConfig({ env: { CLOAKROOM_SESSION__REDIS_ULR: "redis://x" } })).message,
+      errorOf(() => loadConfig({ env: { COATCHECK_SESSION__REDIS_ULR: "redis://x" } })).message,
     ).toMatch(/Did you mean "redis_url"\?/);
   });
 

@@ -34,7 +34,7 @@ function echoApp(before?: (app: Hono) => void) {
 }
 
 function multipart(token: string): { type: string; body: string } {
-  const b = "----cloakroomEcho";
+  const b = "----coatcheckEcho";
   const body =
     `--${b}\r\nContent-Disposition: form-data; name="_csrf"\r\n\r\n${token}\r\n` +
     `--${b}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n` +

@@ -63,7 +63,7 @@ describe("rejection responses", () => {
     });
     expect(res.status).toBe(403);
     expect(res.headers.get("hx-trigger")).toBe(
-      JSON.stringify({ "cloakroom:csrf-failed": { reason: "token_missing" } }),
+      JSON.stringify({ "coatcheck:csrf-failed": { reason: "token_missing" } }),
     );
     expect(res.headers.get("hx-reswap")).toBe("none");
     expect(res.headers.get("content-type")).toBe("text/plain; charset=utf-8");

@@ -3,7 +3,7 @@ import { getCsrfToken, getSession, session } from "../../src/adapters/hono.js";
 import { CsrfToken } from "../../src/core/csrf.js";
 import type { SessionEngine } from "../../src/core/engine.js";
 import type { Session } from "../../src/core/session.js";
-import { type CloakroomOptions, createSessionEngine } from "../../src/setup.js";
+import { type CoatcheckOptions, createSessionEngine } from "../../src/setup.js";
 import { SpyStore } from "../support/spy-store.js";
 
 /** A request as the hostile table writes it: header pairs may repeat. */
@@ -74,7 +74,7 @@ export function routes(): Routes {
 export const TRUSTED = "https://partner.example";
 
 /** The engine every CSRF test uses: HTTPS cookies, one trusted origin, `/api` exempt. */
-export function csrfEngine(options: CloakroomOptions = {}): {
+export function csrfEngine(options: CoatcheckOptions = {}): {
   engine: SessionEngine;
   store: SpyStore;
 } {

@@ -38,7 +38,7 @@ function multipart(parts: Array<{ name: string; value: string; filename?: string
   type: string;
   body: string;
 } {
-  const boundary = "----cloakroomBoundary7MA4YWxk";
+  const boundary = "----coatcheckBoundary7MA4YWxk";
   let body = "";
   for (const p of parts) {
     const file = p.filename !== undefined ? `; filename="${p.filename}"` : "";
@@ -674,7 +674,7 @@ export async function runRow(
       expect(reply.status).toBe(403);
       const trigger = JSON.parse(reply.headers.get("hx-trigger") ?? "null");
       expect([row.expect, ...(row.alsoAccept ?? [])]).toContain(
-        trigger?.["cloakroom:csrf-failed"]?.reason,
+        trigger?.["coatcheck:csrf-failed"]?.reason,
       );
       expect(reply.headers.get("hx-reswap")).toBe("none");
     }

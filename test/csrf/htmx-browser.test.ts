@@ -11,7 +11,7 @@ import { csrfEngine } from "./harness.js";
 /**
  * The README's "CSRF and HTMX" pattern in a real browser with the htmx the project pins: the meta
  * tag, an `htmx:configRequest` listener that copies it into the header, and the
- * `cloakroom:csrf-failed` event when the check fails. Chromium is Debian's, never downloaded.
+ * `coatcheck:csrf-failed` event when the check fails. Chromium is Debian's, never downloaded.
  */
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -27,7 +27,7 @@ function layout(meta: string, body: string): string {
   document.addEventListener("htmx:configRequest", (e) => {
     e.detail.headers["X-CSRF-Token"] = document.querySelector('meta[name="csrf-token"]').content;
   });
-  document.addEventListener("cloakroom:csrf-failed", (e) => {
+  document.addEventListener("coatcheck:csrf-failed", (e) => {
     document.getElementById("status").textContent = "csrf failed: " + e.detail.reason;
   });
 </script></head><body>${body}<p id="status"></p></body></html>`;
@@ -108,7 +108,7 @@ describe("CSRF with htmx 2 in Chromium", () => {
     await page.close();
   });
 
-  test("a failed check fires cloakroom:csrf-failed and swaps nothing", async () => {
+  test("a failed check fires coatcheck:csrf-failed and swaps nothing", async () => {
     const before = ran.length;
     const page = await browser.newPage();
     await page.goto(`${base}/stale`);

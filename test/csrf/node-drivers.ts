@@ -71,7 +71,7 @@ export async function fastifyDriver(engine: SessionEngine, r: Routes): Promise<D
   const app = Fastify();
   await app.register(formbody);
   await app.register(multipart, { attachFieldsToBody: true });
-  await app.register(fastifyAdapter.cloakroom, { engine });
+  await app.register(fastifyAdapter.coatcheck, { engine });
   // Bodies of any other type reach the check unparsed, as they would reach an app that reads them.
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
   app.get("/token", async (request) => r.token(request.session));

@@ -1,5 +1,5 @@
 // The demo imports the built package, so the engine must come from it too (one SessionEngine class).
-import { createSessionEngine, type SessionEngine } from "cloakroom";
+import { createSessionEngine, type SessionEngine } from "coatcheck";
 import { afterAll, describe, expect, test } from "vitest";
 import { createDemoApp, DEMO_CONFIG } from "../../examples/demo/app.js";
 import { REDIS_URL, requireSharedRedis, uniquePrefix } from "../support/redis.js";
@@ -16,13 +16,13 @@ afterAll(async () => {
 const backends: Array<[string, () => Promise<Record<string, string>>]> = [
   ["memory", async () => ({})],
   [
-    "redis (CLOAKROOM_SESSION__STORAGE=redis)",
+    "redis (COATCHECK_SESSION__STORAGE=redis)",
     async () => {
       await requireSharedRedis();
       return {
-        CLOAKROOM_SESSION__STORAGE: "redis",
-        CLOAKROOM_SESSION__REDIS_URL: REDIS_URL,
-        CLOAKROOM_SESSION__KEY_PREFIX: uniquePrefix("demo").replace(/[{}]/g, ""),
+        COATCHECK_SESSION__STORAGE: "redis",
+        COATCHECK_SESSION__REDIS_URL: REDIS_URL,
+        COATCHECK_SESSION__KEY_PREFIX: uniquePrefix("demo").replace(/[{}]/g, ""),
       };
     },
   ],

@@ -3,7 +3,7 @@ import { freePort } from "../support/redis.js";
 
 /**
  * Start an example server (`examples/<name>/server.ts`) as its own process with tsx, on a free
- * port, the way a user runs it. The examples import the built package (`cloakroom/...` → dist), so
+ * port, the way a user runs it. The examples import the built package (`coatcheck/...` → dist), so
  * `npm run build` must have run (`npm test` does it first).
  */
 export async function runExample(name: string) {

@@ -127,5 +127,5 @@ test("getSession on a route without the middleware says which middleware to add"
   }, false);
   await get("/");
   expect(caught).toBeInstanceOf(MissingMiddlewareError);
-  expect((caught as Error).message).toContain('app.use(session()) from "cloakroom/express"');
+  expect((caught as Error).message).toContain('app.use(session()) from "coatcheck/express"');
 });

@@ -1,18 +1,18 @@
 import fastifyCookie from "@fastify/cookie";
 import Fastify from "fastify";
 import { afterEach, expect, test } from "vitest";
-import { cloakroom } from "../../src/adapters/fastify.js";
+import { coatcheck } from "../../src/adapters/fastify.js";
 import { createSessionEngine } from "../../src/setup.js";
 
-/** Apps that already use @fastify/cookie keep it: cloakroom reads its own cookie and leaves theirs. */
+/** Apps that already use @fastify/cookie keep it: coatcheck reads its own cookie and leaves theirs. */
 const app = Fastify();
 afterEach(async () => {
   await app.close();
 });
 
-test("cloakroom coexists with @fastify/cookie registered before it", async () => {
+test("coatcheck coexists with @fastify/cookie registered before it", async () => {
   await app.register(fastifyCookie);
-  await app.register(cloakroom, { engine: createSessionEngine({ env: {}, secure: false }) });
+  await app.register(coatcheck, { engine: createSessionEngine({ env: {}, secure: false }) });
   app.get("/visit", async (request, reply) => {
     const n = ((await request.session.get<number>("n")) ?? 0) + 1;
     await request.session.insert("n", n);

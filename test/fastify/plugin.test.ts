@@ -2,7 +2,7 @@ import formbody from "@fastify/formbody";
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, test } from "vitest";
-import { cloakroom, getSession, sessionLock } from "../../src/adapters/fastify.js";
+import { coatcheck, getSession, sessionLock } from "../../src/adapters/fastify.js";
 import { CsrfToken } from "../../src/core/csrf.js";
 import type { SessionEngine } from "../../src/core/engine.js";
 import { createSessionEngine } from "../../src/setup.js";
@@ -26,7 +26,7 @@ async function withToken(instance: FastifyInstance) {
 }
 
 function multipartBody(fields: Record<string, string>, file?: string) {
-  const boundary = "----cloakroomtest";
+  const boundary = "----coatchecktest";
   let body = "";
   for (const [name, value] of Object.entries(fields))
     body += `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
@@ -40,7 +40,7 @@ describe("CSRF field with Fastify's body plugins", () => {
   test("@fastify/formbody: the field comes from request.body, the body stays intact", async () => {
     app = Fastify();
     await app.register(formbody);
-    await app.register(cloakroom, { engine: engineFor() });
+    await app.register(coatcheck, { engine: engineFor() });
     app.post("/echo", async (request) => request.body);
     const { cookie, token } = await withToken(app);
     const res = await app.inject({
@@ -64,7 +64,7 @@ describe("CSRF field with Fastify's body plugins", () => {
   test("@fastify/multipart with attachFieldsToBody", async () => {
     app = Fastify();
     await app.register(multipart, { attachFieldsToBody: "keyValues" });
-    await app.register(cloakroom, { engine: engineFor() });
+    await app.register(coatcheck, { engine: engineFor() });
     app.post("/upload", async (request) => {
       const body = request.body as Record<string, unknown>;
       return { title: body.title, file: String(body.upload) };
@@ -84,7 +84,7 @@ describe("CSRF field with Fastify's body plugins", () => {
   test("@fastify/multipart streamed with request.parts(): the handler reads every part", async () => {
     app = Fastify();
     await app.register(multipart);
-    await app.register(cloakroom, { engine: engineFor() });
+    await app.register(coatcheck, { engine: engineFor() });
     app.post("/upload", async (request) => {
       const seen: string[] = [];
       for await (const part of request.parts()) {
@@ -111,7 +111,7 @@ describe("encapsulation", () => {
     app = Fastify();
     const engine: SessionEngine = engineFor({ csrf: { enabled: false } });
     await app.register(async (child) => {
-      await child.register(cloakroom, { engine });
+      await child.register(coatcheck, { engine });
       child.post("/inside", async (request) => {
         await request.session.insert("n", 1);
         return "inside";
@@ -129,21 +129,21 @@ describe("encapsulation", () => {
     const inside = await app.inject({ method: "POST", url: "/inside" });
     expect(inside.headers["set-cookie"]).toMatch(/^session_id=/);
     const outside = await app.inject({ method: "GET", url: "/outside" });
-    expect(outside.body).toContain('await app.register(cloakroom) from "cloakroom/fastify"');
+    expect(outside.body).toContain('await app.register(coatcheck) from "coatcheck/fastify"');
     expect(outside.headers["set-cookie"]).toBeUndefined();
   });
 
   test("unknown options are configuration errors at registration", async () => {
     app = Fastify();
     await expect(
-      app.register(cloakroom, { env: {}, cookieNmae: "x" } as never).ready(),
+      app.register(coatcheck, { env: {}, cookieNmae: "x" } as never).ready(),
     ).rejects.toThrow(/cookieNmae/);
   });
 });
 
 test("a hijacked reply saves nothing and releases the lock", async () => {
   app = Fastify();
-  await app.register(cloakroom, { engine: engineFor({ csrf: { enabled: false } }) });
+  await app.register(coatcheck, { engine: engineFor({ csrf: { enabled: false } }) });
   app.post("/set", async (request) => {
     await request.session.insert("n", 1);
     return "set";

@@ -153,7 +153,7 @@ describe("missing middleware", () => {
       return c.text("error", 500);
     });
     await bare.request("/");
-    expect(message).toMatch(/Register the cloakroom Hono middleware/);
+    expect(message).toMatch(/Register the coatcheck Hono middleware/);
     expect(message).toMatch(/app\.use\(session\(\)\)/);
     expect(session).toBeTypeOf("function");
   });

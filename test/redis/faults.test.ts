@@ -9,7 +9,7 @@ import { type RedisServer, startRedisServer } from "../support/redis.js";
 
 /**
  * Redis failing under a running app. Every test starts its own redis-server on a free port, and
- * goes through `storage = "redis"` (the client cloakroom builds from `redis_url`) unless it says
+ * goes through `storage = "redis"` (the client coatcheck builds from `redis_url`) unless it says
  * otherwise.
  */
 
@@ -103,7 +103,7 @@ describe("Redis faults", () => {
       const jar = new Jar();
       await eventually(() => works(app, jar));
       expect(await (await app.request("/get/probe", { headers: jar.headers() })).json()).toBe("1");
-      expect(log.warnings).toContain("[cloakroom] Redis connection restored");
+      expect(log.warnings).toContain("[coatcheck] Redis connection restored");
     } finally {
       await engine.store.close?.();
     }

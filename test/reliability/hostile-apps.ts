@@ -16,7 +16,7 @@ import { SpyStore } from "../support/spy-store.js";
 /**
  * The three frameworks with CSRF on and the same two routes, as a real app would have them: the
  * app's own body parsers are installed (Express `urlencoded`, Fastify formbody and multipart), so
- * hostile bodies meet both the framework's parsers and cloakroom's bounded form read.
+ * hostile bodies meet both the framework's parsers and coatcheck's bounded form read.
  *   GET  /read   reads the session (no CSRF check: a safe method)
  *   GET  /token  renders a CSRF token (creates the session)
  *   POST /submit CSRF-checked; writes the session and counts the handler runs
@@ -38,7 +38,7 @@ export interface HostileApp {
     request: HostileRequest,
   ): Promise<{ status: number; text: string; setCookie: string | null }>;
   /**
-   * The status the same framework, parsers and route answer without cloakroom, when the framework
+   * The status the same framework, parsers and route answer without coatcheck, when the framework
    * has answers of its own worth comparing (Fastify's multipart parser answers some malformed
    * bodies with 500 by itself).
    */
@@ -112,7 +112,7 @@ export async function expressApp(): Promise<HostileApp> {
     res.send(await submit(req.session, runs));
   });
   app.use(expressAdapter.sessionErrors());
-  // Node's 16 kB header limit would answer 431 before Express: let large headers reach cloakroom.
+  // Node's 16 kB header limit would answer 431 before Express: let large headers reach coatcheck.
   const server = createServer({ maxHeaderSize: 256 * 1024 }, app);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -152,7 +152,7 @@ export async function fastifyApp(): Promise<HostileApp> {
   const store = new SpyStore();
   const runs = { count: 0 };
   const app = await fastifyWithParsers();
-  await app.register(fastifyAdapter.cloakroom, { engine: engineFor(store) });
+  await app.register(fastifyAdapter.coatcheck, { engine: engineFor(store) });
   app.get("/read", async (request) => read(request.session));
   app.get("/token", async (request) => token(request.session));
   app.post("/submit", async (request) => submit(request.session, runs));

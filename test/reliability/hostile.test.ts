@@ -65,14 +65,14 @@ async function timed(app: HostileApp, property: string, request: HostileRequest)
   return reply;
 }
 
-/** 5xx answers that the framework gives by itself, without cloakroom (see `HostileApp.control`). */
+/** 5xx answers that the framework gives by itself, without coatcheck (see `HostileApp.control`). */
 const frameworkOwn = new Map<string, number>();
 
-/** Below 500, or a 5xx that the same app without cloakroom answers too. */
+/** Below 500, or a 5xx that the same app without coatcheck answers too. */
 async function expectNoOwn5xx(app: HostileApp, request: HostileRequest, status: number) {
   if (status < 500) return;
   const control = app.control ? await app.control(request) : 0;
-  expect(control, `cloakroom answered ${status}; without it: ${control}`).toBeGreaterThanOrEqual(
+  expect(control, `coatcheck answered ${status}; without it: ${control}`).toBeGreaterThanOrEqual(
     500,
   );
   frameworkOwn.set(app.name, (frameworkOwn.get(app.name) ?? 0) + 1);
@@ -82,7 +82,7 @@ afterAll(() => {
   const rows = [...timings].map(([k, ms]) => `| ${k} | ${ms.toFixed(1)} |`).join("\n");
   const own = [...frameworkOwn].map(([name, n]) => `${name}: ${n}`).join(", ") || "none";
   console.log(
-    `hostile input: ${inputs} requests; 5xx answered by the framework itself, without cloakroom: ${own}\n| adapter | property | slowest input (ms) |\n| --- | --- | --- |\n${rows}`,
+    `hostile input: ${inputs} requests; 5xx answered by the framework itself, without coatcheck: ${own}\n| adapter | property | slowest input (ms) |\n| --- | --- | --- |\n${rows}`,
   );
 });
 

@@ -51,7 +51,7 @@ describe("RedisStore on real Redis", () => {
     const key = store.keyOf(id);
     expect(key).toMatch(/^app1:\{[A-Za-z0-9_-]{43}\}$/);
     expect(key).not.toContain(id);
-    expect(new RedisStore(node).keyOf(id)).toBe(`cloakroom:${key.slice(5)}`);
+    expect(new RedisStore(node).keyOf(id)).toBe(`coatcheck:${key.slice(5)}`);
   });
 
   test.each(["a{b", "has space", "x".repeat(65)])("prefix %j is refused at construction", (p) => {

@@ -19,7 +19,7 @@ export async function launchBrowser(): Promise<{
       `Chromium not found at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium)`,
     );
   }
-  const profile = mkdtempSync(join(tmpdir(), "cloakroom-chromium-"));
+  const profile = mkdtempSync(join(tmpdir(), "coatcheck-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,

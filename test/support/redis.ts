@@ -17,7 +17,7 @@ export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
 /** A key prefix no other test run uses. */
 export function uniquePrefix(label: string): string {
-  return `cloakroom-test:${label}:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
+  return `coatcheck-test:${label}:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
 }
 
 /** One raw PING over a fresh socket; true on any reply (-NOAUTH from a server with a password too). */
@@ -110,7 +110,7 @@ export interface RedisServerOptions {
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const extraArgs = options.args ?? [];
-  const dir = await mkdtemp(join(tmpdir(), "cloakroom-redis-"));
+  const dir = await mkdtemp(join(tmpdir(), "coatcheck-redis-"));
   let child: ChildProcess | null = null;
   const server: RedisServer = {
     port,

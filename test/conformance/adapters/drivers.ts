@@ -72,7 +72,7 @@ const express4 = createRequire(import.meta.url)("express4") as typeof express;
 
 /**
  * Express on a loopback port, requests with fetch. The server accepts headers up to 256 kB so the
- * hostile-cookie rows reach cloakroom: Node's default (16 kB) would answer 431 before Express runs.
+ * hostile-cookie rows reach coatcheck: Node's default (16 kB) would answer 431 before Express runs.
  * Handlers pass rejections to `next` themselves, the Express 4 idiom (Express 5 would do it anyway).
  */
 function expressAdapter(name: "express" | "express4", factory: typeof express): Adapter {
@@ -147,7 +147,7 @@ export const fastify: Adapter = {
   name: "fastify",
   async mount(engine, routes) {
     const app = Fastify();
-    await app.register(fastifyAdapter.cloakroom, { engine });
+    await app.register(fastifyAdapter.coatcheck, { engine });
     for (const route of routes) {
       app.route({
         method: route.method,

@@ -1,7 +1,7 @@
 import { afterEach, describe } from "vitest";
 import type { SessionEngine } from "../../../src/core/engine.js";
 import type { SessionStore, SessionWrite, WriteMode } from "../../../src/core/store.js";
-import { type CloakroomOptions, createSessionEngine } from "../../../src/setup.js";
+import { type CoatcheckOptions, createSessionEngine } from "../../../src/setup.js";
 import { MemoryStore } from "../../../src/stores/memory.js";
 import { RedisStore } from "../../../src/stores/redis.js";
 import { nodeRedis, requireSharedRedis, uniquePrefix } from "../../support/redis.js";
@@ -147,7 +147,7 @@ export interface MatrixContext {
    * Build an engine over a fresh probed store (CSRF off unless `options.csrf` says otherwise,
    * `secure: false`, no environment) and mount `routes` (default: {@link standardRoutes}).
    */
-  mount(options?: CloakroomOptions, routes?: readonly Route[]): Promise<MountedApp>;
+  mount(options?: CoatcheckOptions, routes?: readonly Route[]): Promise<MountedApp>;
 }
 
 export function describeMatrix(name: string, body: (t: MatrixContext) => void): void {

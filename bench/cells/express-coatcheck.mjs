@@ -1,10 +1,10 @@
-// Express 5 with cloakroom, on the memory store or on Redis (BENCH_STORE).
+// Express 5 with coatcheck, on the memory store or on Redis (BENCH_STORE).
 import express from "express";
 import { serveCell } from "../lib/cell.mjs";
-import { cloakroomStore, csrfTokenOf, fromDist } from "../lib/cloakroom.mjs";
+import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
 
 const { session, sessionErrors } = await fromDist("adapters/express.js");
-const { store, entries, close } = await cloakroomStore();
+const { store, entries, close } = await coatcheckStore();
 
 const app = express();
 app.use(session({ store, secure: false }));

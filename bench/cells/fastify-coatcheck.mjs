@@ -1,15 +1,15 @@
-// Fastify 5 with cloakroom, on the memory store or on Redis (BENCH_STORE).
+// Fastify 5 with coatcheck, on the memory store or on Redis (BENCH_STORE).
 import formbody from "@fastify/formbody";
 import Fastify from "fastify";
 import { serveCell } from "../lib/cell.mjs";
-import { cloakroomStore, csrfTokenOf, fromDist } from "../lib/cloakroom.mjs";
+import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
 
-const { cloakroom } = await fromDist("adapters/fastify.js");
-const { store, entries, close } = await cloakroomStore();
+const { coatcheck } = await fromDist("adapters/fastify.js");
+const { store, entries, close } = await coatcheckStore();
 
 const app = Fastify();
 await app.register(formbody);
-await app.register(cloakroom, { store, secure: false });
+await app.register(coatcheck, { store, secure: false });
 app.get("/login", async (request) => {
   await request.session.insert("user", "alice");
   await request.session.insert("n", 0);

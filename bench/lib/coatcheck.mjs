@@ -1,5 +1,5 @@
 /**
- * cloakroom as the cells use it: imported from the built package (`npm run build` → dist/), the
+ * coatcheck as the cells use it: imported from the built package (`npm run build` → dist/), the
  * way an application would get it, so the figures are those of the code that ships.
  */
 import { pathToFileURL } from "node:url";
@@ -14,8 +14,8 @@ export function fromDist(path) {
   return import(dir ? pathToFileURL(`${dir}/${path}`).href : `../../dist/${path}`);
 }
 
-/** The store of a cloakroom cell, with its record count and its shutdown. */
-export async function cloakroomStore() {
+/** The store of a coatcheck cell, with its record count and its shutdown. */
+export async function coatcheckStore() {
   if (storeKind === "redis") {
     const { RedisStore } = await fromDist("stores/redis.js");
     const client = await redisClient();

@@ -1,11 +1,11 @@
-// Hono with cloakroom, on the memory store or on Redis (BENCH_STORE).
+// Hono with coatcheck, on the memory store or on Redis (BENCH_STORE).
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { serveCell } from "../lib/cell.mjs";
-import { cloakroomStore, csrfTokenOf, fromDist } from "../lib/cloakroom.mjs";
+import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
 
 const { getSession, session } = await fromDist("adapters/hono.js");
-const { store, entries, close } = await cloakroomStore();
+const { store, entries, close } = await coatcheckStore();
 
 const app = new Hono();
 app.use(session({ store, secure: false }));
