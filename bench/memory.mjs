@@ -35,12 +35,12 @@ const setups = {
         const s = engine.open(null);
         await s.insert("user", "alice");
         await s.insert("n", 0);
-        await engine.close(s, 200);
+        await engine.commit(s, 200);
       },
       async visit() {
         const s = engine.open(`${engine.config.cookieName}=${generateId()}`);
         await s.get("user");
-        await engine.close(s, 200);
+        await engine.commit(s, 200);
       },
       size: () => store.size,
     };

@@ -75,10 +75,10 @@ export function session(options?: CoatcheckOptions | SessionEngine): RequestHand
       try {
         if (discard) {
           // Rejected before the handler: release a lock, save nothing (the 5xx row).
-          await engine.close(current, 500);
+          await engine.commit(current, 500);
           return null;
         }
-        writeCommitHeaders(nodeHeaders(res), await engine.close(current, status));
+        writeCommitHeaders(nodeHeaders(res), await engine.commit(current, status));
         return null;
       } catch (error) {
         const unavailable = errorResponseFor(error);

@@ -116,12 +116,12 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
     try {
       if (state[DISCARD]) {
         // Release a lock, save nothing: the 5xx row of the decision table.
-        await engine.close(request.session, 500);
+        await engine.commit(request.session, 500);
         return payload;
       }
       writeCommitHeaders(
         replyHeaders(reply),
-        await engine.close(request.session, reply.statusCode),
+        await engine.commit(request.session, reply.statusCode),
       );
       return payload;
     } catch (error) {
@@ -141,7 +141,7 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
     const state = request as RequestState;
     if (!state[CLOSED] && request.session instanceof Session) {
       state[CLOSED] = true;
-      engine.close(request.session, 500).catch(() => {});
+      engine.commit(request.session, 500).catch(() => {});
     }
     next();
   });

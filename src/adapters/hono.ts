@@ -47,7 +47,7 @@ export function session(options?: CoatcheckOptions | SessionEngine): MiddlewareH
     if (failure)
       c.res = new Response(failure.body, { status: failure.status, headers: failure.headers });
     try {
-      const response = applyCommit(c.res, await engine.close(current, c.res.status));
+      const response = applyCommit(c.res, await engine.commit(current, c.res.status));
       // Hono's `res` setter copies the whole response; assign only when applyCommit had to copy.
       if (response !== c.res) c.res = response;
     } catch (error) {

@@ -23,7 +23,7 @@ export interface EngineOptions {
 /**
  * The framework-free core: opens a {@link Session} from a Cookie header and, at the end of the
  * request, commits it and says which headers the response needs. Adapters are thin wrappers around
- * {@link SessionEngine.open} and {@link SessionEngine.close}.
+ * {@link SessionEngine.open} and {@link SessionEngine.commit}.
  */
 export class SessionEngine {
   readonly config: SessionConfig;
@@ -70,7 +70,7 @@ export class SessionEngine {
    * End a request: apply the decision table for a response with `status`, and return the headers to
    * add. Throws {@link StoreUnavailableError} when the save fails; answer 503 then.
    */
-  close(session: Session, status: number): Promise<CommitResult> {
+  commit(session: Session, status: number): Promise<CommitResult> {
     return commit(this, session, status);
   }
 

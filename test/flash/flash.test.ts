@@ -248,7 +248,7 @@ test("a failed take is not remembered: reading again in the request tries again"
   });
   const first = engine.open(undefined);
   await FlashMessages.push(first, FlashMessage.warning("still here"));
-  const cookie = (await engine.close(first, 303)).setCookie?.split(";")[0];
+  const cookie = (await engine.commit(first, 303)).setCookie?.split(";")[0];
 
   const s = engine.open(cookie);
   const flash = FlashMessages.of(s);

@@ -381,7 +381,7 @@ test("a typed view works on a Session obtained outside an adapter", async () => 
   const p = await prefs.open(s);
   p.dataMut().pageSize = 5;
   await p.save();
-  const result = await engine.close(s, 200);
+  const result = await engine.commit(s, 200);
   expect(result.action).toBe("create");
 });
 
@@ -404,7 +404,7 @@ test("a failed read is not remembered: opening again in the request reads again"
   const p = await prefs.open(first);
   p.dataMut().theme = "dark";
   await p.save();
-  const created = await engine.close(first, 200);
+  const created = await engine.commit(first, 200);
   const cookie = created.setCookie?.split(";")[0];
 
   const s = engine.open(cookie);
