@@ -28,12 +28,22 @@ export interface CoatcheckOptions extends SessionOptions, EngineOptions {
  */
 export function createSessionEngine(options: CoatcheckOptions = {}): SessionEngine {
   const { configFile, store, env, now, logger, ...sessionOptions } = options;
+  const warn = logger ? (m: string) => logger.warn(m) : (m: string) => console.warn(m);
   const config = loadConfig({
     ...(configFile !== undefined ? { file: configFile } : {}),
     options: sessionOptions,
     ...(env !== undefined ? { env } : {}),
-    ...(logger ? { warn: (m: string) => logger.warn(m) } : {}),
+    warn,
   });
+  if (
+    store === undefined &&
+    config.storage === "memory" &&
+    (env ?? process.env).NODE_ENV === "production"
+  ) {
+    warn(
+      '[coatcheck] WARNING: storage = "memory" with NODE_ENV=production. Sessions live in this process only: a restart signs everybody out, and several instances do not share them. Set storage = "redis" and redis_url.',
+    );
+  }
   return new SessionEngine(config, store ?? storeFor(config, logger ?? console), {
     ...(now ? { now } : {}),
     ...(logger ? { logger } : {}),

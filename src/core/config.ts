@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "./errors.js";
 import { MAX_LIFETIME_SECS } from "./expiry.js";
@@ -66,6 +67,8 @@ export interface KeySpec {
   doc: string;
   /** Returns an error message ("must be …") or undefined. */
   check?: (value: never) => string | undefined;
+  /** Canonical form of an accepted value, applied before `check` (e.g. lower case). */
+  normalize?: (value: never) => unknown;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 §5.6.2 token
@@ -134,6 +137,7 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     kind: "string",
     default: "lax",
     doc: '"strict", "lax" or "none" (none requires secure).',
+    normalize: (v: string) => v.toLowerCase(),
     check: (v: string) =>
       ["strict", "lax", "none"].includes(v) ? undefined : 'must be one of "strict", "lax", "none"',
   },
@@ -311,7 +315,16 @@ function distance(a: string, b: string): number {
   return row[b.length] as number;
 }
 
-function suggest(name: string, candidates: readonly string[]): string {
+/**
+ * " Did you mean …?" for a near miss, else the list of valid names. `show` turns a candidate into
+ * the form the user writes (an environment variable name, say).
+ */
+function suggest(
+  name: string,
+  candidates: readonly string[],
+  show: (candidate: string) => string = (c) => c,
+  noun = "keys",
+): string {
   let best = "";
   let bestScore = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
@@ -325,8 +338,12 @@ function suggest(name: string, candidates: readonly string[]): string {
     }
   }
   return bestScore <= Math.max(2, Math.floor(best.length / 3))
-    ? ` Did you mean "${best}"?`
-    : ` Valid keys: ${candidates.join(", ")}.`;
+    ? ` Did you mean "${show(best)}"?`
+    : ` Valid ${noun}: ${candidates.map(show).join(", ")}.`;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? "an" : "a";
 }
 
 function coerce(spec: KeySpec, raw: unknown, path: string, source: Source): unknown {
@@ -359,7 +376,8 @@ function coerce(spec: KeySpec, raw: unknown, path: string, source: Source): unkn
         ? typeof raw === "number" || typeof raw === "bigint"
         : typeof raw === spec.kind;
   if (!ok) {
-    const want = spec.kind === "string[]" ? "a list of strings" : `a ${spec.kind}`;
+    const want =
+      spec.kind === "string[]" ? "a list of strings" : `${article(spec.kind)} ${spec.kind}`;
     throw new ConfigError(
       path,
       `got ${describe(typeof raw === "bigint" ? Number(raw) : raw)} in ${source}; must be ${want}`,
@@ -368,26 +386,42 @@ function coerce(spec: KeySpec, raw: unknown, path: string, source: Source): unkn
   return typeof raw === "bigint" ? Number(raw) : raw;
 }
 
+/** How one layer names its keys in messages. */
+interface Naming {
+  source: Source;
+  /** The name at fault as the user wrote it (`session.expiry_sec`, `COATCHECK_SESSION__EXPIRY_SEC`). */
+  path: (name: string) => string;
+  /** Valid names to suggest from, and how to show one. */
+  candidates: readonly string[];
+  show?: (candidate: string) => string;
+}
+
 function applyTable(
   target: Record<string, unknown>,
   input: Record<string, unknown>,
   specs: readonly KeySpec[],
-  prefix: string,
-  source: Source,
+  naming: Naming,
   nested: readonly string[],
 ): void {
+  const { source } = naming;
   const byName = new Map<string, KeySpec>();
   for (const s of specs) byName.set(source === "options" ? s.option : s.toml, s);
   for (const [name, raw] of Object.entries(input)) {
     if (nested.includes(name)) continue;
     const spec = byName.get(name);
-    const path = `${prefix}.${name}`;
+    const path = naming.path(name);
     if (!spec) {
-      const names = [...byName.keys(), ...nested];
-      throw new ConfigError(path, `unknown key in ${source}.${suggest(name, names)}`);
+      const env = source === "environment";
+      const what = env ? "unknown variable" : `unknown key in ${source}`;
+      const hint = suggest(name, naming.candidates, naming.show, env ? "variables" : "keys");
+      throw new ConfigError(path, `${what}.${hint}`);
     }
     if (raw === undefined) continue;
-    target[spec.option] = coerce(spec, raw, path, source);
+    let value = coerce(spec, raw, path, source);
+    if (spec.normalize) value = (spec.normalize as (v: unknown) => unknown)(value);
+    const problem = (spec.check as ((v: unknown) => string | undefined) | undefined)?.(value);
+    if (problem) throw new ConfigError(path, `got ${describe(value)}; ${problem}`);
+    target[spec.option] = value;
   }
 }
 
@@ -403,20 +437,60 @@ interface Layers {
 }
 
 const ENV_PREFIX = "COATCHECK_SESSION__";
+const ENV_CSRF = "csrf__";
+/** Environment names, lower-cased after the prefix: `expiry_secs`, `csrf__header_name`. */
+const ENV_CANDIDATES = [
+  ...SESSION_KEYS.map((s) => s.toml),
+  ...CSRF_KEYS.map((s) => ENV_CSRF + s.toml),
+];
+const ENV_CSRF_CANDIDATES = CSRF_KEYS.map((s) => s.toml);
 
-function envLayer(env: Record<string, string | undefined>): {
-  session: Record<string, unknown>;
-  csrf: Record<string, unknown>;
-} {
-  const session: Record<string, unknown> = {};
-  const csrf: Record<string, unknown> = {};
+/** One environment table: values by lower-cased key, and each variable's name as written. */
+interface EnvTable {
+  values: Record<string, string>;
+  written: Map<string, string>;
+}
+
+function envLayer(env: Record<string, string | undefined>): { session: EnvTable; csrf: EnvTable } {
+  const session: EnvTable = { values: {}, written: new Map() };
+  const csrf: EnvTable = { values: {}, written: new Map() };
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     const rest = name.slice(ENV_PREFIX.length).toLowerCase();
-    if (rest.startsWith("csrf__")) csrf[rest.slice(6)] = value;
-    else session[rest] = value;
+    const [table, key] = rest.startsWith(ENV_CSRF)
+      ? [csrf, rest.slice(ENV_CSRF.length)]
+      : [session, rest];
+    table.values[key] = value;
+    table.written.set(key, name);
   }
   return { session, csrf };
+}
+
+const envName = (key: string) => ENV_PREFIX + key.toUpperCase();
+
+/**
+ * A top-level key or table that looks like session configuration in the wrong place: `[sessions]`,
+ * `[Session]`, `[csrf]`, a top-level `secure = false`. Left alone it would be silently ignored and
+ * the defaults would apply. Any other table belongs to the app.
+ */
+function misplaced(name: string, value: unknown): ConfigError | undefined {
+  const lower = name.toLowerCase();
+  if (isTable(value)) {
+    if (lower === "csrf")
+      return new ConfigError(name, "coatcheck reads CSRF settings from [session.csrf], not [csrf]");
+    if (lower.startsWith("ses") && distance(lower, "session") <= 2)
+      return new ConfigError(
+        name,
+        `coatcheck reads its settings from [session] (lower case, singular), not [${name}]. Did you mean [session]?`,
+      );
+    return undefined;
+  }
+  const spec = SESSION_KEYS.find((s) => s.toml === lower);
+  if (spec === undefined) return undefined;
+  return new ConfigError(
+    name,
+    `a top-level key is not a session setting and would be ignored; move \`${spec.toml} = …\` under [session]`,
+  );
 }
 
 function build(layers: Layers): SessionConfig {
@@ -428,43 +502,91 @@ function build(layers: Layers): SessionConfig {
   if (layers.toml) {
     const root = layers.toml;
     for (const top of Object.keys(root)) {
-      if (top !== "session") continue; // other tables belong to the app
+      if (top !== "session") {
+        const problem = misplaced(top, root[top]);
+        if (problem) throw problem;
+        continue; // other tables belong to the app
+      }
       const table = root[top];
       if (!isTable(table)) throw new ConfigError("session", "must be a table ([session])");
-      applyTable(session, table, SESSION_KEYS, "session", "config.toml", ["csrf"]);
+      applyTable(
+        session,
+        table,
+        SESSION_KEYS,
+        {
+          source: "config.toml",
+          path: (k) => `session.${k}`,
+          candidates: [...SESSION_KEYS.map((s) => s.toml), "csrf"],
+        },
+        ["csrf"],
+      );
       if (table.csrf !== undefined) {
         if (!isTable(table.csrf))
           throw new ConfigError("session.csrf", "must be a table ([session.csrf])");
-        applyTable(csrf, table.csrf, CSRF_KEYS, "session.csrf", "config.toml", []);
+        const candidates = CSRF_KEYS.map((s) => s.toml);
+        applyTable(
+          csrf,
+          table.csrf,
+          CSRF_KEYS,
+          { source: "config.toml", path: (k) => `session.csrf.${k}`, candidates },
+          [],
+        );
       }
     }
   }
   if (layers.options) {
     const { csrf: csrfOptions, ...rest } = layers.options as Record<string, unknown>;
-    applyTable(session, rest, SESSION_KEYS, "options", "options", []);
+    const candidates = SESSION_KEYS.map((s) => s.option);
+    applyTable(
+      session,
+      rest,
+      SESSION_KEYS,
+      { source: "options", path: (k) => `options.${k}`, candidates },
+      [],
+    );
     if (csrfOptions !== undefined) {
       if (!isTable(csrfOptions)) throw new ConfigError("options.csrf", "must be an object");
-      applyTable(csrf, csrfOptions, CSRF_KEYS, "options.csrf", "options", []);
+      applyTable(
+        csrf,
+        csrfOptions,
+        CSRF_KEYS,
+        {
+          source: "options",
+          path: (k) => `options.csrf.${k}`,
+          candidates: CSRF_KEYS.map((s) => s.option),
+        },
+        [],
+      );
     }
   }
   if (layers.env) {
     const env = envLayer(layers.env);
-    applyTable(session, env.session, SESSION_KEYS, "COATCHECK_SESSION_", "environment", ["csrf"]);
-    applyTable(csrf, env.csrf, CSRF_KEYS, "COATCHECK_SESSION__CSRF_", "environment", []);
+    applyTable(
+      session,
+      env.session.values,
+      SESSION_KEYS,
+      {
+        source: "environment",
+        path: (k) => env.session.written.get(k) ?? envName(k),
+        candidates: ENV_CANDIDATES,
+        show: envName,
+      },
+      [],
+    );
+    applyTable(
+      csrf,
+      env.csrf.values,
+      CSRF_KEYS,
+      {
+        source: "environment",
+        path: (k) => env.csrf.written.get(k) ?? envName(ENV_CSRF + k),
+        candidates: ENV_CSRF_CANDIDATES,
+        show: (k) => envName(ENV_CSRF + k),
+      },
+      [],
+    );
   }
 
-  for (const [specs, values, prefix] of [
-    [SESSION_KEYS, session, "session"],
-    [CSRF_KEYS, csrf, "session.csrf"],
-  ] as const) {
-    for (const spec of specs) {
-      const value = values[spec.option];
-      if (value === undefined || !spec.check) continue;
-      const problem = (spec.check as (v: unknown) => string | undefined)(value);
-      if (problem)
-        throw new ConfigError(`${prefix}.${spec.toml}`, `got ${describe(value)}; ${problem}`);
-    }
-  }
   const config = { ...session, csrf } as unknown as SessionConfig;
   checkCombinations(config);
   return config;
@@ -529,10 +651,16 @@ export interface LoadConfigOptions {
 export function loadConfig(input: LoadConfigOptions = {}): SessionConfig {
   let tomlText = input.toml;
   if (input.file !== undefined) {
+    const path = resolve(input.file);
     try {
-      tomlText = readFileSync(input.file, "utf8");
+      tomlText = readFileSync(path, "utf8");
     } catch (cause) {
-      throw new ConfigError("file", `cannot read ${input.file}`, { cause });
+      const code = (cause as NodeJS.ErrnoException).code;
+      const why = code === "ENOENT" ? "no such file" : (cause as Error).message;
+      const from = isAbsolute(input.file)
+        ? ""
+        : ` (${JSON.stringify(input.file)} is resolved from the working directory, ${process.cwd()})`;
+      throw new ConfigError("file", `cannot read ${path}: ${why}${from}`, { cause });
     }
   }
   let toml: Record<string, unknown> | undefined;

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { CSRF_KEYS, defineConfig, loadConfig, SESSION_KEYS } from "../../src/core/config.js";
 import { ConfigError } from "../../src/core/errors.js";
+import { createSessionEngine } from "../../src/setup.js";
+import { MemoryStore } from "../../src/stores/memory.js";
 
 const SEED_TOML = `
 [session]
@@ -79,10 +81,54 @@ describe("config.toml", () => {
   test("a missing file and invalid TOML are start-up errors", () => {
     expect(
       errorOf(() => loadConfig({ file: "/nonexistent/config.toml", env: {} })).message,
-    ).toMatch(/cannot read/);
+    ).toMatch(/cannot read \/nonexistent\/config\.toml: no such file$/);
+    // A relative path names the file it looked for and where it resolved from.
+    const relative = errorOf(() => loadConfig({ file: "conf/missing.toml", env: {} })).message;
+    expect(relative).toContain(`cannot read ${join(process.cwd(), "conf/missing.toml")}`);
+    expect(relative).toContain(`resolved from the working directory, ${process.cwd()}`);
     expect(errorOf(() => loadConfig({ toml: "[session\nx=", env: {} })).message).toMatch(
       /not valid TOML/,
     );
+  });
+});
+
+describe("session settings in the wrong place are errors, the app's own tables are not", () => {
+  test.each([
+    [
+      "[sessions]\nsecure = false\n",
+      "sessions",
+      /reads its settings from \[session\].*not \[sessions\]\. Did you mean \[session\]\?/,
+    ],
+    ["[Session]\nsecure = false\n", "Session", /Did you mean \[session\]\?/],
+    ["[sesion]\nsecure = false\n", "sesion", /Did you mean \[session\]\?/],
+    ["[csrf]\nenabled = false\n", "csrf", /\[session\.csrf\], not \[csrf\]/],
+    [
+      "secure = false\n[session]\nexpiry_secs = 60\n",
+      "secure",
+      /move `secure = …` under \[session\]/,
+    ],
+    ["Same_Site = 'lax'\n", "Same_Site", /move `same_site = …` under \[session\]/],
+  ])("%s", (toml, key, message) => {
+    const err = errorOf(() => loadConfig({ toml, env: {} }));
+    expect(err.key).toBe(key);
+    expect(err.message).toMatch(message);
+  });
+
+  test("other top-level keys and tables belong to the app", () => {
+    const toml = `port = 8080\ntitle = "shop"\n[server]\nsecure_port = 1\n[version]\nmajor = 1\n[sessionstore]\nx = 1\n[session]\nexpiry_secs = 60\n`;
+    expect(loadConfig({ toml, env: {} }).expirySecs).toBe(60);
+  });
+});
+
+describe("values are accepted in the forms people write", () => {
+  test.each(["Lax", "LAX", "lax", "Strict", "NONE"])("same_site = %j", (value) => {
+    const toml = `[session]\nsame_site = "${value}"\n`;
+    expect(loadConfig({ toml, env: {} }).sameSite).toBe(value.toLowerCase());
+  });
+
+  test("same_site in the environment and in options, any case", () => {
+    expect(loadConfig({ env: { COATCHECK_SESSION__SAME_SITE: "Strict" } }).sameSite).toBe("strict");
+    expect(defineConfig({ sameSite: "Lax" as "lax" }).sameSite).toBe("lax");
   });
 });
 
@@ -91,7 +137,7 @@ describe("errors name the key, the bad value and what is allowed", () => {
     ['same_site = "sometimes"', "session.same_site", /"sometimes".*"strict", "lax", "none"/],
     ["expiry_secs = -5", "session.expiry_secs", /-5.*integer from 0 to 34560000/],
     ["expiry_secs = 1.5", "session.expiry_secs", /1\.5.*integer/],
-    ['expiry_secs = "1 day"', "session.expiry_secs", /"1 day".*must be a integer/],
+    ['expiry_secs = "1 day"', "session.expiry_secs", /"1 day".*must be an integer/],
     ["secure = 1", "session.secure", /1.*must be a boolean/],
     ['storage = "postgres"', "session.storage", /"postgres".*"memory" or "redis"/],
     ['storage = "redis"', "session.redis_url", /required when storage = "redis"/],
@@ -220,13 +266,61 @@ describe("programmatic options and the environment", () => {
   test("bad environment values and unknown environment keys name the variable", () => {
     expect(
       errorOf(() => loadConfig({ env: { COATCHECK_SESSION__SECURE: "maybe" } })).message,
-    ).toMatch(/secure.*"maybe".*true or false/);
+    ).toMatch(/COATCHECK_SESSION__SECURE: got "maybe" from the environment; must be true or false/);
     expect(
       errorOf(() => loadConfig({ env: { COATCHECK_SESSION__EXPIRY_SECS: "soon" } })).message,
     ).toMatch(/integer/);
     expect(
       errorOf(() => loadConfig({ env: { COATCHECK_SESSION__REDIS_ULR: "redis://x" } })).message,
-    ).toMatch(/Did you mean "redis_url"\?/);
+    ).toMatch(/Did you mean "COATCHECK_SESSION__REDIS_URL"\?/);
+  });
+
+  test.each([
+    [
+      "COATCHECK_SESSION__EXPIRY_SEC",
+      "60",
+      /unknown variable\. Did you mean "COATCHECK_SESSION__EXPIRY_SECS"\?/,
+    ],
+    [
+      "COATCHECK_SESSION__CSRF_ENABLED",
+      "false",
+      /Did you mean "COATCHECK_SESSION__CSRF__ENABLED"\?/,
+    ],
+    [
+      "COATCHECK_SESSION__CSRF__HEADER",
+      "X",
+      /Did you mean "COATCHECK_SESSION__CSRF__HEADER_NAME"\?/,
+    ],
+    ["COATCHECK_SESSION__Expiry_Secs", "soon", /"soon" from the environment; must be an integer/],
+    ["COATCHECK_SESSION__EXPIRY_SECS", "-1", /"?-1"?; must be an integer from 0/],
+    ["COATCHECK_SESSION__SAME_SITE", "sometimes", /"sometimes"; must be one of/],
+    ["COATCHECK_SESSION__CSRF__TOKEN_LENGTH", "8", /16 to 128/],
+  ])("the environment error names %s as written", (name, value, message) => {
+    const err = errorOf(() => loadConfig({ env: { [name]: value } }));
+    expect(err.key).toBe(name);
+    expect(err.message).toMatch(new RegExp(`^coatcheck config: ${name}: `));
+    expect(err.message).toMatch(message);
+  });
+
+  test("an unknown variable far from every name lists the valid ones", () => {
+    expect(
+      errorOf(() => loadConfig({ env: { COATCHECK_SESSION__ZZZZZZZZZZ: "1" } })).message,
+    ).toMatch(
+      /Valid variables: COATCHECK_SESSION__COOKIE_NAME, .*COATCHECK_SESSION__CSRF__ENABLED/,
+    );
+  });
+
+  test("the memory store under NODE_ENV=production: one warning at start-up", () => {
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), error: () => {} };
+    createSessionEngine({ env: { NODE_ENV: "production" }, logger });
+    expect(warnings).toEqual([
+      expect.stringMatching(/WARNING: storage = "memory" with NODE_ENV=production/),
+    ]);
+    // Not in development, and not when the app passes a store of its own.
+    createSessionEngine({ env: { NODE_ENV: "development" }, logger });
+    createSessionEngine({ env: { NODE_ENV: "production" }, logger, store: new MemoryStore() });
+    expect(warnings).toHaveLength(1);
   });
 
   test("secure = false under NODE_ENV=production is a loud warning, not silence", () => {
