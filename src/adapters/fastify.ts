@@ -75,6 +75,7 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
   }
 
   fastify.decorateRequest("session", null as unknown as Session);
+  if (!given) fastify.addHook("onClose", () => engine.close());
 
   fastify.addHook("onRequest", (request, _reply, next) => {
     request.session = engine.open(request.headers.cookie);

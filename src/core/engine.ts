@@ -36,6 +36,7 @@ export class SessionEngine {
   readonly #timeouts: boolean;
   /** The store's first-connection promise, until it settles. */
   #warming: Promise<void> | null = null;
+  #closed: Promise<void> | null = null;
 
   constructor(config: SessionConfig, store: SessionStore, options: EngineOptions = {}) {
     this.config = config;
@@ -72,6 +73,26 @@ export class SessionEngine {
    */
   commit(session: Session, status: number): Promise<CommitResult> {
     return commit(this, session, status);
+  }
+
+  /**
+   * Shut down: close the store, which releases what coatcheck opened itself (the Redis client built
+   * from `redis_url`, the memory store's records). A client you created and passed to
+   * `new RedisStore(client)` stays open: close it yourself. Call it once your server has stopped
+   * taking requests; calling it again returns the same promise. The Fastify plugin calls it in
+   * `onClose` for the engine it built.
+   *
+   * @example
+   * ```ts
+   * const engine = createSessionEngine({ configFile: "config.toml" });
+   * app.use(session(engine));
+   * const server = app.listen(3000);
+   * process.on("SIGTERM", () => server.close(() => void engine.close()));
+   * ```
+   */
+  close(): Promise<void> {
+    this.#closed ??= Promise.resolve(this.store.close?.()).then(() => {});
+    return this.#closed;
   }
 
   /**
