@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from "express";
-import { type CsrfRequest, csrfApplies, verifyCsrf } from "../core/csrf.js";
+import { type CsrfRequest, CsrfToken, csrfApplies, verifyCsrf } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import {
   errorResponseFor,
@@ -163,6 +163,14 @@ function sessionOrNext(req: Request, next: (error: unknown) => void): Session | 
     next(error);
     return null;
   }
+}
+
+/**
+ * The request's {@link CsrfToken}, for rendering: `(await getCsrfToken(req)).asHiddenField()`. Each
+ * render is masked afresh; the session is created only when a token is rendered.
+ */
+export function getCsrfToken(req: Request): Promise<CsrfToken> {
+  return CsrfToken.from(getSession(req));
 }
 
 /** The request's session; throws a clear error when `session()` does not cover this route. */

@@ -5,7 +5,7 @@ import type {
   onRequestAsyncHookHandler,
 } from "fastify";
 import fp from "fastify-plugin";
-import { type CsrfRequest, csrfApplies, verifyCsrf } from "../core/csrf.js";
+import { type CsrfRequest, CsrfToken, csrfApplies, verifyCsrf } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import {
   errorResponseFor,
@@ -198,6 +198,14 @@ export function sessionLock(): onRequestAsyncHookHandler {
   return async (request) => {
     await getSession(request).lock();
   };
+}
+
+/**
+ * The request's {@link CsrfToken}, for rendering: `(await getCsrfToken(request)).asHiddenField()`.
+ * Each render is masked afresh; the session is created only when a token is rendered.
+ */
+export function getCsrfToken(request: FastifyRequest): Promise<CsrfToken> {
+  return CsrfToken.from(getSession(request));
 }
 
 /** The request's session; throws a clear error when the plugin does not cover this route. */
