@@ -186,7 +186,7 @@ export function getSession(req: Request): Session {
 }
 
 /**
- * Route middleware for the seed's "Protected Routes": signed-out users never reach the handler. A
+ * Route middleware for protected routes: signed-out users never reach the handler. A
  * page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request gets 401
  * with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON. Place it after `session()`.
  *
@@ -194,7 +194,7 @@ export function getSession(req: Request): Session {
  * ```ts
  * app.get("/dashboard", requireAuth(), async (req, res) => {
  *   const auth = await AuthSession.open(req.session);
- *   res.send(`Welcome, ${escapeHtml(auth.userId())}!`);
+ *   res.send(`Welcome, ${escapeHtml(auth.userId() ?? "")}!`);
  * });
  * ```
  */
@@ -203,7 +203,7 @@ export function requireAuth(options?: GuardOptions): RequestHandler {
 }
 
 /**
- * Route middleware for the seed's "Role-Based Access": like {@link requireAuth}, and a signed-in
+ * Route middleware for role-based access: like {@link requireAuth}, and a signed-in
  * user without the role gets 403. With several roles any one is enough; pass `{ all: true }` to
  * require every one.
  *

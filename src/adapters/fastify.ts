@@ -221,7 +221,7 @@ export function getSession(request: FastifyRequest): Session {
 }
 
 /**
- * Route-level `onRequest` hook for the seed's "Protected Routes": signed-out users never reach the
+ * Route-level `onRequest` hook for protected routes: signed-out users never reach the
  * handler. A page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request
  * gets 401 with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON.
  *
@@ -229,7 +229,7 @@ export function getSession(request: FastifyRequest): Session {
  * ```ts
  * app.get("/dashboard", { onRequest: requireAuth() }, async (request) => {
  *   const auth = await AuthSession.open(request.session);
- *   return `Welcome, ${escapeHtml(auth.userId())}!`;
+ *   return `Welcome, ${escapeHtml(auth.userId() ?? "")}!`;
  * });
  * ```
  */
@@ -238,7 +238,7 @@ export function requireAuth(options?: GuardOptions): onRequestAsyncHookHandler {
 }
 
 /**
- * Route-level `onRequest` hook for the seed's "Role-Based Access": like {@link requireAuth}, and a
+ * Route-level `onRequest` hook for role-based access: like {@link requireAuth}, and a
  * signed-in user without the role gets 403. With several roles any one is enough; pass
  * `{ all: true }` to require every one.
  *

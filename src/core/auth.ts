@@ -10,7 +10,7 @@ import {
 /** Session key of the built-in auth session. Reserved: typed session names cannot start with `_`. */
 export const AUTH_SESSION_KEY = "_auth";
 
-/** What the auth session stores: the seed's `AuthSession` fields, as plain JSON. */
+/** What the auth session stores: user id, roles, sign-in time and extra fields, as plain JSON. */
 export interface AuthData {
   /** The signed-in user's id, or `null` when nobody is signed in. */
   userId: string | null;
@@ -82,13 +82,12 @@ const authSchema: StandardSchema<unknown, AuthData> = {
 };
 
 /**
- * The built-in typed session for authentication (the seed's `TypedSession<AuthSession>`), stored
+ * The built-in typed session for authentication (a `TypedSession` of {@link AuthData}), stored
  * under {@link AUTH_SESSION_KEY}. Open it per request with {@link AuthSession.open}.
  *
  * `login` and `logout` change the session themselves: they save, and rotate the session id and the
- * CSRF secret (session fixation), so an app cannot forget to. That is why they are async where the
- * seed's are not: `await auth.login(id, roles)` replaces the seed's `data_mut().login(…)`, `save()`
- * and `regenerate()`.
+ * CSRF secret (session fixation), so an app cannot forget to: `await auth.login(id, roles)` does
+ * in one call what would otherwise be a change of the data, `save()` and `regenerate()`.
  *
  * @example
  * ```ts
@@ -102,7 +101,7 @@ const authSchema: StandardSchema<unknown, AuthData> = {
  * app.get("/dashboard", async (c) => {
  *   const auth = await AuthSession.open(getSession(c));
  *   if (!auth.isAuthenticated()) return c.redirect("/login", 303);
- *   return c.html(`Welcome, ${escapeHtml(auth.userId())}!`);
+ *   return c.html(`Welcome, ${escapeHtml(auth.userId() ?? "")}!`);
  * });
  * ```
  */

@@ -5,7 +5,7 @@ import { ConfigError } from "./errors.js";
 import { MAX_LIFETIME_SECS } from "./expiry.js";
 
 /**
- * Configuration: the seed's `[session]` and `[session.csrf]` tables, the same keys as camelCase
+ * Configuration: the `[session]` and `[session.csrf]` tables of `config.toml`, the same keys as camelCase
  * options, and `COATCHECK_SESSION__…` environment overrides. Everything is validated once, here,
  * at start-up; an invalid or unsafe combination never reaches a request.
  */

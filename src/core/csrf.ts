@@ -137,7 +137,7 @@ export class CsrfToken {
   /**
    * Drop the session's CSRF secret so that every token rendered before stops verifying; the next
    * rendered token uses a new one. `cycleId()` and `destroy()` (hence `login`/`logout`) already do
-   * this. `length` exists for parity with the seed's `regenerate(&session, 32)`: the secret length is
+   * this. `length` is accepted for compatibility with `regenerate(session, 32)` call sites: the secret length is
    * always `token_length` from the configuration; a value outside its 16–128 range is a mistake and
    * throws a `RangeError`.
    */

@@ -210,7 +210,7 @@ export class TypedSessionDefinition<T> {
 }
 
 /**
- * One request's typed view of a named session key: the seed's `TypedSession<T>`.
+ * One request's typed view of a named session key.
  *
  * `data()` and `dataMut()` return the same object; `dataMut()` only says, in the type, that you
  * mean to change it. Changes reach the session when you call {@link TypedSession.save}.
