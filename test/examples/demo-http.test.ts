@@ -2,7 +2,7 @@
 import { createSessionEngine, type SessionEngine } from "coatcheck";
 import { afterAll, describe, expect, test } from "vitest";
 import { createDemoApp, DEMO_CONFIG } from "../../examples/demo/app.js";
-import { REDIS_URL, requireSharedRedis, uniquePrefix } from "../support/redis.js";
+import { nodeRedis, REDIS_URL, requireSharedRedis, uniquePrefix } from "../support/redis.js";
 
 /**
  * The demo's routes are a stable surface anyone can script against: this drives them over HTTP
@@ -27,6 +27,19 @@ const backends: Array<[string, () => Promise<Record<string, string>>]> = [
     },
   ],
 ];
+
+/** Records the engine's store holds: the memory store counts them, Redis is asked for its keys. */
+async function recordsOf(engine: SessionEngine): Promise<number> {
+  const memory = engine.store as { stats?: () => { records: number } };
+  if (memory.stats) return memory.stats().records;
+  const client = await nodeRedis();
+  try {
+    const keys = await client.keys(`${engine.config.keyPrefix}*`);
+    return keys.filter((k) => !k.endsWith(":lock")).length;
+  } finally {
+    client.destroy();
+  }
+}
 
 describe.each(backends)("demo routes on %s", (_name, envFor) => {
   async function client() {
@@ -53,6 +66,24 @@ describe.each(backends)("demo routes on %s", (_name, envFor) => {
       /<meta name="csrf-token" content="([^"]+)"/.exec(html)?.[1] ?? "";
     return { engine, send, token, meta, cookie: () => cookie };
   }
+
+  test("an anonymous visitor who only reads gets no token, no cookie and no record", async () => {
+    const c = await client();
+    const before = await recordsOf(c.engine);
+    for (const path of ["/", "/static/csrf-htmx.js", "/"]) {
+      const visit = await c.send("GET", path);
+      expect(visit.res.status).toBe(200);
+      expect(visit.set).toBeNull();
+      expect(visit.text).not.toMatch(/<meta name="csrf-token"|name="_csrf"/);
+    }
+    expect(await recordsOf(c.engine)).toBe(before);
+    // A page with a form still renders its token, and starts the session then.
+    const login = await c.send("GET", "/login");
+    expect(c.token(login.text)).not.toBe("");
+    expect(c.meta(login.text)).not.toBe("");
+    expect(login.set).toMatch(/^session_id=/);
+    expect(await recordsOf(c.engine)).toBe(before + 1);
+  });
 
   test("login (multipart) → dashboard with a flash once → cart via HTMX → logout", async () => {
     const c = await client();
