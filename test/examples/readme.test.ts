@@ -80,6 +80,7 @@ const PACKAGES = [
   "redis",
   "passport",
   "@types/passport",
+  "@types/express-session",
   "@types/node@20",
 ];
 
@@ -168,6 +169,45 @@ describe("the README's blocks", () => {
     expect(located).toBe("");
   }, 120_000);
 });
+
+test("the @types/express-session clash is as the guide says, and getSession(req) gets around it", async () => {
+  const code = (line: string) => `import type {} from "express-session";
+import { getSession, session } from "coatcheck/express";
+import express from "express";
+const app = express();
+app.use(session());
+app.post("/", async (req, res) => {
+  ${line}
+  res.end();
+});
+`;
+  const check = async (file: string, line: string) => {
+    writeFileSync(join(APP, file), code(line));
+    const config = `tsconfig.${file}.json`;
+    writeFileSync(
+      join(APP, config),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: "nodenext",
+          target: "es2022",
+          noEmit: true,
+          skipLibCheck: true,
+          types: ["node"],
+        },
+        files: [file],
+      }),
+    );
+    return run(process.execPath, [TSC, "-p", config], { cwd: APP }).then(
+      () => "",
+      (e: { stdout: string }) => e.stdout,
+    );
+  };
+  expect(await check("run-clash-fix.ts", 'await getSession(req).insert("n", 1);')).toBe("");
+  expect(await check("run-clash.ts", 'await req.session.insert("n", 1);')).toContain(
+    "Property 'insert' does not exist on type 'Session & Partial<SessionData>'",
+  );
+}, 120_000);
 
 /** Cookie value pair from a response, or "". */
 function sessionCookie(res: Response): string {
