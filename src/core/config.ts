@@ -31,6 +31,14 @@ export interface SessionConfig {
   lockTimeoutMs: number;
   /** Memory store: most records kept; past it the soonest-to-expire record is evicted. */
   maxSessions: number;
+  /** Largest JSON text of one session value, in UTF-8 bytes. */
+  maxValueBytes: number;
+  /** Largest total of a session's keys and values, in UTF-8 bytes. */
+  maxSessionBytes: number;
+  /** Most pending flash messages a session keeps; pushing more drops the oldest. */
+  maxFlashMessages: number;
+  /** Deepest nesting of arrays and objects in a value. */
+  maxDepth: number;
   csrf: CsrfConfig;
 }
 
@@ -213,6 +221,38 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     default: 100_000,
     doc: "Memory store cap; past it the session closest to expiry is evicted.",
     check: int(1, 100_000_000),
+  },
+  {
+    toml: "max_value_bytes",
+    option: "maxValueBytes",
+    kind: "integer",
+    default: 65_536,
+    doc: "Largest session value (its JSON, in bytes). Inserting more is an error naming the key; a stored value over it makes the record corrupt.",
+    check: int(64, 16 * 1024 * 1024),
+  },
+  {
+    toml: "max_session_bytes",
+    option: "maxSessionBytes",
+    kind: "integer",
+    default: 262_144,
+    doc: "Largest session (all keys and values, in bytes). Same rules as `max_value_bytes`.",
+    check: int(64, 64 * 1024 * 1024),
+  },
+  {
+    toml: "max_flash_messages",
+    option: "maxFlashMessages",
+    kind: "integer",
+    default: 50,
+    doc: "Most pending flash messages per session; pushing more drops the oldest.",
+    check: int(1, 10_000),
+  },
+  {
+    toml: "max_depth",
+    option: "maxDepth",
+    kind: "integer",
+    default: 32,
+    doc: "Deepest nesting of arrays and objects in a value; deeper is refused on insert and corrupt when read.",
+    check: int(1, 1000),
   },
 ];
 

@@ -176,6 +176,10 @@ describe("programmatic options and the environment", () => {
       operation_timeout_ms: "250",
       lock_timeout_ms: "900",
       max_sessions: "5",
+      max_value_bytes: "1024",
+      max_session_bytes: "4096",
+      max_flash_messages: "7",
+      max_depth: "8",
     };
     const csrfValues: Record<string, string> = {
       enabled: "false",
@@ -206,6 +210,10 @@ describe("programmatic options and the environment", () => {
       operationTimeoutMs: 250,
       lockTimeoutMs: 900,
       maxSessions: 5,
+      maxValueBytes: 1024,
+      maxSessionBytes: 4096,
+      maxFlashMessages: 7,
+      maxDepth: 8,
       csrf: {
         enabled: false,
         tokenLength: 48,
