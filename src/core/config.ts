@@ -118,9 +118,9 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     default: undefined,
     doc: "Cookie Domain; unset = host-only cookie (safer).",
     check: (v: string) =>
-      v.length > 0 && !unsafeAttribute(v) && !/\s/.test(v)
+      v.length > 0 && !unsafeAttribute(v) && !/\s/.test(v) && !v.includes(":")
         ? undefined
-        : "must be a host name without ; spaces or control characters",
+        : "must be a host name without a port, ; spaces or control characters",
   },
   {
     toml: "secure",
@@ -510,15 +510,19 @@ function build(layers: Layers): SessionConfig {
   return config;
 }
 
-/** Rules that involve more than one key (RFC 6265bis §4.1.3 cookie prefixes, SameSite=None). */
+/**
+ * Rules that involve more than one key (RFC 6265bis §4.1.3 cookie prefixes, SameSite=None). Browsers
+ * match the prefixes case-insensitively (`__host-sid` is a `__Host-` cookie to Chromium), so do we.
+ */
 function checkCombinations(c: SessionConfig): void {
+  const lowerName = c.cookieName.toLowerCase();
   if (c.sameSite === "none" && !c.secure) {
     throw new ConfigError(
       "session.same_site",
       'got "none" with secure = false; browsers drop SameSite=None cookies that are not Secure. Set secure = true or use "lax"',
     );
   }
-  if (c.cookieName.startsWith("__Host-")) {
+  if (lowerName.startsWith("__host-")) {
     if (!c.secure)
       throw new ConfigError(
         "session.cookie_name",
@@ -529,7 +533,7 @@ function checkCombinations(c: SessionConfig): void {
     if (c.cookiePath !== "/")
       throw new ConfigError("session.cookie_path", `must be "/" with a __Host- cookie name`);
   }
-  if (c.cookieName.startsWith("__Secure-") && !c.secure) {
+  if (lowerName.startsWith("__secure-") && !c.secure) {
     throw new ConfigError(
       "session.cookie_name",
       `"${c.cookieName}" needs secure = true (the __Secure- prefix)`,
