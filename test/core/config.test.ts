@@ -104,6 +104,11 @@ describe("errors name the key, the bad value and what is allowed", () => {
     ['cookie_name = "__Host-sid"\ncookie_path = "/app"', "session.cookie_path", /__Host-/],
     ['cookie_name = "__Host-sid"\nsecure = false', "session.cookie_name", /secure = true/],
     ['cookie_name = "__Secure-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    // Browsers match the prefixes case-insensitively, so the checks do too.
+    ['cookie_name = "__host-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    ['cookie_name = "__HOST-sid"\ncookie_domain = "a.com"', "session.cookie_domain", /__Host-/],
+    ['cookie_name = "__secure-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    ['cookie_domain = "example.com:8080"', "session.cookie_domain", /without a port/],
   ])("%s", (toml, key, message) => {
     const err = errorOf(() => loadConfig({ toml: `[session]\n${toml}\n`, env: {} }));
     expect(err.key).toBe(key);
