@@ -18,7 +18,7 @@ describe.each(storeCases)("late store replies on the $name store", ({ make }) =>
 
   async function setup(options = {}) {
     late = new LateStore((await make()) as RecordStore & LockStore);
-    return engineHarness(late, { operationTimeoutMs: 40, ...options });
+    return engineHarness(late, { operationTimeoutMs: 250, ...options });
   }
 
   test("cycleId whose claim answers late: 503, and the old cookie still holds the session", async () => {
@@ -64,7 +64,7 @@ describe.each(storeCases)("late store replies on the $name store", ({ make }) =>
   });
 
   test("a lock whose acquire answers late is released with the engine's token, not left for its TTL", async () => {
-    const h = await setup({ lockTimeoutMs: 60 });
+    const h = await setup({ lockTimeoutMs: 300 });
     const id = await h.seed({ n: 0 });
     late.lateOnce("acquireLock");
     await expect(

@@ -23,7 +23,7 @@ export class LateStore implements RecordStore, LockStore {
   readonly #pending = new Set<Promise<unknown>>();
   readonly #delayMs: number;
 
-  constructor(inner: RecordStore & LockStore, delayMs = 150) {
+  constructor(inner: RecordStore & LockStore, delayMs = 700) {
     this.#inner = inner;
     this.#delayMs = delayMs;
   }
