@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { engineOf, type Session, type SessionView, type ViewReset, viewOf } from "./session.js";
+import { engineOf, type Session, type ViewReset, viewOf } from "./session.js";
 
 /** The four kinds of flash message. Use the constants (`FlashKind.Error`) or the strings. */
 export const FlashKind = {
@@ -130,7 +130,7 @@ const FLASH_VIEW = Symbol("coatcheck.flash");
  * });
  * ```
  */
-export class FlashMessages implements SessionView {
+export class FlashMessages {
   readonly #session: Session;
   #taken: Promise<FlashMessage[]> | null = null;
   readonly #now: FlashMessage[] = [];
