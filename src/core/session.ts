@@ -390,7 +390,7 @@ export class Session {
     const fromStore = origin === null ? [] : prefixed.filter((key) => key in origin.fields);
     const got =
       fromStore.length > 0 && origin !== null
-        ? await this.#engine.guarded.take(origin.id, fromStore)
+        ? await this.#take(origin.id, fromStore)
         : emptyFields();
     // Only now, after the store answered: a failed take leaves the session as it was.
     const out: Array<{ key: string; text: string }> = [];
@@ -505,6 +505,30 @@ export class Session {
       // Logged by the guard; the next read finds it again.
     });
     return false;
+  }
+
+  /** `take`, and when its reply comes too late to show the keys, put them back. */
+  async #take(id: string, keys: readonly string[]): Promise<Record<string, string>> {
+    const store = this.#engine.guarded;
+    try {
+      return await store.take(id, keys);
+    } catch (error) {
+      if (error instanceof OperationTimeoutError) {
+        const now = this.#engine.now();
+        error.late
+          .then(async (late) => {
+            const taken = late as Record<string, string>;
+            for (const _ in taken) {
+              await store.write(id, { set: taken, del: [] }, "update", now);
+              return;
+            }
+          })
+          .catch(() => {
+            // Logged by the guard.
+          });
+      }
+      throw error;
+    }
   }
 
   async #lock(id: string): Promise<void> {

@@ -1,38 +1,7 @@
 import { StoreUnavailableError } from "./errors.js";
 import type { SessionMeta } from "./expiry.js";
 
-/**
- * The store contract. Every store (memory, Redis, your own) implements {@link RecordStore}, and
- * {@link LockStore} when it can serve `sessionLock()`; the shared conformance suite in
- * `test/conformance/store-suite.ts` checks both.
- *
- * Values are opaque JSON strings, one per session key, so a store can apply a change to one key
- * without touching the others (two parallel requests that change different keys both persist).
- * Ids handed to a store are always well formed; stores never see raw cookie input.
- *
- * Times are epoch milliseconds passed in by the engine (`now`), so expiry is testable with a fake
- * clock and consistent across app instances.
- *
- * ## What a late reply means
- *
- * The engine gives every operation `operation_timeout_ms`. When the reply comes later, the request
- * has already answered 503, but the operation may still have run: its outcome is unknown. Each
- * operation is used so that such a reply costs the user a retry, never a session:
- *
- * - `load`: changes nothing but the idle deadline; a retry is safe.
- * - `write` (create): the record may exist. The engine never hands out that id (no cookie is sent);
- *   an orphan record expires by its own TTL.
- * - `write` (update): may have been applied. The same write applied again gives the same record.
- * - `destroy`: idempotent.
- * - `claim`: may have deleted the record. `cycleId` creates the new record first and claims the old
- *   one second; when the claim's reply comes late, the engine writes back what it claimed (a
- *   `create` under the old id) and deletes the new record, so the old cookie keeps working.
- * - `take`: the keys may be gone. The engine treats them as taken by this request; if it fails with
- *   a 5xx, it writes them back.
- * - `acquireLock`: the lock may be held with the engine's token. The engine releases it with that
- *   token (best effort), so the session's locked routes do not wait for the lock's TTL.
- * - `releaseLock`: the lock's TTL frees it anyway.
- */
+/** What a store holds for one session. */
 export interface StoredSession {
   /** Session key → JSON text. A null-prototype object: keys like `__proto__` are plain keys. */
   fields: Record<string, string>;
@@ -60,7 +29,38 @@ export interface SessionWrite {
  */
 export type WriteMode = "create" | "update";
 
-/** Records: what every store implements. */
+/**
+ * Records: what every store (memory, Redis, your own) implements, with {@link LockStore} beside
+ * it when the store can serve `sessionLock()`. The conformance suite in
+ * `test/conformance/store-suite.ts` checks both.
+ *
+ * Values are opaque JSON strings, one per session key, so a store can apply a change to one key
+ * without touching the others (two parallel requests that change different keys both persist).
+ * Ids handed to a store are always well formed; stores never see raw cookie input.
+ *
+ * Times are epoch milliseconds passed in by the engine (`now`), so expiry is testable with a fake
+ * clock and consistent across app instances.
+ *
+ * ## What a late reply means
+ *
+ * The engine gives every operation `operation_timeout_ms`. When the reply comes later, the request
+ * has already answered 503, but the operation may still have run: its outcome is unknown. Each
+ * operation is used so that such a reply costs the user a retry, never a session:
+ *
+ * - `load`: changes nothing but the idle deadline; a retry is safe.
+ * - `write` (create): the record may exist. The engine never hands out that id (no cookie is sent)
+ *   and deletes the record when the late reply says it was made.
+ * - `write` (update): may have been applied. The same write applied again gives the same record.
+ * - `destroy`: idempotent.
+ * - `claim`: may have deleted the record. `cycleId` creates the new record first and claims the old
+ *   one second; when the claim's reply comes late, the engine writes back what it claimed (a
+ *   `create` under the old id) and deletes the new record, so the old cookie keeps working.
+ * - `take`: the keys may be gone. When the late reply brings them, the engine writes them back (an
+ *   update without metadata): the request answered 503 and showed nothing.
+ * - `acquireLock`: the lock may be held with the engine's token. The engine releases it with that
+ *   token (best effort), so the session's locked routes do not wait for the lock's TTL.
+ * - `releaseLock`: the lock's TTL frees it anyway.
+ */
 export interface RecordStore {
   /**
    * True when operations run in this process and cannot hang (the memory store): the engine then
@@ -71,6 +71,8 @@ export interface RecordStore {
   /**
    * Read a record and, in the same operation, renew its idle deadline (`deadlineOf(meta, now)`).
    * Returns `null` when missing or past its deadline.
+   *
+   * Late reply: nothing changed but the idle deadline; the request answers 503 and a retry is safe.
    */
   load(id: string, now: number): Promise<StoredSession | null>;
 
@@ -78,18 +80,30 @@ export interface RecordStore {
    * Apply `write` under `mode`. Returns `false` when the mode's precondition failed. An update that
    * leaves no keys deletes the record. Every write sets the record's TTL from `deadlineOf(meta, now)`
    * with the written metadata, or the stored one when the write carries none.
+   *
+   * Late reply: a create may have made the record; its id is never handed out, and the engine
+   * deletes it when the reply arrives. An update may have been applied; applying the same write
+   * again gives the same record, so the 503 costs a retry.
    */
   write(id: string, write: SessionWrite, mode: WriteMode, now: number): Promise<boolean>;
 
-  /** Delete a record. Deleting a missing record is not an error. */
+  /** Delete a record. Deleting a missing record is not an error. Late reply: idempotent, retry. */
   destroy(id: string): Promise<void>;
 
-  /** Atomically read and delete a whole record (`cycleId` moves it to a new id). */
+  /**
+   * Atomically read and delete a whole record (`cycleId` moves it to a new id).
+   *
+   * Late reply: the record may be gone. The engine created the new record before claiming, so it
+   * writes the late reply's record back under the old id (a `create`) and deletes the new one.
+   */
   claim(id: string, now: number): Promise<StoredSession | null>;
 
   /**
    * Atomically read and delete the given keys of a record, returning only those that existed. Two
    * callers racing for the same key: exactly one gets it (flash messages are shown once).
+   *
+   * Late reply: the keys may be taken. The request answered 503 and showed nothing, so the engine
+   * writes the late reply's keys back.
    */
   take(id: string, keys: readonly string[]): Promise<Record<string, string>>;
 
@@ -110,10 +124,15 @@ export interface LockStore {
   /**
    * Take the lock of session `id` for `ttlMs` with `token`, which the engine generated. Returns
    * `false` when another holder has it.
+   *
+   * Late reply: the lock may be held with `token`; the engine releases it with that token.
    */
   acquireLock(id: string, token: string, ttlMs: number): Promise<boolean>;
 
-  /** Release the lock if `token` still holds it. Idempotent: releasing twice, or late, is harmless. */
+  /**
+   * Release the lock if `token` still holds it. Idempotent: releasing twice, or late, is harmless.
+   * Late reply: the lock's TTL frees it anyway.
+   */
   releaseLock(id: string, token: string): Promise<void>;
 }
 

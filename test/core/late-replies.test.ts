@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { StoreUnavailableError } from "../../src/core/errors.js";
+import { FlashMessage, FlashMessages } from "../../src/core/flash.js";
 import type { LockStore, RecordStore } from "../../src/core/store.js";
 import { storeCases } from "../auth/stores.js";
 import { engineHarness } from "../support/engine-harness.js";
@@ -61,6 +62,21 @@ describe.each(storeCases)("late store replies on the $name store", ({ make }) =>
     const retry = await h.request(id, (s) => s.insert("theme", "dark"));
     expect(retry.setCookie).toBeUndefined();
     expect(await h.contents(id)).toEqual({ user: "alice", theme: "dark" });
+  });
+
+  test("a flash take whose reply is late: 503, and the messages are back for the next request", async () => {
+    const h = await setup();
+    const id = await h.seed({ user: "alice" });
+    await h.request(id, (s) => FlashMessages.push(s, FlashMessage.success("saved")));
+    late.lateOnce("take");
+    await expect(h.request(id, (s) => FlashMessages.of(s).messages())).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    await late.idle();
+    const next = await h.request(id, async (s) =>
+      (await FlashMessages.of(s).messages()).map((m) => m.message),
+    );
+    expect(next.value).toEqual(["saved"]);
   });
 
   test("a lock whose acquire answers late is released with the engine's token, not left for its TTL", async () => {
