@@ -346,6 +346,28 @@ export function describeStoreConformance(
       expect(await store.load(id, T0 + 2801)).toBeNull();
     });
 
+    test("a late reply's retry: the same update applied twice gives the same record", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1, gone: 2 })), "create", T0);
+      const change = { set: fields({ b: 3 }), del: ["gone"] };
+      expect(await store.write(id, change, "update", T0 + 1)).toBe(true);
+      expect(await store.write(id, change, "update", T0 + 2)).toBe(true);
+      expect(plain((await store.load(id, T0 + 3))?.fields ?? {})).toEqual({ a: "1", b: "3" });
+    });
+
+    test("a claimed record written back with create under its id is whole again (late claim)", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 60_000, maxAgeSecs: 3600 });
+      await store.write(id, write(fields({ a: 1, b: 2 }), [], m), "create", T0);
+      const claimed = await store.claim(id, T0 + 1);
+      expect(claimed).not.toBeNull();
+      const back = { set: claimed?.fields ?? {}, del: [], meta: claimed?.meta as SessionMeta };
+      expect(await store.write(id, back, "create", T0 + 2)).toBe(true);
+      const got = await store.load(id, T0 + 3);
+      expect(plain(got?.fields ?? {})).toEqual({ a: "1", b: "2" });
+      expect(got?.meta).toEqual(m);
+    });
+
     test("a create without metadata is refused", async () => {
       const id = generateId();
       expect(await store.write(id, { set: fields({ a: 1 }), del: [] }, "create", T0)).toBe(false);
