@@ -4,7 +4,7 @@ import type { SessionEngine } from "./engine.js";
 import { SessionCommittedError, SessionLockTimeoutError, SessionValueError } from "./errors.js";
 import { clampLifetime, metaProblem, type SessionMeta } from "./expiry.js";
 import { OperationTimeoutError } from "./store.js";
-import { byteLength, encodeValue, fieldsProblem } from "./values.js";
+import { byteLength, encodeValue, measureFields } from "./values.js";
 
 /** Session key holding the CSRF secret; removed on `cycleId` and `destroy` so the secret rotates. */
 export const CSRF_SECRET_KEY = "_csrf_token";
@@ -158,6 +158,7 @@ export function seal(session: Session): CommitInput | null {
   if (s.phase === "committed") return null;
   const touched = s.phase === "loaded" || s.doomed !== null;
   s.phase = "committed";
+  if (!touched && s.lock === null) return UNTOUCHED;
   const set = emptyFields();
   const del: string[] = [];
   for (const [key, text] of s.changes) {
@@ -180,6 +181,21 @@ export function seal(session: Session): CommitInput | null {
   };
 }
 
+const UNTOUCHED: CommitInput = Object.freeze({
+  touched: false,
+  origin: null,
+  fields: Object.freeze(emptyFields()),
+  set: Object.freeze(emptyFields()),
+  del: [],
+  changedKeys: new Set<string>(),
+  lifetime: null,
+  cycled: false,
+  doomed: null,
+  taken: Object.freeze(emptyFields()),
+  takenFrom: null,
+  lock: null,
+});
+
 /** Internal, for the commit: the id the session now lives under. */
 export function settle(session: Session, id: string | null): void {
   stateOfSession(session).committedId = id;
@@ -195,12 +211,6 @@ function checkKey(key: unknown): asserts key is string {
       "coatcheck: a session key must be a non-empty string of at most 256 characters",
     );
   }
-}
-
-function totalBytes(fields: Record<string, string>): number {
-  let total = 0;
-  for (const key in fields) total += byteLength(key) + byteLength(fields[key] as string);
-  return total;
 }
 
 function setField(s: State, key: string, text: string): void {
@@ -477,7 +487,8 @@ export class Session {
       if (s.wantLock && s.lock === null) await this.#lock(id);
       const now = engine.now();
       const record = await engine.guarded.load(id, now);
-      if (record !== null && this.#usable(id, record.meta, record.fields, now)) {
+      const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
+      if (record !== null && bytes !== null) {
         // Copy: the store may hand out its own objects, and the view must have a null prototype.
         const fields = Object.assign(emptyFields(), record.fields);
         s.snapshot = {
@@ -486,25 +497,34 @@ export class Session {
           meta: record.meta,
         };
         s.fields = fields;
-        s.bytes = totalBytes(fields);
+        s.bytes = bytes;
       }
     }
     if (s.phase === "open") s.phase = "loaded";
     s.usage.loaded = true;
   }
 
-  /** A record with impossible metadata or over a read limit is corrupt: logged once, deleted. */
-  #usable(id: string, meta: SessionMeta, fields: Record<string, string>, now: number): boolean {
-    if (meta.absoluteAt !== 0 && meta.absoluteAt <= now) return false;
-    const problem = metaProblem(meta, now) ?? fieldsProblem(fields, this.#engine.config);
-    if (problem === null) return true;
+  /**
+   * The record's size when it can be served, else `null`: expired, or corrupt (impossible metadata,
+   * over a read limit), which is logged once and deleted.
+   */
+  #usable(
+    id: string,
+    meta: SessionMeta,
+    fields: Record<string, string>,
+    now: number,
+  ): number | null {
+    if (meta.absoluteAt !== 0 && meta.absoluteAt <= now) return null;
+    const measured = measureFields(fields, this.#engine.config);
+    const problem = metaProblem(meta, now) ?? measured.problem;
+    if (problem === null) return measured.bytes;
     this.#engine.logger.warn(
       `[coatcheck] a stored session is corrupt (${problem}); it was deleted and the request starts a new session`,
     );
     this.#engine.guarded.destroy(id).catch(() => {
       // Logged by the guard; the next read finds it again.
     });
-    return false;
+    return null;
   }
 
   /** `take`, and when its reply comes too late to show the keys, put them back. */

@@ -104,21 +104,32 @@ export function nestsDeeper(text: string, limit: number): boolean {
 }
 
 /**
- * Why a stored record's fields break a read limit, or `null`. A record over a limit was not written
- * by this engine with this configuration: it is treated as corrupt.
+ * A stored record's size (UTF-8 bytes of its keys and values) and why its fields break a read limit,
+ * or `null`. A record over a limit was not written by this engine with this configuration: it is
+ * treated as corrupt.
  */
-export function fieldsProblem(fields: Record<string, string>, limits: ValueLimits): string | null {
-  let total = 0;
+export function measureFields(
+  fields: Record<string, string>,
+  limits: ValueLimits,
+): { bytes: number; problem: string | null } {
+  let bytes = 0;
   for (const key in fields) {
     const text = fields[key] as string;
-    const bytes = byteLength(text);
-    if (bytes > limits.maxValueBytes)
-      return `key "${key}" is ${bytes} bytes, over max_value_bytes (${limits.maxValueBytes})`;
-    total += bytes + byteLength(key);
-    if (nestsDeeper(text, limits.maxDepth))
-      return `key "${key}" nests deeper than max_depth (${limits.maxDepth})`;
+    const size = byteLength(text);
+    if (size > limits.maxValueBytes) {
+      return {
+        bytes,
+        problem: `key "${key}" is ${size} bytes, over max_value_bytes (${limits.maxValueBytes})`,
+      };
+    }
+    if (nestsDeeper(text, limits.maxDepth)) {
+      return { bytes, problem: `key "${key}" nests deeper than max_depth (${limits.maxDepth})` };
+    }
+    bytes += size + byteLength(key);
   }
-  if (total > limits.maxSessionBytes)
-    return `the record is ${total} bytes, over max_session_bytes (${limits.maxSessionBytes})`;
-  return null;
+  const problem =
+    bytes > limits.maxSessionBytes
+      ? `the record is ${bytes} bytes, over max_session_bytes (${limits.maxSessionBytes})`
+      : null;
+  return { bytes, problem };
 }
