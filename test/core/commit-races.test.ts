@@ -1,22 +1,13 @@
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { FlashMessage, FlashMessages } from "../../src/core/flash.js";
-import type { SessionStore } from "../../src/core/store.js";
 import { storeCases } from "../auth/stores.js";
-import { engineHarness } from "../support/engine-harness.js";
+import { harnessPerTest } from "../support/engine-harness.js";
 
 const DAY = 86_400_000;
 
 /** What the end of a request does when parallel requests changed the record under it. */
 describe.each(storeCases)("commit under parallel requests on the $name store", ({ make }) => {
-  let store: SessionStore;
-  afterEach(async () => {
-    await store?.close?.();
-  });
-
-  async function setup() {
-    store = await make();
-    return engineHarness(store);
-  }
+  const setup = harnessPerTest(make);
 
   test.each(["cycleId", "destroy"] as const)(
     "a save that finds its record gone after a parallel %s sends no Set-Cookie",
@@ -43,7 +34,7 @@ describe.each(storeCases)("commit under parallel requests on the $name store", (
     const loser = await slow.commit();
     expect(loser.setCookie).toBeUndefined();
     expect(loser.result.action).toBe("discard-new");
-    if ("size" in store) expect((store as { size: number }).size).toBe(0);
+    if ("size" in h.store) expect((h.store as { size: number }).size).toBe(0);
   });
 
   test("a cycleId keeps what a parallel request wrote, and drops what it took, meanwhile", async () => {

@@ -1,28 +1,19 @@
 import { inspect } from "node:util";
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { AuthSession } from "../../src/core/auth.js";
 import { CsrfToken } from "../../src/core/csrf.js";
 import { SessionCommittedError } from "../../src/core/errors.js";
 import { FlashMessage, FlashMessages } from "../../src/core/flash.js";
 import { CSRF_SECRET_KEY } from "../../src/core/session.js";
-import type { SessionStore } from "../../src/core/store.js";
 import { typedSession } from "../../src/core/typed.js";
 import { storeCases } from "../auth/stores.js";
-import { engineHarness } from "../support/engine-harness.js";
+import { harnessPerTest } from "../support/engine-harness.js";
 
 const cart = typedSession("cart", () => ({ items: [] as string[] }));
 
 /** The session owns its state: views follow destroy/cycleId, writes after the commit are refused. */
 describe.each(storeCases)("one owner of a session's state on the $name store", ({ make }) => {
-  let store: SessionStore;
-  afterEach(async () => {
-    await store?.close?.();
-  });
-
-  async function setup() {
-    store = await make();
-    return engineHarness(store, { csrf: { enabled: true } });
-  }
+  const setup = harnessPerTest(make, { csrf: { enabled: true } });
 
   async function signedIn(h: Awaited<ReturnType<typeof setup>>, roles = ["user"]) {
     const answer = await h.request(null, async (s) => {

@@ -1,11 +1,10 @@
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { SessionValueError } from "../../src/core/errors.js";
 import type { SessionMeta } from "../../src/core/expiry.js";
 import { FlashMessage, FlashMessages } from "../../src/core/flash.js";
 import { generateId } from "../../src/core/id.js";
-import type { SessionStore } from "../../src/core/store.js";
 import { storeCases } from "../auth/stores.js";
-import { engineHarness } from "../support/engine-harness.js";
+import { harnessPerTest } from "../support/engine-harness.js";
 
 const DAY = 86_400_000;
 const YEAR = 365 * DAY;
@@ -16,15 +15,7 @@ function deepArray(depth: number): string {
 
 /** Hostile or oversized records and values: refused on insert, corrupt (and deleted) when read. */
 describe.each(storeCases)("stored records and limits on the $name store", ({ make }) => {
-  let store: SessionStore;
-  afterEach(async () => {
-    await store?.close?.();
-  });
-
-  async function setup() {
-    store = await make();
-    return engineHarness(store);
-  }
+  const setup = harnessPerTest(make);
 
   /** A record written straight into the store, as a forger with store access could. */
   async function plant(
@@ -35,7 +26,7 @@ describe.each(storeCases)("stored records and limits on the $name store", ({ mak
     const id = generateId();
     const now = h.clock.now();
     const set = Object.assign(Object.create(null) as Record<string, string>, fields);
-    expect(await store.write(id, { set, del: [], meta: meta(now) }, "create", now)).toBe(true);
+    expect(await h.store.write(id, { set, del: [], meta: meta(now) }, "create", now)).toBe(true);
     return id;
   }
 
@@ -55,7 +46,7 @@ describe.each(storeCases)("stored records and limits on the $name store", ({ mak
     expect(await h.contents(id)).toEqual({});
     expect(h.warnings.filter((w) => w.includes("corrupt"))).toHaveLength(1);
     await new Promise((r) => setImmediate(r));
-    expect(await store.load(id, h.clock.now())).toBeNull();
+    expect(await h.store.load(id, h.clock.now())).toBeNull();
     expect(await h.contents(id)).toEqual({});
     expect(h.warnings.filter((w) => w.includes("corrupt"))).toHaveLength(1);
   });

@@ -1,3 +1,4 @@
+import { afterEach } from "vitest";
 import type { SessionOptions } from "../../src/core/config.js";
 import type { SessionEngine } from "../../src/core/engine.js";
 import type { CommitResult } from "../../src/core/lifecycle.js";
@@ -85,4 +86,26 @@ function cookieIdOf(setCookie: string | undefined): string | null | undefined {
   if (setCookie === undefined) return undefined;
   const value = setCookie.slice(setCookie.indexOf("=") + 1, setCookie.indexOf(";"));
   return /Max-Age=0/.test(setCookie) ? null : value;
+}
+
+/**
+ * For a `describe` block: `setup()` makes a fresh store with `make` and an {@link engineHarness} on
+ * it; the store is closed after each test.
+ */
+export function harnessPerTest(
+  make: () => Promise<SessionStore>,
+  defaults: SessionOptions = {},
+): (
+  options?: SessionOptions,
+) => Promise<ReturnType<typeof engineHarness> & { store: SessionStore }> {
+  let store: SessionStore | undefined;
+  afterEach(async () => {
+    await store?.close?.();
+    store = undefined;
+  });
+  return async (options = {}) => {
+    const made = await make();
+    store = made;
+    return { ...engineHarness(made, { ...defaults, ...options }), store: made };
+  };
 }
