@@ -32,6 +32,14 @@ export interface SessionConfig {
   lockTimeoutMs: number;
   /** Memory store: most records kept; past it the soonest-to-expire record is evicted. */
   maxSessions: number;
+  /** Largest JSON text of one session value, in UTF-8 bytes. */
+  maxValueBytes: number;
+  /** Largest total of a session's keys and values, in UTF-8 bytes. */
+  maxSessionBytes: number;
+  /** Most pending flash messages a session keeps; pushing more drops the oldest. */
+  maxFlashMessages: number;
+  /** Deepest nesting of arrays and objects in a value. */
+  maxDepth: number;
   csrf: CsrfConfig;
 }
 
@@ -113,9 +121,9 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     default: undefined,
     doc: "Cookie Domain; unset = host-only cookie (safer).",
     check: (v: string) =>
-      v.length > 0 && !unsafeAttribute(v) && !/\s/.test(v)
+      v.length > 0 && !unsafeAttribute(v) && !/\s/.test(v) && !v.includes(":")
         ? undefined
-        : "must be a host name without ; spaces or control characters",
+        : "must be a host name without a port, ; spaces or control characters",
   },
   {
     toml: "secure",
@@ -217,6 +225,38 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     default: 100_000,
     doc: "Memory store cap; past it the session closest to expiry is evicted.",
     check: int(1, 100_000_000),
+  },
+  {
+    toml: "max_value_bytes",
+    option: "maxValueBytes",
+    kind: "integer",
+    default: 65_536,
+    doc: "Largest session value (its JSON, in bytes). Inserting more is an error naming the key; a stored value over it makes the record corrupt.",
+    check: int(64, 16 * 1024 * 1024),
+  },
+  {
+    toml: "max_session_bytes",
+    option: "maxSessionBytes",
+    kind: "integer",
+    default: 262_144,
+    doc: "Largest session (all keys and values, in bytes). Same rules as `max_value_bytes`.",
+    check: int(64, 64 * 1024 * 1024),
+  },
+  {
+    toml: "max_flash_messages",
+    option: "maxFlashMessages",
+    kind: "integer",
+    default: 50,
+    doc: "Most pending flash messages per session; pushing more drops the oldest.",
+    check: int(1, 10_000),
+  },
+  {
+    toml: "max_depth",
+    option: "maxDepth",
+    kind: "integer",
+    default: 32,
+    doc: "Deepest nesting of arrays and objects in a value; deeper is refused on insert and corrupt when read.",
+    check: int(1, 1000),
   },
 ];
 
@@ -592,15 +632,19 @@ function build(layers: Layers): SessionConfig {
   return config;
 }
 
-/** Rules that involve more than one key (RFC 6265bis §4.1.3 cookie prefixes, SameSite=None). */
+/**
+ * Rules that involve more than one key (RFC 6265bis §4.1.3 cookie prefixes, SameSite=None). Browsers
+ * match the prefixes case-insensitively (`__host-sid` is a `__Host-` cookie to Chromium), so do we.
+ */
 function checkCombinations(c: SessionConfig): void {
+  const lowerName = c.cookieName.toLowerCase();
   if (c.sameSite === "none" && !c.secure) {
     throw new ConfigError(
       "session.same_site",
       'got "none" with secure = false; browsers drop SameSite=None cookies that are not Secure. Set secure = true or use "lax"',
     );
   }
-  if (c.cookieName.startsWith("__Host-")) {
+  if (lowerName.startsWith("__host-")) {
     if (!c.secure)
       throw new ConfigError(
         "session.cookie_name",
@@ -611,7 +655,7 @@ function checkCombinations(c: SessionConfig): void {
     if (c.cookiePath !== "/")
       throw new ConfigError("session.cookie_path", `must be "/" with a __Host- cookie name`);
   }
-  if (c.cookieName.startsWith("__Secure-") && !c.secure) {
+  if (lowerName.startsWith("__secure-") && !c.secure) {
     throw new ConfigError(
       "session.cookie_name",
       `"${c.cookieName}" needs secure = true (the __Secure- prefix)`,

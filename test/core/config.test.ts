@@ -150,6 +150,11 @@ describe("errors name the key, the bad value and what is allowed", () => {
     ['cookie_name = "__Host-sid"\ncookie_path = "/app"', "session.cookie_path", /__Host-/],
     ['cookie_name = "__Host-sid"\nsecure = false', "session.cookie_name", /secure = true/],
     ['cookie_name = "__Secure-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    // Browsers match the prefixes case-insensitively, so the checks do too.
+    ['cookie_name = "__host-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    ['cookie_name = "__HOST-sid"\ncookie_domain = "a.com"', "session.cookie_domain", /__Host-/],
+    ['cookie_name = "__secure-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    ['cookie_domain = "example.com:8080"', "session.cookie_domain", /without a port/],
   ])("%s", (toml, key, message) => {
     const err = errorOf(() => loadConfig({ toml: `[session]\n${toml}\n`, env: {} }));
     expect(err.key).toBe(key);
@@ -222,6 +227,10 @@ describe("programmatic options and the environment", () => {
       operation_timeout_ms: "250",
       lock_timeout_ms: "900",
       max_sessions: "5",
+      max_value_bytes: "1024",
+      max_session_bytes: "4096",
+      max_flash_messages: "7",
+      max_depth: "8",
     };
     const csrfValues: Record<string, string> = {
       enabled: "false",
@@ -252,6 +261,10 @@ describe("programmatic options and the environment", () => {
       operationTimeoutMs: 250,
       lockTimeoutMs: 900,
       maxSessions: 5,
+      maxValueBytes: 1024,
+      maxSessionBytes: 4096,
+      maxFlashMessages: 7,
+      maxDepth: 8,
       csrf: {
         enabled: false,
         tokenLength: 48,

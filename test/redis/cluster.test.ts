@@ -1,10 +1,13 @@
 import { Cluster } from "ioredis";
 import { createCluster } from "redis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { StoreUnavailableError } from "../../src/core/errors.js";
 import { generateId } from "../../src/core/id.js";
 import type { SessionStore } from "../../src/core/store.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { describeStoreConformance } from "../conformance/store-suite.js";
+import { engineHarness } from "../support/engine-harness.js";
+import { LateStore } from "../support/late-store.js";
 import {
   execFileAsync,
   freePort,
@@ -100,5 +103,20 @@ describe("Redis Cluster layout", () => {
       slots.add(Math.floor(slot / (16384 / 3)));
     }
     expect(slots.size).toBeGreaterThan(1);
+  });
+});
+
+describe("cycleId across cluster slots with late replies", () => {
+  test("a claim whose reply is late costs a retry, not the session, though old and new ids live on different nodes", async () => {
+    const late = new LateStore(new RedisStore(io, { keyPrefix: uniquePrefix("cluster-late") }));
+    const h = engineHarness(late, { operationTimeoutMs: 250 });
+    const id = await h.seed({ user: "alice" });
+    late.lateOnce("claim");
+    await expect(h.request(id, (s) => s.cycleId())).rejects.toBeInstanceOf(StoreUnavailableError);
+    await late.idle();
+    expect(await h.contents(id)).toEqual({ user: "alice" });
+    const retry = await h.request(id, (s) => s.cycleId());
+    expect(await h.contents(retry.cookieId as string)).toEqual({ user: "alice" });
+    expect(await h.contents(id)).toEqual({});
   });
 });
