@@ -2,16 +2,30 @@
 import { createSessionEngine, type SessionEngine } from "coatcheck";
 import { afterAll, describe, expect, test } from "vitest";
 import { createDemoApp, DEMO_CONFIG } from "../../examples/demo/app.js";
+import { migrate } from "../../src/stores/postgres.js";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { REDIS_URL, requireSharedRedis, uniquePrefix } from "../support/redis.js";
 
 /**
  * The demo's routes are a stable surface anyone can script against: this drives them over HTTP
- * (Hono's request path) on the memory store and, switched by the environment alone, on Redis.
+ * (Hono's request path) on the memory store and, switched by the environment alone, on Redis and
+ * on PostgreSQL (in a database of this run's own, migrated first as a deploy would).
  */
 const engines: SessionEngine[] = [];
+let postgres: Promise<TestDatabase> | undefined;
 afterAll(async () => {
   for (const e of engines) await e.store.close?.();
+  await (await postgres)?.drop();
 });
+
+async function postgresDatabase(): Promise<TestDatabase> {
+  postgres ??= createTestDatabase("demo").then(async (db) => {
+    const pool = db.pool({ max: 1 });
+    await migrate(pool);
+    return db;
+  });
+  return postgres;
+}
 
 const backends: Array<[string, () => Promise<Record<string, string>>]> = [
   ["memory", async () => ({})],
@@ -25,6 +39,13 @@ const backends: Array<[string, () => Promise<Record<string, string>>]> = [
         COATCHECK_SESSION__KEY_PREFIX: uniquePrefix("demo").replace(/[{}]/g, ""),
       };
     },
+  ],
+  [
+    "postgres (COATCHECK_SESSION__STORAGE=postgres)",
+    async () => ({
+      COATCHECK_SESSION__STORAGE: "postgres",
+      COATCHECK_SESSION__POSTGRES_URL: (await postgresDatabase()).url,
+    }),
   ],
 ];
 

@@ -85,7 +85,7 @@ export async function createTestDatabase(
     name,
     url,
     pool(options = {}) {
-      const pool = new pg.Pool({ connectionString: url, max: 20, ...options });
+      const pool = new pg.Pool({ connectionString: url, max: 5, ...options });
       pool.on("error", () => {});
       pools.push(pool);
       return pool;
