@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { SessionConfig } from "../../src/core/config.js";
 import { ConfigError } from "../../src/core/errors.js";
@@ -244,6 +247,18 @@ describe("PostgresStore on real PostgreSQL", () => {
     await Promise.all(others.map((p) => migrate(p, { table: "parallel" })));
     await migrate(pool, { table: "parallel" });
     expect(migrationSql({ table: "parallel" })).toContain('"public"."parallel_locks"');
+  });
+
+  test("the migration command creates the tables, or prints the SQL", async () => {
+    const cli = fileURLToPath(new URL("../../src/stores/postgres-migrate-cli.ts", import.meta.url));
+    const run = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ["--import", "tsx", cli, ...args]);
+    const printed = await run("--print", "--schema", "cli", "--table", "s");
+    expect(printed.stdout).toBe(migrationSql({ schema: "cli", table: "s" }));
+    const applied = await run("--url", db.url, "--schema", "cli", "--table", "s");
+    expect(applied.stdout).toContain('"cli"."s" and "cli"."s_locks" are ready');
+    const { rows } = await pool.query("SELECT to_regclass('cli.s_locks') IS NOT NULL AS ok");
+    expect(rows[0].ok).toBe(true);
   });
 
   test.each(["has space", "1st", 'a"b', "x".repeat(58)])("table name %j is refused", (name) => {
