@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -259,6 +260,11 @@ describe("PostgresStore on real PostgreSQL", () => {
     expect(applied.stdout).toContain('"cli"."s" and "cli"."s_locks" are ready');
     const { rows } = await pool.query("SELECT to_regclass('cli.s_locks') IS NOT NULL AS ok");
     expect(rows[0].ok).toBe(true);
+  });
+
+  test("the README shows the migration exactly as migrate() applies it", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    expect(readme).toContain(`\`\`\`sql\n${migrationSql()}\`\`\``);
   });
 
   test.each(["has space", "1st", 'a"b', "x".repeat(58)])("table name %j is refused", (name) => {
