@@ -94,9 +94,9 @@ function expiresAt(deadlineSql: string, now: string): string {
 
 const RECORD = "fields, created_at, absolute_at, idle_ms, max_age_secs";
 
-/** One named statement per operation; pg prepares each once per connection. */
+/** One statement per operation; with a name, pg prepares it once per connection. */
 export interface Statement {
-  name: string;
+  name?: string;
   text: string;
 }
 
@@ -137,14 +137,12 @@ function tag(names: TableNames): string {
   return h.toString(36);
 }
 
-export function statements(names: TableNames): Statements {
+export function statements(names: TableNames, prepared = true): Statements {
   const t = names.sessions;
   const l = names.locks;
   const suffix = tag(names);
-  const named = (name: string, text: string): Statement => ({
-    name: `coatcheck_${name}_${suffix}`,
-    text,
-  });
+  const named = (name: string, text: string): Statement =>
+    prepared ? { name: `coatcheck_${name}_${suffix}`, text } : { text };
   const has = "$5::boolean";
   const metaAbs = `CASE WHEN ${has} THEN $7::bigint ELSE absolute_at END`;
   const metaIdle = `CASE WHEN ${has} THEN $8::bigint ELSE idle_ms END`;

@@ -42,6 +42,12 @@ export interface PostgresStoreOptions extends PostgresTableOptions {
   sweepBatchSize?: number;
   /** Statements one sweep runs at most (a backlog is worked off over several sweeps). Default 20. */
   sweepMaxBatches?: number;
+  /**
+   * Send each statement as a named prepared statement (parsed once per connection). Default
+   * `true`; set `false` behind a pooler that cannot keep prepared statements (PgBouncer in
+   * transaction mode before 1.21, or without `max_prepared_statements`).
+   */
+  preparedStatements?: boolean;
   /** Called by {@link PostgresStore.close}: pass one when the store should end its pool. */
   onClose?: () => void | Promise<void>;
 }
@@ -146,7 +152,7 @@ export class PostgresStore implements SessionStore {
     }
     this.#pool = pool;
     this.#names = tableNames(options);
-    this.#sql = statements(this.#names);
+    this.#sql = statements(this.#names, options.preparedStatements ?? true);
     this.#createTable = options.createTable ?? false;
     this.#logger = options.logger ?? console;
     this.#onClose = options.onClose;

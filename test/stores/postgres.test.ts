@@ -29,6 +29,11 @@ const ttlOf = (store: SessionStore, id: string) => (store as PostgresStore).ttlO
 describeStoreConformance("PostgresStore", () => new PostgresStore(pool, { sweepIntervalMs: 0 }), {
   ttlOf,
 });
+describeStoreConformance(
+  "PostgresStore (unnamed statements, as behind a transaction pooler)",
+  () => new PostgresStore(pool, { sweepIntervalMs: 0, preparedStatements: false }),
+  { ttlOf },
+);
 
 const T0 = Date.UTC(2026, 0, 1);
 const meta = { createdAt: T0, absoluteAt: T0 + 3_600_000, idleMs: 0 };
