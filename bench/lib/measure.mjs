@@ -114,6 +114,9 @@ export async function measureCell(cell, options) {
       const jar = new Map();
       const login = await fetch(`${server.base}/login`);
       absorb(jar, login);
+      // Read the whole answer, as a browser would: express-session sends most of the body before
+      // its store has saved the session, and a next request sent before the save finds nothing.
+      await login.text();
       const token = await fetch(`${server.base}/token`, { headers: { cookie: cookieHeader(jar) } });
       absorb(jar, token);
       const text = await token.text();
