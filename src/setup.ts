@@ -2,6 +2,7 @@ import { loadConfig, type SessionConfig, type SessionOptions } from "./core/conf
 import { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
 import type { SessionStore } from "./core/store.js";
 import { MemoryStore } from "./stores/memory.js";
+import { postgresStoreFromConfig } from "./stores/postgres-url.js";
 import { redisStoreFromConfig } from "./stores/redis-url.js";
 
 /**
@@ -11,7 +12,7 @@ import { redisStoreFromConfig } from "./stores/redis-url.js";
 export interface CoatcheckOptions extends SessionOptions, EngineOptions {
   /** Path of a `config.toml` holding a `[session]` table. */
   configFile?: string;
-  /** A store instance; default: built from `storage` (memory, or Redis from `redis_url`). */
+  /** A store instance; default: built from `storage` (memory, Redis from `redis_url`, PostgreSQL from `postgres_url`). */
   store?: SessionStore;
   /** Environment for `COATCHECK_SESSION__…` overrides; default `process.env`. */
   env?: Record<string, string | undefined>;
@@ -52,6 +53,7 @@ export function createSessionEngine(options: CoatcheckOptions = {}): SessionEngi
 
 function storeFor(config: SessionConfig, logger: Logger): SessionStore {
   if (config.storage === "redis") return redisStoreFromConfig(config, logger);
+  if (config.storage === "postgres") return postgresStoreFromConfig(config, logger);
   return new MemoryStore({ maxSessions: config.maxSessions });
 }
 

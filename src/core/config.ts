@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "./errors.js";
 import { MAX_LIFETIME_SECS } from "./expiry.js";
+import { identifierProblem } from "./sql-identifier.js";
 
 /**
  * Configuration: the `[session]` and `[session.csrf]` tables of `config.toml`, the same keys as camelCase
@@ -22,8 +23,16 @@ export interface SessionConfig {
   expirySecs: number;
   /** Idle timeout in seconds; 0 = none. */
   inactivityTimeoutSecs: number;
-  storage: "memory" | "redis";
+  storage: "memory" | "redis" | "postgres";
   redisUrl: string | undefined;
+  /** PostgreSQL connection URL, for `storage = "postgres"`. */
+  postgresUrl: string | undefined;
+  /** Schema of the PostgreSQL session tables. */
+  postgresSchema: string;
+  /** Name of the PostgreSQL sessions table (locks go to this name + `_locks`). */
+  postgresTable: string;
+  /** Create the PostgreSQL tables at start-up when they are missing. */
+  postgresCreateTable: boolean;
   /** Prefix of every Redis key. */
   keyPrefix: string;
   /** A store operation slower than this fails with 503. */
@@ -170,9 +179,11 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     option: "storage",
     kind: "string",
     default: "memory",
-    doc: '"memory" (development, one process) or "redis" (production, many instances).',
+    doc: '"memory" (development, one process), "redis" or "postgres" (production, many instances).',
     check: (v: string) =>
-      v === "memory" || v === "redis" ? undefined : 'must be "memory" or "redis"',
+      v === "memory" || v === "redis" || v === "postgres"
+        ? undefined
+        : 'must be "memory", "redis" or "postgres"',
   },
   {
     toml: "redis_url",
@@ -190,6 +201,46 @@ export const SESSION_KEYS: readonly KeySpec[] = [
         return "must be a redis:// or rediss:// URL";
       }
     },
+  },
+  {
+    toml: "postgres_url",
+    option: "postgresUrl",
+    kind: "string",
+    default: undefined,
+    doc: "postgres://[user:pass@]host[:port]/database; required for postgres storage.",
+    check: (v: string) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === "postgres:" || u.protocol === "postgresql:"
+          ? undefined
+          : "must be a postgres:// or postgresql:// URL";
+      } catch {
+        return "must be a postgres:// or postgresql:// URL";
+      }
+    },
+  },
+  {
+    toml: "postgres_schema",
+    option: "postgresSchema",
+    kind: "string",
+    default: "public",
+    doc: "Schema of the PostgreSQL session tables.",
+    check: (v: string) => identifierProblem(v),
+  },
+  {
+    toml: "postgres_table",
+    option: "postgresTable",
+    kind: "string",
+    default: "coatcheck_sessions",
+    doc: "PostgreSQL sessions table; its locks go to the same name plus _locks.",
+    check: (v: string) => identifierProblem(v),
+  },
+  {
+    toml: "postgres_create_table",
+    option: "postgresCreateTable",
+    kind: "boolean",
+    default: false,
+    doc: "Create the PostgreSQL tables at start-up when missing (else run the migration).",
   },
   {
     toml: "key_prefix",

@@ -78,6 +78,8 @@ const PACKAGES = [
   "@fastify/formbody",
   "zod",
   "redis",
+  "pg",
+  "@types/pg",
   "passport",
   "@types/passport",
   "@types/express-session",
