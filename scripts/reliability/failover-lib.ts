@@ -42,7 +42,7 @@ interface Answer {
 }
 
 /** One in-process request through Hono's request path; status 0 = no answer within 10 s. */
-async function send(
+export async function send(
   app: Hono,
   method: string,
   path: string,
@@ -79,8 +79,9 @@ async function send(
   }
 }
 
-const field = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
-const meta = (html: string) => /<meta name="csrf-token" content="([^"]+)"/.exec(html)?.[1] ?? "";
+export const field = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
+export const meta = (html: string) =>
+  /<meta name="csrf-token" content="([^"]+)"/.exec(html)?.[1] ?? "";
 
 export interface Visitor {
   cookie: string;
@@ -182,6 +183,11 @@ function note(t: Tally, status: number, at: number | null, text = ""): void {
   } else if (status === 200 && t.last503 !== null && t.recoveredAt === null) t.recoveredAt = at;
 }
 
+export interface Target {
+  isHit(slot: number): boolean;
+  kill(): Promise<void>;
+}
+
 export interface FailoverOptions {
   app: Hono;
   store: RedisStore;
@@ -193,8 +199,8 @@ export interface FailoverOptions {
   tailMs: number;
   /** Give up waiting for recovery after this long. */
   limitMs: number;
-  /** Kill a primary; returns the slots it served (all for Sentinel). */
-  kill(): Promise<(slot: number) => boolean>;
+  /** The primary to kill: which slots it serves (all, for Sentinel), and how to kill it. */
+  target(): Promise<Target>;
 }
 
 export interface FailoverResult {
@@ -244,12 +250,11 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
         if (again) Object.assign(v, again);
         continue;
       }
-      const at = since();
       const dash = await send(o.app, "GET", "/dashboard", v.cookie);
       requests++;
       if (dash.status === 200 && !v.csrf) v.csrf = meta(dash.text);
       if (dash.status === 303) lost.add(v);
-      note(groupOf(v.slot), dash.status, at, dash.text);
+      note(groupOf(v.slot), dash.status, since(), dash.text);
       if (!v.csrf) continue;
       const cart = await send(o.app, "POST", "/cart/items", v.cookie, {
         headers: {
@@ -260,25 +265,27 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
         body: `item=item-${i}-${n}`,
       });
       requests++;
-      note(groupOf(v.slot), cart.status, at, cart.text);
+      note(groupOf(v.slot), cart.status, since(), cart.text);
     }
   });
   // New visitors sign in all the time: the records a failover can lose are the newest ones.
   const signedIn: Visitor[] = [];
   const stream = (async () => {
     while (!stop.now) {
-      const at = since();
       const v = await signIn(o.app, o.store, (status, text) => {
         requests++;
-        note(signin, status, at, text);
+        note(signin, status, since(), text);
       });
       if (v) signedIn.push(v);
     }
   })();
 
   await sleep(o.leadMs);
-  isHit = await o.kill();
+  // Answers are grouped and timed when they arrive: from here on, by the victim's slots.
+  const target = await o.target();
+  isHit = target.isHit;
   killedAt = performance.now();
+  await target.kill();
   const end = performance.now() + o.limitMs;
   while (performance.now() < end && (hit.last503 === null || hit.recoveredAt === null))
     await sleep(50);
@@ -323,11 +330,8 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
   };
 }
 
-/** Kill the primary that serves `slot`; returns a test for the slots it served. */
-export async function killClusterPrimary(
-  cluster: ClusterTopology,
-  slot = 0,
-): Promise<(slot: number) => boolean> {
+/** The primary that serves `slot`, and the slots it serves. */
+export async function clusterPrimary(cluster: ClusterTopology, slot = 0): Promise<Target> {
   const victim = await cluster.primaryOf(slot);
   const stdout = execFileSync(
     "redis-cli",
@@ -337,14 +341,14 @@ export async function killClusterPrimary(
   const ranges = (JSON.parse(stdout) as Array<[number, number, [string, number]]>)
     .filter((r) => r[2][1] === victim.port)
     .map(([from, to]) => [from, to] as const);
-  await victim.kill();
-  return (slot) => ranges.some(([from, to]) => slot >= from && slot <= to);
+  return {
+    isHit: (slot) => ranges.some(([from, to]) => slot >= from && slot <= to),
+    kill: () => victim.kill(),
+  };
 }
 
-/** Kill Sentinel's primary: every session lives there. */
-export async function killSentinelPrimary(
-  sentinel: SentinelTopology,
-): Promise<(slot: number) => boolean> {
-  await (await sentinel.currentPrimary()).kill();
-  return () => true;
+/** Sentinel's primary: every session lives there. */
+export async function sentinelPrimary(sentinel: SentinelTopology): Promise<Target> {
+  const victim = await sentinel.currentPrimary();
+  return { isHit: () => true, kill: () => victim.kill() };
 }
