@@ -159,13 +159,15 @@ async function main() {
       const secs = (performance.now() - t0) / 1000;
       const cpu = (await cpuSecs()) - cpu0;
       const counts = await calls();
-      delete counts.config;
-      delete counts.info;
+      for (const c of Object.keys(counts)) if (/^(config|info)/.test(c)) delete counts[c];
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       const n = done + failed;
+      // Sent by the client: scripts and the lock's SET (no script runs SET or WAIT).
+      const trips = ["evalsha", "eval", "set", "wait"].reduce((a, c) => a + (counts[c] ?? 0), 0);
       const usPer = (cpu * 1e6) / n;
       rows.push([
         name,
+        (trips / n).toFixed(2),
         (total / n).toFixed(2),
         Object.entries(counts)
           .sort((a, b) => b[1] - a[1])
@@ -181,7 +183,8 @@ async function main() {
       table(
         [
           "request",
-          "commands",
+          "round trips",
+          "commands run (scripts included)",
           "by command",
           "Redis CPU µs",
           "per Redis core per s",

@@ -18,9 +18,9 @@ import { option, table } from "./lib.js";
  * `cluster-node-timeout 1000`; Sentinel: 1 primary, 2 replicas, 3 sentinels,
  * `down-after-milliseconds 1000`), runs the demo app in this process on the environment
  * configuration, loads it with signed-in visitors and a stream of sign-ins, SIGKILLs a primary and
- * waits until the killed sessions are served again. Prints a Markdown table per case and exits 1
- * when an answer was not 200/303/503, the killed slots did not recover, another slot saw a 503, or
- * (with the knob on) a sign-in that answered 303 was lost.
+ * waits until the killed sessions are served again. Prints a Markdown table and exits 1 when an
+ * answer was not 200/303/503, the killed slots did not recover, a session on another Cluster
+ * primary saw a 503, or (with the knob on) a sign-in that answered 303 was lost.
  */
 
 const rounds = option("rounds", 3);
@@ -118,7 +118,9 @@ async function main() {
       if (r.hit.bad + r.other.bad + r.signin.bad > 0)
         failures.push(`${label}: answers other than 200/303/503`);
       if (!r.recovered) failures.push(`${label}: the killed slots did not recover`);
-      if (count(r.other.statuses, "503") > 0) failures.push(`${label}: another slot answered 503`);
+      // Sentinel has one primary: its "other" answers are the ones before the kill.
+      if (c.name === "Cluster" && count(r.other.statuses, "503") > 0)
+        failures.push(`${label}: a session on another primary answered 503`);
       if (c.wait && (r.signIns.lost > 0 || r.lostVisitors > 0))
         failures.push(`${label}: a 303 sign-in was lost with WAIT on`);
       console.error(`${label}: ${JSON.stringify(r)}`);
@@ -132,7 +134,7 @@ async function main() {
         "503 window (s after kill)",
         "first 200 after it (s)",
         "503s on the killed primary",
-        "503s elsewhere",
+        "503s on other primaries (Cluster) / before the kill (Sentinel)",
         "sign-ins (303)",
         "sign-ins lost",
         "looping sessions lost",
