@@ -3,7 +3,7 @@ import { describe, expect, test } from "vitest";
 import { loadConfig, type SessionOptions } from "../core/config.js";
 import { ConfigError } from "../core/errors.js";
 import { RedisStore } from "./redis.js";
-import { redisTopologyOf } from "./redis-url.js";
+import { redisStoreFromConfig, redisTopologyOf } from "./redis-url.js";
 
 /** Which Redis the configuration describes, and the start-up errors of half-configured setups. */
 
@@ -111,4 +111,34 @@ describe("redis topology from configuration", () => {
     expect(new RedisStore(io)).toBeInstanceOf(RedisStore);
     io.disconnect();
   });
+});
+
+test("a Sentinel client whose first connection gave up is replaced until one connects", async () => {
+  const made: string[] = [];
+  const fake = {
+    createSentinel(options: { name: string }) {
+      const n = made.push(options.name);
+      return {
+        on() {},
+        getMasterNode: () => undefined,
+        sendCommand: async () => null,
+        connect: () =>
+          n === 1 ? Promise.reject(new Error("no sentinel answered")) : Promise.resolve(),
+        destroy: async () => {},
+      };
+    },
+  };
+  const errors: string[] = [];
+  const store = redisStoreFromConfig(
+    loadConfig({
+      options: { storage: "redis", redisSentinels: ["127.0.0.1:1"], redisSentinelName: "main" },
+      env: {},
+    }),
+    { error: (m) => errors.push(m), warn() {} },
+    () => fake,
+  );
+  await store.ready();
+  expect(made).toEqual(["main", "main"]);
+  expect(errors.join("\n")).toMatch(/no sentinel answered/);
+  await store.close();
 });

@@ -200,7 +200,6 @@ export function redisStoreFromConfig(
     ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}),
   };
   const built = build(redis, topology, config, socket, auth, log);
-  built.owned.on("error", (error) => log.failed(error));
   // Rejects only when the client is destroyed before it ever connected; "error" reports the rest.
   const connected = built.connect();
   connected.catch(() => {});
@@ -217,7 +216,6 @@ export function redisStoreFromConfig(
 }
 
 interface Built {
-  owned: Owned;
   client: RedisClientLike;
   connect(): Promise<unknown>;
   close(): unknown;
@@ -238,9 +236,9 @@ function build(
       disableOfflineQueue: true,
       socket,
     });
+    client.on("error", (error) => log.failed(error));
     client.on("ready", () => log.restored());
     return {
-      owned: client,
       client,
       connect: () => client.connect(),
       close: () => client.destroy(),
@@ -295,8 +293,8 @@ function buildCluster(
       }
     },
   };
+  cluster.on("error", (error) => log.failed(error));
   return {
-    owned: cluster,
     client,
     connect: () => connectUntilUp(() => cluster.connect()),
     close: () => cluster.destroy(),
@@ -311,7 +309,7 @@ function buildSentinel(
   auth: Record<string, string>,
   log: ReturnType<typeof outageLog>,
 ): Built {
-  const sentinel = redis.createSentinel({
+  const options = {
     name: topology.name,
     sentinelRootNodes: topology.sentinels,
     // One pipelined connection to the primary: a WAIT follows its write on the same connection.
@@ -327,7 +325,14 @@ function buildSentinel(
         : {}),
       socket,
     },
-  });
+  };
+  const create = () => {
+    const s = redis.createSentinel(options);
+    s.on("error", (error) => log.failed(error));
+    return s;
+  };
+  let sentinel = create();
+  let closed = false;
   const client: NodeRedisSentinelLike = {
     getMasterNode: () => sentinel.getMasterNode(),
     async sendCommand(readonly, args) {
@@ -336,11 +341,30 @@ function buildSentinel(
       return reply;
     },
   };
+  // A node-redis Sentinel whose first connection fails (no sentinel answers for a while) gives up
+  // and cannot connect again: start over with a new one until one connects.
+  const connect = async () => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await sentinel.connect();
+        return;
+      } catch (error) {
+        if (closed) throw error;
+        log.failed(error);
+        Promise.resolve(sentinel.destroy()).catch(() => {});
+        await new Promise((r) => setTimeout(r, reconnectDelay(attempt)));
+        if (closed) throw error;
+        sentinel = create();
+      }
+    }
+  };
   return {
-    owned: sentinel,
     client,
-    connect: () => sentinel.connect(),
-    close: () => sentinel.destroy(),
+    connect,
+    close: () => {
+      closed = true;
+      return sentinel.destroy();
+    },
   };
 }
 
