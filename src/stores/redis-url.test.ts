@@ -113,8 +113,9 @@ describe("redis topology from configuration", () => {
   });
 });
 
-test("a Sentinel client whose first connection gave up is replaced until one connects", async () => {
+test("a Sentinel client whose first connection gave up is replaced until one connects; close destroys it", async () => {
   const made: string[] = [];
+  const destroyed: number[] = [];
   const fake = {
     createSentinel(options: { name: string }) {
       const n = made.push(options.name);
@@ -124,7 +125,9 @@ test("a Sentinel client whose first connection gave up is replaced until one con
         sendCommand: async () => null,
         connect: () =>
           n === 1 ? Promise.reject(new Error("no sentinel answered")) : Promise.resolve(),
-        destroy: async () => {},
+        destroy: async () => {
+          destroyed.push(n);
+        },
       };
     },
   };
@@ -141,4 +144,47 @@ test("a Sentinel client whose first connection gave up is replaced until one con
   expect(made).toEqual(["main", "main"]);
   expect(errors.join("\n")).toMatch(/no sentinel answered/);
   await store.close();
+  expect(destroyed).toEqual([1, 2]); // the one that gave up, then the store's own on close
 });
+
+test.each<[string, SessionOptions]>([
+  ["createClient", { redisUrl: "redis://127.0.0.1:1" }],
+  ["createCluster", { redisClusterNodes: ["redis://127.0.0.1:1", "redis://127.0.0.1:2"] }],
+  ["createSentinel", { redisSentinels: ["127.0.0.1:1"], redisSentinelName: "main" }],
+])(
+  "%s: built without offline queue, reconnecting by itself, destroyed by close",
+  async (kind, options) => {
+    const calls: Array<{ kind: string; options: Record<string, unknown> }> = [];
+    let destroyed = 0;
+    const make = (k: string) => (o: Record<string, unknown>) => {
+      calls.push({ kind: k, options: o });
+      return {
+        on() {},
+        masters: [],
+        getMasterNode: () => undefined,
+        sendCommand: async () => null,
+        connect: async () => {},
+        destroy: async () => {
+          destroyed++;
+        },
+      };
+    };
+    const fake = {
+      createClient: make("createClient"),
+      createCluster: make("createCluster"),
+      createSentinel: make("createSentinel"),
+    };
+    const config = loadConfig({ options: { storage: "redis", ...options }, env: {} });
+    const store = redisStoreFromConfig(config, { error() {}, warn() {} }, () => fake);
+    await store.ready();
+    expect(calls.map((c) => c.kind)).toEqual([kind]);
+    const o = calls[0]?.options as Record<string, Record<string, unknown>>;
+    const client =
+      kind === "createCluster" ? o.defaults : kind === "createSentinel" ? o.nodeClientOptions : o;
+    expect(client?.disableOfflineQueue).toBe(true);
+    const socket = client?.socket as { reconnectStrategy?: (n: number) => number };
+    expect(socket.reconnectStrategy?.(50)).toBeGreaterThan(0);
+    await store.close();
+    expect(destroyed).toBe(1);
+  },
+);
