@@ -23,7 +23,7 @@ export interface SessionConfig {
   inactivityTimeoutSecs: number;
   storage: "memory" | "redis";
   redisUrl: string | undefined;
-  /** Redis Cluster: seed node URLs (a few are enough; the rest is discovered). */
+  /** Redis Cluster: URLs of nodes to start from (a few are enough; the rest is discovered). */
   redisClusterNodes: string[];
   /** Redis Sentinel: the sentinels' `host:port` addresses. */
   redisSentinels: string[];
@@ -199,7 +199,7 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     option: "redisClusterNodes",
     kind: "string[]",
     default: [],
-    doc: "Redis Cluster seed nodes (redis:// or rediss:// URLs); instead of redis_url.",
+    doc: "Redis Cluster nodes to start from (redis:// or rediss:// URLs; the rest is discovered); instead of redis_url.",
     check: (v: string[]) => {
       for (const u of v) {
         try {
