@@ -33,6 +33,21 @@ export interface SessionConfig {
   postgresTable: string;
   /** Create the PostgreSQL tables at start-up when they are missing. */
   postgresCreateTable: boolean;
+  /** Redis Cluster: URLs of nodes to start from (a few are enough; the rest is discovered). */
+  redisClusterNodes: string[];
+  /** Redis Sentinel: the sentinels' `host:port` addresses. */
+  redisSentinels: string[];
+  /** Redis Sentinel: the name the sentinels monitor the primary under. */
+  redisSentinelName: string | undefined;
+  redisSentinelUsername: string | undefined;
+  redisSentinelPassword: string | undefined;
+  /** Credentials of the data nodes when their URLs carry none (and of Sentinel's primary/replicas). */
+  redisUsername: string | undefined;
+  redisPassword: string | undefined;
+  /** Replicas that must acknowledge a new record (`WAIT`) before the request succeeds; 0 = off. */
+  redisWaitReplicas: number;
+  /** How long a new record waits for those acknowledgements before the request answers 503. */
+  redisWaitTimeoutMs: number;
   /** Prefix of every Redis key. */
   keyPrefix: string;
   /** A store operation slower than this fails with 503. */
@@ -241,6 +256,90 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     kind: "boolean",
     default: false,
     doc: "Create the PostgreSQL tables at start-up when missing (else run the migration).",
+  },
+  {
+    toml: "redis_cluster_nodes",
+    option: "redisClusterNodes",
+    kind: "string[]",
+    default: [],
+    doc: "Redis Cluster nodes to start from (redis:// or rediss:// URLs; the rest is discovered); instead of redis_url.",
+    check: (v: string[]) => {
+      for (const u of v) {
+        try {
+          const p = new URL(u).protocol;
+          if (p !== "redis:" && p !== "rediss:") return `holds "${u}", not a redis:// URL`;
+        } catch {
+          return `holds "${u}", not a redis:// or rediss:// URL`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    toml: "redis_sentinels",
+    option: "redisSentinels",
+    kind: "string[]",
+    default: [],
+    doc: "Redis Sentinel addresses (host:port); with redis_sentinel_name, instead of redis_url.",
+    check: (v: string[]) => {
+      for (const a of v) {
+        const port = Number(/^(\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(a)?.[2]);
+        if (!(port > 0 && port < 65536)) return `holds "${a}", not a host:port address`;
+      }
+      return undefined;
+    },
+  },
+  {
+    toml: "redis_sentinel_name",
+    option: "redisSentinelName",
+    kind: "string",
+    default: undefined,
+    doc: "The primary's name as the sentinels know it (sentinel monitor <name> …).",
+    check: (v: string) => (/^[^\s]+$/.test(v) ? undefined : "must be a name without spaces"),
+  },
+  {
+    toml: "redis_sentinel_username",
+    option: "redisSentinelUsername",
+    kind: "string",
+    default: undefined,
+    doc: "ACL user for the sentinels.",
+  },
+  {
+    toml: "redis_sentinel_password",
+    option: "redisSentinelPassword",
+    kind: "string",
+    default: undefined,
+    doc: "Password of the sentinels (their requirepass).",
+  },
+  {
+    toml: "redis_username",
+    option: "redisUsername",
+    kind: "string",
+    default: undefined,
+    doc: "ACL user for the data nodes, when their URLs carry none (Sentinel: primary and replicas).",
+  },
+  {
+    toml: "redis_password",
+    option: "redisPassword",
+    kind: "string",
+    default: undefined,
+    doc: "Password of the data nodes, when their URLs carry none (Sentinel: primary and replicas).",
+  },
+  {
+    toml: "redis_wait_replicas",
+    option: "redisWaitReplicas",
+    kind: "integer",
+    default: 0,
+    doc: "New records (sign-in, cycle, first write) wait until this many replicas have them (WAIT); 0 = off.",
+    check: int(0, 16),
+  },
+  {
+    toml: "redis_wait_timeout_ms",
+    option: "redisWaitTimeoutMs",
+    kind: "integer",
+    default: 500,
+    doc: "How long a new record waits for redis_wait_replicas; fewer acknowledgements answer 503.",
+    check: int(1, 60_000),
   },
   {
     toml: "key_prefix",
@@ -712,10 +811,14 @@ function checkCombinations(c: SessionConfig): void {
       `"${c.cookieName}" needs secure = true (the __Secure- prefix)`,
     );
   }
-  if (c.storage === "redis" && c.redisUrl === undefined) {
+  if (
+    c.storage === "redis" &&
+    c.redisUrl === undefined &&
+    c.redisClusterNodes.length + c.redisSentinels.length === 0
+  ) {
     throw new ConfigError(
       "session.redis_url",
-      'is required when storage = "redis" (e.g. "redis://localhost:6379")',
+      'is required when storage = "redis" (e.g. "redis://localhost:6379"), unless redis_cluster_nodes or redis_sentinels is set',
     );
   }
 }

@@ -12,7 +12,8 @@ import type {
 
 /**
  * The Redis store. Typed by the few methods it calls, so it depends on neither client package:
- * node-redis (`createClient`, `createCluster`) and ioredis (`new Redis`, `new Cluster`) all fit.
+ * node-redis (`createClient`, `createCluster`, `createSentinel`) and ioredis (`new Redis`,
+ * `new Cluster`) all fit.
  */
 
 /** A node-redis v5+ client (`createClient()`). */
@@ -30,13 +31,26 @@ export interface NodeRedisClusterLike {
   ): Promise<unknown>;
 }
 
+/**
+ * A node-redis v5+ Sentinel client (`createSentinel()`); told apart by `getMasterNode`. Commands go
+ * to the current primary.
+ */
+export interface NodeRedisSentinelLike {
+  getMasterNode(): unknown;
+  sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+}
+
 /** An ioredis client or cluster (`new Redis()`, `new Cluster()`). */
 export interface IoRedisLike {
   call(command: string, ...args: string[]): Promise<unknown>;
 }
 
 /** Any client {@link RedisStore} accepts. */
-export type RedisClientLike = NodeRedisClientLike | NodeRedisClusterLike | IoRedisLike;
+export type RedisClientLike =
+  | NodeRedisClientLike
+  | NodeRedisClusterLike
+  | NodeRedisSentinelLike
+  | IoRedisLike;
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -52,6 +66,17 @@ export interface RedisStoreOptions {
   ready?: Promise<unknown>;
   /** Called by {@link RedisStore.close}: pass one when the store should shut its client down. */
   onClose?: () => void | Promise<void>;
+  /**
+   * Durability: a write that creates a record (a new session, a cycled id, a sign-in) waits until
+   * this many replicas acknowledge it (`WAIT`, on the node that owns the key), so a failover right
+   * after the response cannot lose it. When fewer acknowledge within `waitTimeoutMs` the write
+   * fails (the request answers 503) and a warning is logged. Default 0: no waiting. Needs a client
+   * whose command follows the write on the same connection: node-redis client, cluster or Sentinel
+   * (`masterPoolSize` 1, the default), or an ioredis client; not an ioredis Cluster.
+   */
+  waitReplicas?: number;
+  /** How long a new record waits for `waitReplicas` acknowledgements. Default 500. */
+  waitTimeoutMs?: number;
 }
 
 /**
@@ -220,6 +245,10 @@ function senderFor(client: RedisClientLike): Send {
     return (_key, [command, ...args]) => io.call(command as string, ...args);
   }
   if (typeof c.sendCommand === "function") {
+    if (typeof c.getMasterNode === "function") {
+      const sentinel = client as NodeRedisSentinelLike;
+      return (_key, args) => sentinel.sendCommand(false, args);
+    }
     if ("masters" in c) {
       const cluster = client as NodeRedisClusterLike;
       return (key, args) => cluster.sendCommand(key, false, args);
@@ -229,7 +258,7 @@ function senderFor(client: RedisClientLike): Send {
   }
   throw new TypeError(
     "coatcheck: RedisStore needs a node-redis client or cluster (createClient/createCluster from " +
-      '"redis") or an ioredis client or cluster',
+      '"redis"), a node-redis Sentinel (createSentinel) or an ioredis client or cluster',
   );
 }
 
@@ -300,6 +329,7 @@ export class RedisStore implements RecordStore, LockStore {
   readonly #logger: Pick<Logger, "warn">;
   readonly #onClose: (() => void | Promise<void>) | undefined;
   readonly #ready: Promise<void> | undefined;
+  readonly #wait: { replicas: string; timeout: string } | undefined;
 
   constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
     this.#send = senderFor(client);
@@ -314,6 +344,17 @@ export class RedisStore implements RecordStore, LockStore {
     this.#logger = options.logger ?? console;
     this.#onClose = options.onClose;
     this.#ready = options.ready?.then(() => {});
+    const replicas = options.waitReplicas ?? 0;
+    if (replicas > 0 && (client as { isCluster?: unknown }).isCluster === true) {
+      throw new ConfigError(
+        "session.redis_wait_replicas",
+        "needs a node-redis cluster (createCluster): an ioredis Cluster sends WAIT to a random node",
+      );
+    }
+    this.#wait =
+      replicas > 0
+        ? { replicas: String(replicas), timeout: String(options.waitTimeoutMs ?? 500) }
+        : undefined;
   }
 
   /** Settles when the client given as `ready` is first connected (at once without one). */
@@ -356,7 +397,18 @@ export class RedisStore implements RecordStore, LockStore {
         `[coatcheck] Redis key ${key} holds a value that is not a session; not written`,
       );
     }
+    if (Number(reply) === 1 && mode === "create" && this.#wait) await this.#replicated(key);
     return Number(reply) === 1;
+  }
+
+  /** WAIT on the connection that wrote `key`; throws when too few replicas acknowledged. */
+  async #replicated(key: string): Promise<void> {
+    const { replicas, timeout } = this.#wait as { replicas: string; timeout: string };
+    const acked = Number(await this.#send(key, ["WAIT", replicas, timeout]));
+    if (acked >= Number(replicas)) return;
+    const message = `new session record acknowledged by ${acked} of ${replicas} replicas within ${timeout} ms (redis_wait_replicas); answering 503`;
+    this.#logger.warn(`[coatcheck] ${message}`);
+    throw new Error(message);
   }
 
   async destroy(id: string): Promise<void> {
