@@ -5,177 +5,129 @@ import type {
   onRequestAsyncHookHandler,
 } from "fastify";
 import fp from "fastify-plugin";
-import { type CsrfRequest, csrfApplies, verifyCsrf } from "../core/csrf.js";
+import { CsrfToken } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
-import {
-  errorResponseFor,
-  MissingMiddlewareError,
-  type SessionLockTimeoutError,
-  type StoreUnavailableError,
-} from "../core/errors.js";
-import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
-import { Session } from "../core/session.js";
+import { type CoatcheckResponse, MissingMiddlewareError } from "../core/errors.js";
+import { accessGuard, type GuardOptions } from "../core/guard.js";
+import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pipeline.js";
+import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import { nodeFormField, pathOf, requestHeader } from "./node-http.js";
-import type { HeaderTarget } from "./web.js";
-import { writeCommitHeaders } from "./web.js";
+import { nodeRequest } from "./node-http.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     /** The request's session, set by the coatcheck plugin. */
-    session: Session;
+    readonly session: Session;
   }
 }
 
 /**
  * Options of the Fastify plugin: coatcheck options, or `{ engine }` to share one engine between
- * apps.
+ * apps, and `render` for the body of the responses coatcheck writes.
  */
-export type CoatcheckFastifyOptions = CoatcheckOptions & { engine?: SessionEngine };
+export type CoatcheckFastifyOptions = CoatcheckOptions & {
+  engine?: SessionEngine;
+} & PipelineOptions;
 
-const CLOSED = Symbol("coatcheck.closed");
-const FAILURE = Symbol("coatcheck.failure");
-const DISCARD = Symbol("coatcheck.discard");
+const exchanges = new WeakMap<FastifyRequest, Exchange>();
+const failures = new WeakMap<FastifyRequest, CoatcheckResponse>();
 
-interface RequestState {
-  [CLOSED]?: boolean;
-  /** Rejected before the handler (CSRF, or the store failed during the check): save nothing. */
-  [DISCARD]?: boolean;
-  [FAILURE]?: ReturnType<typeof errorResponseFor>;
+function exchangeFor(request: FastifyRequest): Exchange {
+  const exchange = exchanges.get(request);
+  if (exchange === undefined) {
+    throw new MissingMiddlewareError(
+      "Fastify",
+      'await app.register(coatcheck) from "coatcheck/fastify", in this route\'s scope or a parent of it',
+    );
+  }
+  return exchange;
 }
 
-function replyHeaders(reply: FastifyReply): HeaderTarget {
-  return {
-    get: (name) => {
-      const value = reply.getHeader(name);
-      if (value === undefined) return undefined;
-      return Array.isArray(value) ? value.join(", ") : String(value);
-    },
-    set: (name, value) => {
-      reply.header(name, value);
-    },
-    // Fastify appends to an existing Set-Cookie by itself; no other header is appended.
-    append: (name, value) => {
-      reply.header(name, value);
-    },
-  };
+function send(reply: FastifyReply, answer: CoatcheckResponse): FastifyReply {
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
 const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options, done) => {
-  const { engine: given, ...rest } = options;
+  const { engine: given, render, ...rest } = options;
   // Fastify's own registration options are not coatcheck configuration.
   const { prefix, logLevel, logSerializers, ...config } = rest as CoatcheckOptions &
     Record<"prefix" | "logLevel" | "logSerializers", unknown>;
-  let engine: SessionEngine;
+  let pipeline: RequestPipeline;
   try {
-    engine = given ?? engineFrom(config);
+    pipeline = new RequestPipeline(given ?? engineFrom(config), render ? { render } : {});
   } catch (error) {
     done(error as Error);
     return;
   }
 
-  fastify.decorateRequest("session", null as unknown as Session);
-
-  fastify.addHook("onRequest", (request, _reply, next) => {
-    request.session = engine.open(request.headers.cookie);
-    next();
+  fastify.decorateRequest("session", {
+    getter(this: FastifyRequest) {
+      return exchangeFor(this).session;
+    },
   });
 
-  // After body parsing, so a form parsed by @fastify/formbody (or @fastify/multipart with
-  // attachFieldsToBody) is read from request.body; an unparsed multipart stream is copied and put back.
-  fastify.addHook("preHandler", async (request, reply) => {
-    if (!csrfApplies(engine, request.method)) return;
-    let answer: { status: number; headers: Record<string, string>; body: string } | null;
-    try {
-      answer = await verifyCsrf(engine, request.session, csrfRequestOf(request));
-    } catch (error) {
-      answer = errorResponseFor(error);
-      if (answer === null) throw error;
-    }
-    if (answer === null) return;
-    (request as RequestState)[DISCARD] = true;
-    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  // The CSRF check runs here, before any body parser: a forged request is answered at once, and
+  // a form body is peeked (bounded) and put back for the parser, which still reads every byte.
+  fastify.addHook("onRequest", async (request, reply) => {
+    const exchange = pipeline.begin(nodeRequest(request.raw, request.url, () => undefined));
+    exchanges.set(request, exchange);
+    const refused = await exchange.check();
+    if (refused !== null) return send(reply, refused);
   });
 
   fastify.addHook("onError", (request, _reply, error, next) => {
-    const failure = errorResponseFor(error);
-    if (failure) (request as RequestState)[FAILURE] = failure;
+    const failure = exchanges.get(request)?.failure(error);
+    if (failure) failures.set(request, failure);
     next();
   });
 
   fastify.addHook("onSend", async (request, reply, payload) => {
-    const state = request as RequestState;
-    const failure = state[FAILURE];
-    // The error handler (the app's or Fastify's) chose the body; the 503's headers are ours.
-    if (failure && reply.statusCode === failure.status) {
-      for (const [name, value] of Object.entries(failure.headers))
-        if (name !== "content-type") reply.header(name, value);
-    }
-    if (state[CLOSED]) return payload;
-    state[CLOSED] = true;
-    try {
-      if (state[DISCARD]) {
-        // Release a lock, save nothing: the 5xx row of the decision table.
-        await engine.commit(request.session, 500);
-        return payload;
-      }
-      writeCommitHeaders(
-        replyHeaders(reply),
-        await engine.commit(request.session, reply.statusCode),
-      );
-      return payload;
-    } catch (error) {
-      const unavailable = errorResponseFor(error);
-      if (!unavailable) throw error;
+    const exchange = exchanges.get(request);
+    if (exchange === undefined) return payload;
+    let replacement = failures.get(request) ?? null;
+    const status = replacement?.status ?? reply.statusCode;
+    const outcome = await exchange.finish(status, (name) => {
+      const value = reply.getHeader(name);
+      return Array.isArray(value)
+        ? value.join(", ")
+        : value === undefined
+          ? undefined
+          : String(value);
+    });
+    replacement = outcome.response ?? replacement;
+    if (replacement !== null) {
       const stream = payload as { destroy?: () => void } | null;
       if (typeof stream?.destroy === "function") stream.destroy();
-      reply.removeHeader("content-length");
-      reply.code(unavailable.status).headers(unavailable.headers);
-      return unavailable.body;
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+      send(reply, replacement);
+    } else {
+      reply.headers(outcome.set);
     }
+    // Fastify appends a repeated Set-Cookie instead of replacing it.
+    for (const [name, value] of outcome.append) reply.header(name, value);
+    return replacement?.body ?? payload;
   });
 
   // A hijacked reply (reply.hijack(), writes to reply.raw) skips onSend: release the lock and save
-  // nothing, as for a 5xx.
-  fastify.addHook("onResponse", (request, _reply, next) => {
-    const state = request as RequestState;
-    if (!state[CLOSED] && request.session instanceof Session) {
-      state[CLOSED] = true;
-      engine.commit(request.session, 500).catch(() => {});
-    }
-    next();
+  // nothing, as for a 5xx. Finishing twice does nothing.
+  fastify.addHook("onResponse", async (request) => {
+    await exchanges.get(request)?.finish(500, () => undefined);
   });
 
   done();
 };
 
-/** The request as the CSRF check sees it; the path is the pathname, without the query. */
-function csrfRequestOf(request: FastifyRequest): CsrfRequest {
-  return {
-    method: request.method,
-    path: pathOf(request.url),
-    header: (name) => requestHeader(request.raw, name),
-    formField: nodeFormField(request.raw, () => request.body),
-  };
-}
-
 /**
  * The Fastify 5 plugin: opens the session lazily on every request of the scope it is registered
  * in (and its children: it is wrapped with `fastify-plugin`) and saves it in `onSend`, before the
- * response leaves, streamed replies included. A 5xx reply saves nothing; a store failure at that
- * point turns the reply into a 503 with `Retry-After`. A {@link StoreUnavailableError} or
- * {@link SessionLockTimeoutError} thrown by a handler becomes a 503 with `Retry-After` (the body is
- * your error handler's). Cookies are read from the header directly; `@fastify/cookie` is not
- * needed and can be registered beside it.
- *
- * With `[session.csrf] enabled` (the default) a `preHandler` hook checks the CSRF token of every
- * request but GET, HEAD and OPTIONS; a failed check answers 403, the handler does not run and
- * nothing is saved. The form field is read from `@fastify/formbody` or `@fastify/multipart` bodies.
+ * response leaves, streamed replies included. A 5xx reply saves nothing; a store failure (at the
+ * save, or thrown by a handler) answers 503 with `Retry-After`. With CSRF enabled (the default) an
+ * `onRequest` hook checks every request but GET, HEAD and OPTIONS before any body parser runs; a
+ * failed check answers 403. Works over HTTP/2 (`http2: true`). `@fastify/cookie` is not needed and
+ * can be registered beside it.
  *
  * @example
  * ```ts
- * import Fastify from "fastify";
- * import { coatcheck } from "coatcheck/fastify";
  * const app = Fastify();
  * await app.register(coatcheck, { configFile: "config.toml" });
  * app.post("/login", async (request, reply) => {
@@ -188,71 +140,44 @@ function csrfRequestOf(request: FastifyRequest): CsrfRequest {
 export const coatcheck = fp(plugin, { fastify: "5.x", name: "coatcheck" });
 export default coatcheck;
 
+/** A route-level `onRequest` hook running one pipeline step; its response answers instead. */
+function step(run: (exchange: Exchange) => Promise<CoatcheckResponse | null>) {
+  const hook: onRequestAsyncHookHandler = async (request, reply) => {
+    const refused = await run(exchangeFor(request));
+    if (refused !== null) return send(reply, refused);
+  };
+  return hook;
+}
+
 /**
- * Route-level `onRequest` hook: serialise requests on one session (read-modify-write routes such as
- * a cart): `app.post("/cart", { onRequest: sessionLock() }, handler)`. A lock that cannot be taken
- * within `lock_timeout_ms` answers 503 with `Retry-After`.
+ * Route-level `onRequest` hook: serialise requests on one session (a cart):
+ * `app.post("/cart", { onRequest: sessionLock() }, handler)`; 503 after `lock_timeout_ms`.
  */
 export function sessionLock(): onRequestAsyncHookHandler {
-  return async (request) => {
-    await getSession(request).lock();
-  };
+  return step((exchange) => exchange.lock());
 }
 
 /** The request's session; throws a clear error when the plugin does not cover this route. */
 export function getSession(request: FastifyRequest): Session {
-  const current = (request as { session?: unknown }).session;
-  if (!(current instanceof Session)) {
-    throw new MissingMiddlewareError(
-      "Fastify",
-      'await app.register(coatcheck) from "coatcheck/fastify", in this route\'s scope or a parent of it',
-    );
-  }
-  return current;
+  return exchangeFor(request).session;
 }
 
-/**
- * Route-level `onRequest` hook for the seed's "Protected Routes": signed-out users never reach the
- * handler. A page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request
- * gets 401 with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON.
- *
- * @example
- * ```ts
- * app.get("/dashboard", { onRequest: requireAuth() }, async (request) => {
- *   const auth = await AuthSession.open(request.session);
- *   return `Welcome, ${escapeHtml(auth.userId())}!`;
- * });
- * ```
- */
+/** The request's {@link CsrfToken}: `(await getCsrfToken(request)).asHiddenField()`. */
+export function getCsrfToken(request: FastifyRequest): Promise<CsrfToken> {
+  return CsrfToken.from(getSession(request));
+}
+
+/** `onRequest` hook: signed-out users get 303 to `loginUrl` (htmx: `HX-Redirect`; API: 401). */
 export function requireAuth(options?: GuardOptions): onRequestAsyncHookHandler {
-  return guardHook(accessGuard(options));
+  const guard = accessGuard(options);
+  return step((exchange) => exchange.guard(guard));
 }
 
-/**
- * Route-level `onRequest` hook for the seed's "Role-Based Access": like {@link requireAuth}, and a
- * signed-in user without the role gets 403. With several roles any one is enough; pass
- * `{ all: true }` to require every one.
- *
- * @example
- * ```ts
- * app.get("/admin", { onRequest: requireRole("admin") }, async () => "Admin dashboard");
- * ```
- */
+/** Like {@link requireAuth}, and 403 without one of `roles` (every one with `{ all: true }`). */
 export function requireRole(
   roles: string | readonly string[],
   options?: GuardOptions & { all?: boolean },
 ): onRequestAsyncHookHandler {
-  return guardHook(accessGuard({ ...options, roles }));
-}
-
-function guardHook(guard: AccessGuard): onRequestAsyncHookHandler {
-  return async (request, reply) => {
-    const hx = request.headers["hx-request"];
-    const denied = await guard(getSession(request), {
-      method: request.method,
-      accept: request.headers.accept,
-      hxRequest: Array.isArray(hx) ? hx[0] : hx,
-    });
-    if (denied !== null) return reply.code(denied.status).headers(denied.headers).send(denied.body);
-  };
+  const guard = accessGuard({ ...options, roles });
+  return step((exchange) => exchange.guard(guard));
 }

@@ -3,7 +3,7 @@ import type { CsrfConfig } from "./config.js";
 import { CsrfBodyError, type FormBodyProblem } from "./csrf-form.js";
 import type { SessionEngine } from "./engine.js";
 import { SessionLockTimeoutError, StoreUnavailableError } from "./errors.js";
-import { CSRF_SECRET_KEY, engineOf, type Session, stateOf } from "./session.js";
+import { CSRF_SECRET_KEY, engineOf, noteUsage, type Session, stateOf } from "./session.js";
 
 /**
  * CSRF protection: the synchronizer-token pattern (OWASP CSRF Prevention Cheat Sheet), with
@@ -167,6 +167,7 @@ export class CsrfToken {
       state.fields[CSRF_SECRET_KEY] = text;
       state.changes.set(CSRF_SECRET_KEY, text);
     }
+    noteUsage(this.#session, "tokenRendered");
     return mask(secret);
   }
 

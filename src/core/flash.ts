@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { engineOf, type Session } from "./session.js";
+import { engineOf, noteUsage, type Session } from "./session.js";
 
 /** The four kinds of flash message. Use the constants (`FlashKind.Error`) or the strings. */
 export const FlashKind = {
@@ -187,6 +187,7 @@ export class FlashMessages {
 
   async #take(): Promise<FlashMessage[]> {
     const taken = await this.#session.consume(FLASH_KEY_PREFIX);
+    noteUsage(this.#session, "flashConsumed");
     const out: FlashMessage[] = [];
     for (const { key, value } of taken) {
       const v = value as { kind?: unknown; message?: unknown } | null;

@@ -170,6 +170,7 @@ export class Session {
     const s = this[STATE];
     if (s.originId !== null) s.cycled = true;
     this.#drop(CSRF_SECRET_KEY);
+    noteUsage(this, "rotated");
   }
 
   /** Delete the session: the record goes, the cookie is cleared. Later inserts start a new session. */
@@ -178,6 +179,7 @@ export class Session {
     if (s.wantLock && !s.loaded) await this.load();
     const old = s.originId ?? (s.loaded ? null : s.incomingId);
     if (old !== null) s.doomed = old;
+    noteUsage(this, "rotated");
     s.loaded = true;
     s.originId = null;
     s.fields = emptyFields();
@@ -336,4 +338,28 @@ export class Session {
     delete s.fields[key];
     s.changes.set(key, null);
   }
+}
+
+// usageOf: provisional, replaced by the core redesign
+/** What this request did with its session, for the response's cache headers. */
+export interface SessionUsage {
+  loaded: boolean;
+  tokenRendered: boolean;
+  flashConsumed: boolean;
+  rotated: boolean;
+}
+const usage = new WeakMap<Session, Omit<SessionUsage, "loaded">>();
+export function noteUsage(session: Session, what: "tokenRendered" | "flashConsumed" | "rotated") {
+  const seen = usage.get(session) ?? { tokenRendered: false, flashConsumed: false, rotated: false };
+  seen[what] = true;
+  usage.set(session, seen);
+}
+export function usageOf(session: Session): SessionUsage {
+  const seen = usage.get(session);
+  return {
+    loaded: session[STATE].loaded,
+    tokenRendered: seen?.tokenRendered ?? false,
+    flashConsumed: seen?.flashConsumed ?? false,
+    rotated: seen?.rotated ?? false,
+  };
 }
