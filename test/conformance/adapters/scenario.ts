@@ -8,6 +8,8 @@ export interface ScenarioContext {
   session: Session;
   /** Path parameters (`:name` segments). */
   params: Record<string, string>;
+  /** A token rendered through the framework's `getCsrfToken`. */
+  csrfToken(): Promise<string>;
 }
 
 export interface ScenarioResult {
@@ -27,6 +29,8 @@ export interface Route {
   path: string;
   /** Serialise with the framework's `sessionLock()`. */
   lock?: boolean;
+  /** Guard with the framework's `requireAuth()`, or `requireRole(roles)` when roles are given. */
+  guard?: { roles?: string[] };
   handler: (ctx: ScenarioContext) => Promise<ScenarioResult>;
 }
 
