@@ -43,8 +43,8 @@ export function pathOf(target: string): string {
 
 /**
  * A Node request as the pipeline's input. `target` is the request target the router saw (Express's
- * `originalUrl`, Fastify's `url`); `parsed` returns the app's parsed body, if any. On HTTP/2,
- * `:authority` is among the headers, which is where the pipeline's origin function finds it.
+ * `originalUrl`, Fastify's `url`); `parsed` returns the app's parsed body, if any. On HTTP/2 the
+ * authority is the `:authority` pseudo-header.
  */
 export function nodeRequest(
   req: IncomingMessage,
@@ -56,6 +56,7 @@ export function nodeRequest(
     method: req.method ?? "GET",
     path: pathOf(target),
     header: (name) => requestHeader(req, name),
+    authority: () => requestHeader(req, ":authority"),
     formField: (name) => {
       field ??= nodeFormField(req, parsed);
       return field(name);

@@ -28,7 +28,10 @@ export interface PipelineRequest {
   path: string;
   /** A request header by lower-case name, repeated headers joined; `undefined` when absent. */
   header(name: string): string | undefined;
-  /** The URL's authority, for frameworks whose requests carry it there rather than in `Host`. */
+  /**
+   * The authority the request was addressed to when there is no `Host` header: `:authority` on
+   * HTTP/2, or the URL's for frameworks that keep it there.
+   */
   authority?(): string | undefined;
   /**
    * The value(s) of a form field of an urlencoded or multipart body, leaving the body to the app
@@ -60,7 +63,7 @@ export interface PipelineOptions {
  * configured public origin or trusted proxy headers belong here.
  */
 export function requestHost(request: PipelineRequest): string | undefined {
-  return request.header("host") ?? request.header(":authority") ?? request.authority?.();
+  return request.header("host") ?? request.authority?.();
 }
 
 /** Merge `tokens` into a `Vary` value; `undefined` when nothing needs to change. */
