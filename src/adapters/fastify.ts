@@ -3,6 +3,8 @@ import type {
   FastifyReply,
   FastifyRequest,
   onRequestAsyncHookHandler,
+  RawServerBase,
+  RouteGenericInterface,
 } from "fastify";
 import fp from "fastify-plugin";
 import { CsrfToken } from "../core/csrf.js";
@@ -29,10 +31,13 @@ export type CoatcheckFastifyOptions = CoatcheckOptions & {
   engine?: SessionEngine;
 } & PipelineOptions;
 
-const exchanges = new WeakMap<FastifyRequest, Exchange>();
+/** A request of any Fastify server, HTTP/1.1 or HTTP/2. */
+type AnyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
+
+const exchanges = new WeakMap<AnyRequest, Exchange>();
 const failures = new WeakMap<FastifyRequest, CoatcheckResponse>();
 
-function exchangeFor(request: FastifyRequest): Exchange {
+function exchangeFor(request: AnyRequest): Exchange {
   const exchange = exchanges.get(request);
   if (exchange === undefined) {
     throw new MissingMiddlewareError(
@@ -158,12 +163,12 @@ export function sessionLock(): onRequestAsyncHookHandler {
 }
 
 /** The request's session; throws a clear error when the plugin does not cover this route. */
-export function getSession(request: FastifyRequest): Session {
+export function getSession(request: AnyRequest): Session {
   return exchangeFor(request).session;
 }
 
 /** The request's {@link CsrfToken}: `(await getCsrfToken(request)).asHiddenField()`. */
-export function getCsrfToken(request: FastifyRequest): Promise<CsrfToken> {
+export function getCsrfToken(request: AnyRequest): Promise<CsrfToken> {
   return CsrfToken.from(getSession(request));
 }
 
