@@ -310,6 +310,7 @@ function tooLarge(limits: FormLimits): CsrfBodyError {
 function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array> {
   const length = requestHeader(req, "content-length");
   const declared = length !== undefined && /^\d+$/.test(length) ? Number(length) : null;
+  if (declared === 0) return Promise.resolve(new Uint8Array(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -318,8 +319,9 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
       req.off("readable", onReadable);
       req.off("error", onGone);
       req.off("aborted", onGone);
+      req.off("end", onEnd);
       const bytes = Buffer.concat(chunks);
-      if (bytes.length > 0 && !req.destroyed) req.unshift(bytes);
+      if (bytes.length > 0 && !req.destroyed && !req.readableEnded) req.unshift(bytes);
       return bytes;
     };
     const fail = (error: CsrfBodyError) => {
@@ -327,6 +329,8 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
       reject(error);
     };
     const onGone = () => fail(new CsrfBodyError("body_unreadable", "form body could not be read"));
+    // A body shorter than declared (or undeclared, on a stand-in without `complete`) ends here.
+    const onEnd = () => resolve(stop());
     const onReadable = () => {
       for (;;) {
         const chunk = req.read() as Buffer | null;
@@ -349,5 +353,6 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
     req.on("readable", onReadable);
     req.on("error", onGone);
     req.on("aborted", onGone);
+    req.on("end", onEnd);
   });
 }

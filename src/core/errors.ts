@@ -78,6 +78,8 @@ export interface Refusal {
   message: string;
   /** Short heading of the HTML page. */
   title: string;
+  /** What a person can do about it, shown on the HTML page above the message. */
+  hint?: string;
   /** More fields of the JSON answer, and the detail of the htmx event. */
   detail?: Record<string, string | number>;
   /** A page navigation is sent here (303) instead; htmx gets `HX-Redirect`. */
@@ -116,7 +118,8 @@ function escapeHtml(text: string): string {
 
 function page(refusal: Refusal): string {
   const title = escapeHtml(refusal.title);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${refusal.status} ${title}</title></head><body><h1>${title}</h1><p>${escapeHtml(refusal.message)}</p></body></html>`;
+  const hint = refusal.hint === undefined ? "" : `<p>${escapeHtml(refusal.hint)}</p>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${refusal.status} ${title}</title></head><body><h1>${title}</h1>${hint}<p><small>${escapeHtml(refusal.message)}</small></p></body></html>`;
 }
 
 const TEXT = "text/plain; charset=utf-8";

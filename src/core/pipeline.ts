@@ -107,6 +107,7 @@ function csrfRefusal(rejection: CsrfRejection): Refusal {
     status: 403,
     error: "csrf_validation_failed",
     title: "Form not accepted",
+    hint: "This form has expired or was not sent from this site. Go back, reload the page and try again.",
     message,
     detail: { reason: rejection.reason },
     event: CSRF_FAILED_EVENT,
