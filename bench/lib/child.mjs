@@ -15,6 +15,7 @@ export async function startCell(cell, { redisUrl, execArgv = [], cwd } = {}) {
       NODE_ENV: "production",
       BENCH_PORT: String(port),
       BENCH_STORE: cell.store ?? "memory",
+      BENCH_CSRF: cell.csrf ?? "on",
       BENCH_REDIS_URL: redisUrl ?? "",
     },
     stdio: ["ignore", "inherit", "pipe", "ipc"],

@@ -23,8 +23,7 @@ declare global {
   // Express types its request through this global namespace; augmenting it is the only way in.
   namespace Express {
     interface Request {
-      /** The request's session, set by coatcheck's `session()` middleware. */
-      session: Session;
+      session: Session; // set by coatcheck's session() middleware
     }
   }
 }
@@ -59,19 +58,7 @@ guardPrototype(expressModule.request);
  * field is found whether the body parser runs before or after this middleware. Add
  * {@link sessionErrors} after your routes for store outages and lock timeouts thrown by handlers.
  *
- * @example
- * ```ts
- * import express from "express";
- * import { session, sessionErrors } from "coatcheck/express";
- * const app = express();
- * app.use(session({ configFile: "config.toml" }));
- * app.post("/login", async (req, res) => {
- *   await req.session.insert("user_id", "alice");
- *   await req.session.cycleId();
- *   res.redirect(303, "/dashboard");
- * });
- * app.use(sessionErrors());
- * ```
+ * @example `app.use(session({ configFile: "config.toml" }))`, routes, then `app.use(sessionErrors())`
  */
 export function session(
   options?: CoatcheckOptions | SessionEngine,

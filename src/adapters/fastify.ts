@@ -14,37 +14,28 @@ import { accessGuard, type GuardOptions } from "../core/guard.js";
 import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pipeline.js";
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import { nodeRequest } from "./node-http.js";
+import { headerText, nodeRequest } from "./node-http.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** The request's session, set by the coatcheck plugin. */
-    readonly session: Session;
+    readonly session: Session; // set by the coatcheck plugin
   }
 }
 
-/**
- * Options of the Fastify plugin: coatcheck options, or `{ engine }` to share one engine between
- * apps, and `render` for the body of the responses coatcheck writes.
- */
-export type CoatcheckFastifyOptions = CoatcheckOptions & {
-  engine?: SessionEngine;
-} & PipelineOptions;
+/** Plugin options: coatcheck options or a shared `{ engine }`, and `render` for refusals. */
+export type CoatcheckFastifyOptions = CoatcheckOptions &
+  PipelineOptions & { engine?: SessionEngine };
 
 /** A request of any Fastify server, HTTP/1.1 or HTTP/2. */
 type AnyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
 
 const exchanges = new WeakMap<AnyRequest, Exchange>();
-const failures = new WeakMap<FastifyRequest, CoatcheckResponse>();
+
+const HINT = 'await app.register(coatcheck) from "coatcheck/fastify", in this scope or a parent';
 
 function exchangeFor(request: AnyRequest): Exchange {
   const exchange = exchanges.get(request);
-  if (exchange === undefined) {
-    throw new MissingMiddlewareError(
-      "Fastify",
-      'await app.register(coatcheck) from "coatcheck/fastify", in this route\'s scope or a parent of it',
-    );
-  }
+  if (exchange === undefined) throw new MissingMiddlewareError("Fastify", HINT);
   return exchange;
 }
 
@@ -52,14 +43,15 @@ function send(reply: FastifyReply, answer: CoatcheckResponse): FastifyReply {
   return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
+type Registration = CoatcheckFastifyOptions &
+  Record<"prefix" | "logLevel" | "logSerializers", unknown>;
+
 const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options, done) => {
-  const { engine: given, render, ...rest } = options;
   // Fastify's own registration options are not coatcheck configuration.
-  const { prefix, logLevel, logSerializers, ...config } = rest as CoatcheckOptions &
-    Record<"prefix" | "logLevel" | "logSerializers", unknown>;
+  const { engine, render, prefix, logLevel, logSerializers, ...config } = options as Registration;
   let pipeline: RequestPipeline;
   try {
-    pipeline = new RequestPipeline(given ?? engineFrom(config), render ? { render } : {});
+    pipeline = new RequestPipeline(engine ?? engineFrom(config), render ? { render } : {});
   } catch (error) {
     done(error as Error);
     return;
@@ -71,8 +63,8 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
     },
   });
 
-  // The CSRF check runs here, before any body parser: a forged request is answered at once, and
-  // a form body is peeked (bounded) and put back for the parser, which still reads every byte.
+  // Before any body parser: a forged request is answered at once; a form body is peeked (bounded)
+  // and put back for the parser.
   fastify.addHook("onRequest", async (request, reply) => {
     const exchange = pipeline.begin(nodeRequest(request.raw, request.url, () => undefined));
     exchanges.set(request, exchange);
@@ -81,40 +73,30 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
   });
 
   fastify.addHook("onError", (request, _reply, error, next) => {
-    const failure = exchanges.get(request)?.failure(error);
-    if (failure) failures.set(request, failure);
+    exchanges.get(request)?.failure(error);
     next();
   });
 
   fastify.addHook("onSend", async (request, reply, payload) => {
     const exchange = exchanges.get(request);
     if (exchange === undefined) return payload;
-    let replacement = failures.get(request) ?? null;
-    const status = replacement?.status ?? reply.statusCode;
-    const outcome = await exchange.finish(status, (name) => {
-      const value = reply.getHeader(name);
-      return Array.isArray(value)
-        ? value.join(", ")
-        : value === undefined
-          ? undefined
-          : String(value);
-    });
-    replacement = outcome.response ?? replacement;
-    if (replacement !== null) {
-      const stream = payload as { destroy?: () => void } | null;
-      if (typeof stream?.destroy === "function") stream.destroy();
+    const outcome = await exchange.finish(reply.statusCode, (name) =>
+      headerText(reply.getHeader(name)),
+    );
+    const answer = outcome.response;
+    if (answer !== null) {
+      (payload as { destroy?: () => void } | null)?.destroy?.();
       for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-      send(reply, replacement);
+      reply.code(answer.status).headers(answer.headers);
     } else {
       reply.headers(outcome.set);
     }
     // Fastify appends a repeated Set-Cookie instead of replacing it.
     for (const [name, value] of outcome.append) reply.header(name, value);
-    return replacement?.body ?? payload;
+    return answer?.body ?? payload;
   });
 
-  // A hijacked reply (reply.hijack(), writes to reply.raw) skips onSend: release the lock and save
-  // nothing, as for a 5xx. Finishing twice does nothing.
+  // A hijacked reply skips onSend: release the lock, save nothing (finishing twice does nothing).
   fastify.addHook("onResponse", async (request) => {
     await exchanges.get(request)?.finish(500, () => undefined);
   });
@@ -123,41 +105,25 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
 };
 
 /**
- * The Fastify 5 plugin: opens the session lazily on every request of the scope it is registered
- * in (and its children: it is wrapped with `fastify-plugin`) and saves it in `onSend`, before the
- * response leaves, streamed replies included. A 5xx reply saves nothing; a store failure (at the
- * save, or thrown by a handler) answers 503 with `Retry-After`. With CSRF enabled (the default) an
- * `onRequest` hook checks every request but GET, HEAD and OPTIONS before any body parser runs; a
- * failed check answers 403. Works over HTTP/2 (`http2: true`). `@fastify/cookie` is not needed and
- * can be registered beside it.
+ * The Fastify 5 plugin (wrapped with `fastify-plugin`): opens the session lazily and saves it in
+ * `onSend`, before the reply leaves; a 5xx saves nothing, a store failure answers 503 with
+ * `Retry-After`. With CSRF enabled (the default) an `onRequest` hook checks every request but GET,
+ * HEAD and OPTIONS before any body parser runs (403 on failure). Works with `http2: true`.
  *
- * @example
- * ```ts
- * const app = Fastify();
- * await app.register(coatcheck, { configFile: "config.toml" });
- * app.post("/login", async (request, reply) => {
- *   await request.session.insert("user_id", "alice");
- *   await request.session.cycleId();
- *   return reply.redirect("/dashboard", 303);
- * });
- * ```
+ * @example `await app.register(coatcheck, { configFile: "config.toml" })`
  */
 export const coatcheck = fp(plugin, { fastify: "5.x", name: "coatcheck" });
 export default coatcheck;
 
 /** A route-level `onRequest` hook running one pipeline step; its response answers instead. */
 function step(run: (exchange: Exchange) => Promise<CoatcheckResponse | null>) {
-  const hook: onRequestAsyncHookHandler = async (request, reply) => {
+  return (async (request, reply) => {
     const refused = await run(exchangeFor(request));
     if (refused !== null) return send(reply, refused);
-  };
-  return hook;
+  }) as onRequestAsyncHookHandler;
 }
 
-/**
- * Route-level `onRequest` hook: serialise requests on one session (a cart):
- * `app.post("/cart", { onRequest: sessionLock() }, handler)`; 503 after `lock_timeout_ms`.
- */
+/** `onRequest` hook: serialise requests on one session (a cart); 503 after `lock_timeout_ms`. */
 export function sessionLock(): onRequestAsyncHookHandler {
   return step((exchange) => exchange.lock());
 }

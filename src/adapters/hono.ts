@@ -51,8 +51,8 @@ export function session(
     const refused = await exchange.check();
     if (refused !== null) return finish(c, exchange, toResponse(refused));
     await next();
-    const failure = c.error ? exchange.failure(c.error) : null;
-    await finish(c, exchange, failure ? toResponse(failure) : c.res);
+    if (c.error) exchange.failure(c.error);
+    await finish(c, exchange, c.res);
   };
 }
 
@@ -102,56 +102,33 @@ export function getSession(c: Context): Session {
 }
 
 /** Run one pipeline step on the route; its response, if any, answers the request instead. */
-function step(run: (exchange: Exchange) => Promise<Response | null>): MiddlewareHandler {
+function step(run: (exchange: Exchange) => Promise<CoatcheckResponse | null>): MiddlewareHandler {
   return async (c, next) => {
-    const current = getSession(c);
-    const refused = await run(exchangeOf(current) as Exchange);
-    if (refused !== null) return refused;
+    const refused = await run(exchangeOf(getSession(c)) as Exchange);
+    if (refused !== null) return toResponse(refused);
     await next();
   };
 }
 
-const respond = (answer: CoatcheckResponse | null) => (answer === null ? null : toResponse(answer));
-
-/**
- * Route-level middleware: serialise requests on one session (read-modify-write routes such as a
- * cart). Place it after `session()`.
- */
+/** Route middleware: serialise requests on one session (a cart); 503 after `lock_timeout_ms`. */
 export function sessionLock(): MiddlewareHandler {
-  return step(async (exchange) => respond(await exchange.lock()));
+  return step((exchange) => exchange.lock());
 }
 
 /**
- * Route middleware for "Protected Routes": signed-out users never reach the handler. A page
- * navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request gets 401 with
- * `HX-Redirect`, an API call gets 401 JSON. Place it after `session()`.
- *
- * @example
- * ```ts
- * app.get("/dashboard", requireAuth(), async (c) => {
- *   const auth = await AuthSession.open(getSession(c));
- *   return c.html(`Welcome, ${escapeHtml(auth.userId())}!`);
- * });
- * ```
+ * Route middleware: signed-out users never reach the handler; a page navigation gets 303 to
+ * `loginUrl` (default `/login`), htmx 401 with `HX-Redirect`, an API call 401 JSON.
  */
 export function requireAuth(options?: GuardOptions): MiddlewareHandler {
   const guard = accessGuard(options);
-  return step(async (exchange) => respond(await exchange.guard(guard)));
+  return step((exchange) => exchange.guard(guard));
 }
 
-/**
- * Route middleware for "Role-Based Access": like {@link requireAuth}, and a signed-in user without
- * the role gets 403. With several roles any one is enough; pass `{ all: true }` to require every one.
- *
- * @example
- * ```ts
- * app.get("/admin", requireRole("admin"), (c) => c.html("Admin dashboard"));
- * ```
- */
+/** Like {@link requireAuth}, and 403 without one of `roles` (every one with `{ all: true }`). */
 export function requireRole(
   roles: string | readonly string[],
   options?: GuardOptions & { all?: boolean },
 ): MiddlewareHandler {
   const guard = accessGuard({ ...options, roles });
-  return step(async (exchange) => respond(await exchange.guard(guard)));
+  return step((exchange) => exchange.guard(guard));
 }

@@ -22,7 +22,10 @@ import type { Outcome, PipelineRequest } from "../core/pipeline.js";
  * field for the CSRF check without taking the body away from the app's own parsers.
  */
 
-function headerText(value: number | string | readonly string[] | undefined): string | undefined {
+/** A header value as one string (repeated values joined), or undefined. */
+export function headerText(
+  value: number | string | readonly string[] | undefined,
+): string | undefined {
   if (value === undefined) return undefined;
   return Array.isArray(value) ? value.join(", ") : String(value);
 }

@@ -162,6 +162,8 @@ export class Exchange {
   /** Refused before the handler: save nothing. */
   #refused = false;
   #finished = false;
+  /** coatcheck's answer to an error that escaped the handler; it replaces the app's response. */
+  #failure: CoatcheckResponse | null = null;
 
   /** @internal Made by {@link RequestPipeline.begin}. */
   constructor(pipeline: RequestPipeline, request: PipelineRequest) {
@@ -238,11 +240,14 @@ export class Exchange {
 
   /**
    * The response for an error that escaped the handler: 503 with `Retry-After` for a store outage
-   * or a lock timeout; `null` for errors that are the app's.
+   * or a lock timeout; `null` for errors that are the app's. Once given, {@link Exchange.finish}
+   * answers with it whatever the app's error handler sent.
    */
   failure(error: unknown): CoatcheckResponse | null {
     const refusal = refusalFor(error);
-    return refusal === null ? null : this.#respond(refusal);
+    if (refusal === null) return null;
+    this.#failure = this.#respond(refusal);
+    return this.#failure;
   }
 
   /**
@@ -257,12 +262,16 @@ export class Exchange {
     this.#finished = true;
     let result: CommitResult;
     try {
-      result = await engine.commit(this.session, this.#refused ? 500 : status);
+      result = await engine.commit(
+        this.session,
+        this.#refused ? 500 : (this.#failure?.status ?? status),
+      );
     } catch (error) {
       const unavailable = this.failure(error);
       if (unavailable === null) engine.logger.error("[coatcheck] session commit failed", error);
       return { response: unavailable ?? this.#respond(INTERNAL), set: {}, append: [] };
     }
+    if (this.#failure !== null) return { response: this.#failure, set: {}, append: [] };
     const usage = usageOf(this.session);
     const set: Record<string, string> = {};
     const append: Array<readonly [string, string]> = [];
