@@ -26,22 +26,20 @@ declare module "fastify" {
 export type CoatcheckFastifyOptions = CoatcheckOptions &
   PipelineOptions & { engine?: SessionEngine };
 
-/** A request of any Fastify server, HTTP/1.1 or HTTP/2. */
-type AnyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
+/** A request of any Fastify server, HTTP/1.1 or HTTP/2 (`http2: true`). */
+export type AnyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
 
 const exchanges = new WeakMap<AnyRequest, Exchange>();
-
 const HINT = 'await app.register(coatcheck) from "coatcheck/fastify", in this scope or a parent';
 
 function exchangeFor(request: AnyRequest): Exchange {
   const exchange = exchanges.get(request);
-  if (exchange === undefined) throw new MissingMiddlewareError("Fastify", HINT);
-  return exchange;
+  if (exchange) return exchange;
+  throw new MissingMiddlewareError("Fastify", HINT);
 }
 
-function send(reply: FastifyReply, answer: CoatcheckResponse): FastifyReply {
-  return reply.code(answer.status).headers(answer.headers).send(answer.body);
-}
+const send = (reply: FastifyReply, answer: CoatcheckResponse) =>
+  reply.code(answer.status).headers(answer.headers).send(answer.body);
 
 type Registration = CoatcheckFastifyOptions &
   Record<"prefix" | "logLevel" | "logSerializers", unknown>;
@@ -63,8 +61,7 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
     },
   });
 
-  // Before any body parser: a forged request is answered at once; a form body is peeked (bounded)
-  // and put back for the parser.
+  // Before any body parser; a form body is peeked (bounded) and put back for the parser.
   fastify.addHook("onRequest", async (request, reply) => {
     const exchange = pipeline.begin(nodeRequest(request.raw, request.url, () => undefined));
     exchanges.set(request, exchange);
@@ -72,9 +69,8 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
     if (refused !== null) return send(reply, refused);
   });
 
-  fastify.addHook("onError", (request, _reply, error, next) => {
+  fastify.addHook("onError", async (request, _reply, error) => {
     exchanges.get(request)?.failure(error);
-    next();
   });
 
   fastify.addHook("onSend", async (request, reply, payload) => {
@@ -83,7 +79,7 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
     const outcome = await exchange.finish(reply.statusCode, (name) =>
       headerText(reply.getHeader(name)),
     );
-    const answer = outcome.response;
+    const { response: answer } = outcome;
     if (answer !== null) {
       (payload as { destroy?: () => void } | null)?.destroy?.();
       for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
