@@ -1,86 +1,45 @@
 /**
  * coatcheck: server-side HTTP sessions for TypeScript apps that render HTML.
  *
- * The core is framework-free; pick an adapter (`coatcheck/hono`, `coatcheck/express`,
- * `coatcheck/fastify`) and a store: memory (default) or `coatcheck/redis`.
+ * This entry holds what applications use: sessions, typed sessions, auth, flash messages, CSRF
+ * tokens, configuration, errors and the memory store. Pick an adapter (`coatcheck/hono`,
+ * `coatcheck/express`, `coatcheck/fastify`) and a store: memory (default) or `coatcheck/redis`.
+ * Building an adapter or a store? See `coatcheck/adapter-kit`.
  *
  * @packageDocumentation
  */
 
-export { AUTH_SESSION_KEY, type AuthData, AuthSession } from "./core/auth.js";
+export { type AuthData, AuthSession } from "./core/auth.js";
 export {
-  CSRF_KEYS,
   type CsrfConfig,
   type DeepPartial,
   defineConfig,
-  type KeySpec,
-  type Kind,
   type LoadConfigOptions,
   loadConfig,
-  SESSION_KEYS,
   type SessionConfig,
   type SessionOptions,
 } from "./core/config.js";
-export {
-  CSRF_FAILED_EVENT,
-  type CsrfFailureReason,
-  type CsrfRejection,
-  type CsrfRequest,
-  CsrfToken,
-  csrfApplies,
-  csrfRejection,
-  verifyCsrf,
-} from "./core/csrf.js";
-export {
-  CsrfBodyError,
-  DEFAULT_FORM_LIMITS,
-  type FormBodyProblem,
-  type FormLimits,
-  formFieldFromBytes,
-  webFormField,
-} from "./core/csrf-form.js";
+export { CSRF_FAILED_EVENT, type CsrfFailureReason, CsrfToken } from "./core/csrf.js";
+export type { FormBodyProblem } from "./core/csrf-form.js";
 export { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
 export {
   CoatcheckError,
   ConfigError,
-  errorResponseFor,
   MissingMiddlewareError,
+  type Refusal,
+  type RenderRefusal,
+  type RequestKind,
   SessionCommittedError,
   SessionLockTimeoutError,
   SessionValueError,
   StoreUnavailableError,
 } from "./core/errors.js";
-export { type ExpiryPolicy, MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
-export { FLASH_KEY_PREFIX, FlashKind, FlashMessage, FlashMessages } from "./core/flash.js";
-export {
-  type AccessGuard,
-  type AccessPolicy,
-  accessGuard,
-  type GuardOptions,
-  type GuardRequest,
-  type GuardResponse,
-  guardDecision,
-  type RequestKind,
-  requestKind,
-} from "./core/guard.js";
-export { generateId, isWellFormedId } from "./core/id.js";
-export {
-  type Action,
-  type CommitResult,
-  type CookieInstruction,
-  DECISION_TABLE,
-  type Facts,
-  type Row,
-} from "./core/lifecycle.js";
-export { CSRF_SECRET_KEY, Session } from "./core/session.js";
-export type {
-  LockStore,
-  RecordStore,
-  SessionStore,
-  SessionWrite,
-  StoredSession,
-  WriteMode,
-} from "./core/store.js";
+export type { ExpiryPolicy } from "./core/expiry.js";
+export { FlashKind, FlashMessage, FlashMessages } from "./core/flash.js";
+export type { GuardOptions } from "./core/guard.js";
+export type { PipelineOptions } from "./core/pipeline.js";
+export { Session } from "./core/session.js";
+export type { SessionStore } from "./core/store.js";
 export {
   type InferOutput,
   type StandardSchema,

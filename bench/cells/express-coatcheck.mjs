@@ -1,13 +1,13 @@
 // Express 5 with coatcheck, on the memory store, Redis or PostgreSQL (BENCH_STORE).
 import express from "express";
 import { serveCell } from "../lib/cell.mjs";
-import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
+import { coatcheckStore, csrfTokenOf, fromDist, sessionOptions } from "../lib/coatcheck.mjs";
 
 const { session, sessionErrors } = await fromDist("adapters/express.js");
 const { store, entries, statements, close } = await coatcheckStore();
 
 const app = express();
-app.use(session({ store, secure: false }));
+app.use(session(sessionOptions(store)));
 app.get("/login", async (req, res) => {
   await req.session.insert("user", "alice");
   await req.session.insert("n", 0);

@@ -2,14 +2,14 @@
 import formbody from "@fastify/formbody";
 import Fastify from "fastify";
 import { serveCell } from "../lib/cell.mjs";
-import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
+import { coatcheckStore, csrfTokenOf, fromDist, sessionOptions } from "../lib/coatcheck.mjs";
 
 const { coatcheck } = await fromDist("adapters/fastify.js");
 const { store, entries, statements, close } = await coatcheckStore();
 
 const app = Fastify();
 await app.register(formbody);
-await app.register(coatcheck, { store, secure: false });
+await app.register(coatcheck, sessionOptions(store));
 app.get("/login", async (request) => {
   await request.session.insert("user", "alice");
   await request.session.insert("n", 0);

@@ -2,13 +2,13 @@
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { serveCell } from "../lib/cell.mjs";
-import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
+import { coatcheckStore, csrfTokenOf, fromDist, sessionOptions } from "../lib/coatcheck.mjs";
 
 const { getSession, session } = await fromDist("adapters/hono.js");
 const { store, entries, statements, close } = await coatcheckStore();
 
 const app = new Hono();
-app.use(session({ store, secure: false }));
+app.use(session(sessionOptions(store)));
 app.get("/login", async (c) => {
   const s = getSession(c);
   await s.insert("user", "alice");

@@ -15,6 +15,7 @@ export async function startCell(cell, { redisUrl, postgresUrl, execArgv = [], cw
       NODE_ENV: "production",
       BENCH_PORT: String(port),
       BENCH_STORE: cell.store ?? "memory",
+      BENCH_CSRF: cell.csrf ?? "on",
       BENCH_REDIS_URL: redisUrl ?? "",
       BENCH_POSTGRES_URL: postgresUrl ?? "",
     },

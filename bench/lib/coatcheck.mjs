@@ -47,3 +47,13 @@ export async function csrfTokenOf(session) {
   const csrf = index.CsrfToken ? index : await fromDist("core/csrf.js").catch(() => null);
   return csrf?.CsrfToken ? (await csrf.CsrfToken.from(session)).token() : "none";
 }
+
+/**
+ * Session options of a coatcheck cell: `BENCH_CSRF=off` (the "CSRF off" cells) measures the same
+ * form post with the check disabled, the denominator of the check's cost.
+ */
+export const sessionOptions = (store) => ({
+  store,
+  secure: false,
+  ...(process.env.BENCH_CSRF === "off" ? { csrf: { enabled: false } } : {}),
+});

@@ -21,6 +21,15 @@ export const CELLS = [
   },
   {
     framework: "Hono",
+    kind: "coatcheck-nocsrf",
+    label: "coatcheck, CSRF off (memory)",
+    file: "hono-coatcheck.mjs",
+    csrf: "off",
+    routes: ["form"],
+    needs: ["adapters/hono.js"],
+  },
+  {
+    framework: "Hono",
     kind: "coatcheck-redis",
     label: "coatcheck (Redis)",
     file: "hono-coatcheck.mjs",
@@ -49,6 +58,15 @@ export const CELLS = [
     kind: "coatcheck-memory",
     label: "coatcheck (memory)",
     file: "express-coatcheck.mjs",
+    needs: ["adapters/express.js"],
+  },
+  {
+    framework: "Express",
+    kind: "coatcheck-nocsrf",
+    label: "coatcheck, CSRF off (memory)",
+    file: "express-coatcheck.mjs",
+    csrf: "off",
+    routes: ["form"],
     needs: ["adapters/express.js"],
   },
   {
@@ -84,6 +102,15 @@ export const CELLS = [
     kind: "coatcheck-memory",
     label: "coatcheck (memory)",
     file: "fastify-coatcheck.mjs",
+    needs: ["adapters/fastify.js"],
+  },
+  {
+    framework: "Fastify",
+    kind: "coatcheck-nocsrf",
+    label: "coatcheck, CSRF off (memory)",
+    file: "fastify-coatcheck.mjs",
+    csrf: "off",
+    routes: ["form"],
     needs: ["adapters/fastify.js"],
   },
   {

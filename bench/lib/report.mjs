@@ -116,6 +116,20 @@ function targets(run) {
     );
   }
   for (const framework of FRAMEWORKS) {
+    const checked = get(framework, "coatcheck-memory", "form");
+    const unchecked = get(framework, "coatcheck-nocsrf", "form");
+    if (!checked || !unchecked) {
+      out.push(
+        `| CSRF form post ≥ 0.8× the same post unchecked (${framework}) | not measured | – |`,
+      );
+      continue;
+    }
+    const x = checked.rps / unchecked.rps;
+    out.push(
+      `| CSRF form post ≥ 0.8× the same post unchecked (${framework}) | ${fmt.int(checked.rps)} vs ${fmt.int(unchecked.rps)} = ${x.toFixed(2)}× | ${verdict(x >= 0.8, checked.void ? checked : unchecked)} |`,
+    );
+  }
+  for (const framework of FRAMEWORKS) {
     const s = get(framework, "coatcheck-redis", "read");
     if (!s) {
       out.push(`| Redis read: 1 round trip (${framework}) | not measured | – |`);

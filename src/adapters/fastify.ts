@@ -3,265 +3,149 @@ import type {
   FastifyReply,
   FastifyRequest,
   onRequestAsyncHookHandler,
+  RawServerBase,
+  RouteGenericInterface,
 } from "fastify";
 import fp from "fastify-plugin";
-import { type CsrfRequest, CsrfToken, csrfApplies, verifyCsrf } from "../core/csrf.js";
+import { CsrfToken } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
-import {
-  errorResponseFor,
-  MissingMiddlewareError,
-  type SessionLockTimeoutError,
-  type StoreUnavailableError,
-} from "../core/errors.js";
-import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
-import { Session } from "../core/session.js";
+import { type CoatcheckResponse, MissingMiddlewareError } from "../core/errors.js";
+import { accessGuard, type GuardOptions } from "../core/guard.js";
+import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pipeline.js";
+import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import { nodeFormField, pathOf, requestHeader } from "./node-http.js";
-import type { HeaderTarget } from "./web.js";
-import { writeCommitHeaders } from "./web.js";
+import { headerText, nodeRequest } from "./node-http.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** The request's session, set by the coatcheck plugin. */
-    session: Session;
+    readonly session: Session; // set by the coatcheck plugin
   }
 }
 
-/**
- * Options of the Fastify plugin: coatcheck options, or `{ engine }` to share one engine between
- * apps.
- */
-export type CoatcheckFastifyOptions = CoatcheckOptions & { engine?: SessionEngine };
+/** Plugin options: coatcheck options or a shared `{ engine }`, and `render` for refusals. */
+export type CoatcheckFastifyOptions = CoatcheckOptions &
+  PipelineOptions & { engine?: SessionEngine };
 
-const CLOSED = Symbol("coatcheck.closed");
-const FAILURE = Symbol("coatcheck.failure");
-const DISCARD = Symbol("coatcheck.discard");
+/** A request of any Fastify server, HTTP/1.1 or HTTP/2 (`http2: true`). */
+export type AnyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
 
-interface RequestState {
-  [CLOSED]?: boolean;
-  /** Rejected before the handler (CSRF, or the store failed during the check): save nothing. */
-  [DISCARD]?: boolean;
-  [FAILURE]?: ReturnType<typeof errorResponseFor>;
+const exchanges = new WeakMap<AnyRequest, Exchange>();
+const HINT = 'await app.register(coatcheck) from "coatcheck/fastify", in this scope or a parent';
+
+function exchangeFor(request: AnyRequest): Exchange {
+  const exchange = exchanges.get(request);
+  if (exchange) return exchange;
+  throw new MissingMiddlewareError("Fastify", HINT);
 }
 
-function replyHeaders(reply: FastifyReply): HeaderTarget {
-  return {
-    get: (name) => {
-      const value = reply.getHeader(name);
-      if (value === undefined) return undefined;
-      return Array.isArray(value) ? value.join(", ") : String(value);
-    },
-    set: (name, value) => {
-      reply.header(name, value);
-    },
-    // Fastify appends to an existing Set-Cookie by itself; no other header is appended.
-    append: (name, value) => {
-      reply.header(name, value);
-    },
-  };
-}
+const send = (reply: FastifyReply, answer: CoatcheckResponse) =>
+  reply.code(answer.status).headers(answer.headers).send(answer.body);
+
+type Registration = CoatcheckFastifyOptions &
+  Record<"prefix" | "logLevel" | "logSerializers", unknown>;
 
 const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options, done) => {
-  const { engine: given, ...rest } = options;
   // Fastify's own registration options are not coatcheck configuration.
-  const { prefix, logLevel, logSerializers, ...config } = rest as CoatcheckOptions &
-    Record<"prefix" | "logLevel" | "logSerializers", unknown>;
-  let engine: SessionEngine;
+  const { engine, render, prefix, logLevel, logSerializers, ...config } = options as Registration;
+  let pipeline: RequestPipeline;
   try {
-    engine = given ?? engineFrom(config);
+    pipeline = new RequestPipeline(engine ?? engineFrom(config), render ? { render } : {});
   } catch (error) {
     done(error as Error);
     return;
   }
 
-  fastify.decorateRequest("session", null as unknown as Session);
-  if (!given) fastify.addHook("onClose", () => engine.close());
+  fastify.decorateRequest("session", {
+    getter(this: FastifyRequest) {
+      return exchangeFor(this).session;
+    },
+  });
+  if (!engine) fastify.addHook("onClose", () => pipeline.engine.close()); // only one it built
 
-  fastify.addHook("onRequest", (request, _reply, next) => {
-    request.session = engine.open(request.headers.cookie);
-    next();
+  // Before any body parser; a form body is peeked (bounded) and put back for the parser.
+  fastify.addHook("onRequest", async (request, reply) => {
+    const exchange = pipeline.begin(nodeRequest(request.raw, request.url, () => undefined));
+    exchanges.set(request, exchange);
+    const refused = await exchange.check();
+    if (refused !== null) return send(reply, refused);
   });
 
-  // After body parsing, so a form parsed by @fastify/formbody (or @fastify/multipart with
-  // attachFieldsToBody) is read from request.body; an unparsed multipart stream is copied and put back.
-  fastify.addHook("preHandler", async (request, reply) => {
-    if (!csrfApplies(engine, request.method)) return;
-    let answer: { status: number; headers: Record<string, string>; body: string } | null;
-    try {
-      answer = await verifyCsrf(engine, request.session, csrfRequestOf(request));
-    } catch (error) {
-      answer = errorResponseFor(error);
-      if (answer === null) throw error;
-    }
-    if (answer === null) return;
-    (request as RequestState)[DISCARD] = true;
-    return reply.code(answer.status).headers(answer.headers).send(answer.body);
-  });
-
-  fastify.addHook("onError", (request, _reply, error, next) => {
-    const failure = errorResponseFor(error);
-    if (failure) (request as RequestState)[FAILURE] = failure;
-    next();
+  fastify.addHook("onError", async (request, _reply, error) => {
+    exchanges.get(request)?.failure(error);
   });
 
   fastify.addHook("onSend", async (request, reply, payload) => {
-    const state = request as RequestState;
-    const failure = state[FAILURE];
-    // The error handler (the app's or Fastify's) chose the body; the 503's headers are ours.
-    if (failure && reply.statusCode === failure.status) {
-      for (const [name, value] of Object.entries(failure.headers))
-        if (name !== "content-type") reply.header(name, value);
+    const exchange = exchanges.get(request);
+    if (exchange === undefined) return payload;
+    const outcome = await exchange.finish(reply.statusCode, (name) =>
+      headerText(reply.getHeader(name)),
+    );
+    const { response: answer } = outcome;
+    if (answer !== null) {
+      (payload as { destroy?: () => void } | null)?.destroy?.();
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+      reply.code(answer.status).headers(answer.headers);
+    } else {
+      reply.headers(outcome.set);
     }
-    if (state[CLOSED]) return payload;
-    state[CLOSED] = true;
-    try {
-      if (state[DISCARD]) {
-        // Release a lock, save nothing: the 5xx row of the decision table.
-        await engine.commit(request.session, 500);
-        return payload;
-      }
-      writeCommitHeaders(
-        replyHeaders(reply),
-        await engine.commit(request.session, reply.statusCode),
-      );
-      return payload;
-    } catch (error) {
-      const unavailable = errorResponseFor(error);
-      if (!unavailable) throw error;
-      const stream = payload as { destroy?: () => void } | null;
-      if (typeof stream?.destroy === "function") stream.destroy();
-      reply.removeHeader("content-length");
-      reply.code(unavailable.status).headers(unavailable.headers);
-      return unavailable.body;
-    }
+    // Fastify appends a repeated Set-Cookie instead of replacing it.
+    for (const [name, value] of outcome.append) reply.header(name, value);
+    return answer?.body ?? payload;
   });
 
-  // A hijacked reply (reply.hijack(), writes to reply.raw) skips onSend: release the lock and save
-  // nothing, as for a 5xx.
-  fastify.addHook("onResponse", (request, _reply, next) => {
-    const state = request as RequestState;
-    if (!state[CLOSED] && request.session instanceof Session) {
-      state[CLOSED] = true;
-      engine.commit(request.session, 500).catch(() => {});
-    }
-    next();
+  // A hijacked reply skips onSend: release the lock, save nothing (finishing twice does nothing).
+  fastify.addHook("onResponse", async (request) => {
+    await exchanges.get(request)?.finish(500, () => undefined);
   });
-
   done();
 };
 
-/** The request as the CSRF check sees it; the path is the pathname, without the query. */
-function csrfRequestOf(request: FastifyRequest): CsrfRequest {
-  return {
-    method: request.method,
-    path: pathOf(request.url),
-    header: (name) => requestHeader(request.raw, name),
-    formField: nodeFormField(request.raw, () => request.body),
-  };
-}
-
 /**
- * The Fastify 5 plugin: opens the session lazily on every request of the scope it is registered
- * in (and its children: it is wrapped with `fastify-plugin`) and saves it in `onSend`, before the
- * response leaves, streamed replies included. A 5xx reply saves nothing; a store failure at that
- * point turns the reply into a 503 with `Retry-After`. A {@link StoreUnavailableError} or
- * {@link SessionLockTimeoutError} thrown by a handler becomes a 503 with `Retry-After` (the body is
- * your error handler's). Cookies are read from the header directly; `@fastify/cookie` is not
- * needed and can be registered beside it.
+ * The Fastify 5 plugin (wrapped with `fastify-plugin`): opens the session lazily and saves it in
+ * `onSend`, before the reply leaves; a 5xx saves nothing, a store failure answers 503 with
+ * `Retry-After`. With CSRF enabled (the default) an `onRequest` hook checks every request but GET,
+ * HEAD and OPTIONS before any body parser runs (403 on failure). Works with `http2: true`.
  *
- * With `[session.csrf] enabled` (the default) a `preHandler` hook checks the CSRF token of every
- * request but GET, HEAD and OPTIONS; a failed check answers 403, the handler does not run and
- * nothing is saved. The form field is read from `@fastify/formbody` or `@fastify/multipart` bodies.
- *
- * @example
- * ```ts
- * import Fastify from "fastify";
- * import { coatcheck } from "coatcheck/fastify";
- * const app = Fastify();
- * await app.register(coatcheck, { configFile: "config.toml" });
- * app.post("/login", async (request, reply) => {
- *   await request.session.insert("user_id", "alice");
- *   await request.session.cycleId();
- *   return reply.redirect("/dashboard", 303);
- * });
- * ```
+ * An engine the plugin built is closed in `onClose`; one passed as `{ engine }` stays yours.
+ * @example `await app.register(coatcheck, { configFile: "config.toml" })`
  */
 export const coatcheck = fp(plugin, { fastify: "5.x", name: "coatcheck" });
 export default coatcheck;
 
-/**
- * Route-level `onRequest` hook: serialise requests on one session (read-modify-write routes such as
- * a cart): `app.post("/cart", { onRequest: sessionLock() }, handler)`. A lock that cannot be taken
- * within `lock_timeout_ms` answers 503 with `Retry-After`.
- */
-export function sessionLock(): onRequestAsyncHookHandler {
-  return async (request) => {
-    await getSession(request).lock();
-  };
+/** A route-level `onRequest` hook running one pipeline step; its response answers instead. */
+function step(run: (exchange: Exchange) => Promise<CoatcheckResponse | null>) {
+  return (async (request, reply) => {
+    const refused = await run(exchangeFor(request));
+    if (refused !== null) return send(reply, refused);
+  }) as onRequestAsyncHookHandler;
 }
 
-/**
- * The request's {@link CsrfToken}, for rendering: `(await getCsrfToken(request)).asHiddenField()`.
- * Each render is masked afresh; the session is created only when a token is rendered.
- */
-export function getCsrfToken(request: FastifyRequest): Promise<CsrfToken> {
-  return CsrfToken.from(getSession(request));
+/** `onRequest` hook: serialise requests on one session (a cart); 503 after `lock_timeout_ms`. */
+export function sessionLock(): onRequestAsyncHookHandler {
+  return step((exchange) => exchange.lock());
 }
 
 /** The request's session; throws a clear error when the plugin does not cover this route. */
-export function getSession(request: FastifyRequest): Session {
-  const current = (request as { session?: unknown }).session;
-  if (!(current instanceof Session)) {
-    throw new MissingMiddlewareError(
-      "Fastify",
-      'await app.register(coatcheck) from "coatcheck/fastify", in this route\'s scope or a parent of it',
-    );
-  }
-  return current;
+export function getSession(request: AnyRequest): Session {
+  return exchangeFor(request).session;
 }
 
-/**
- * Route-level `onRequest` hook for protected routes: signed-out users never reach the
- * handler. A page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request
- * gets 401 with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON.
- *
- * @example
- * ```ts
- * app.get("/dashboard", { onRequest: requireAuth() }, async (request) => {
- *   const auth = await AuthSession.open(request.session);
- *   return `Welcome, ${escapeHtml(auth.userId() ?? "")}!`;
- * });
- * ```
- */
+/** The request's {@link CsrfToken}: `(await getCsrfToken(request)).asHiddenField()`. */
+export function getCsrfToken(request: AnyRequest): Promise<CsrfToken> {
+  return CsrfToken.from(getSession(request));
+}
+
+/** `onRequest` hook: signed-out users get 303 to `loginUrl` (htmx: `HX-Redirect`; API: 401). */
 export function requireAuth(options?: GuardOptions): onRequestAsyncHookHandler {
-  return guardHook(accessGuard(options));
+  const guard = accessGuard(options);
+  return step((exchange) => exchange.guard(guard));
 }
 
-/**
- * Route-level `onRequest` hook for role-based access: like {@link requireAuth}, and a
- * signed-in user without the role gets 403. With several roles any one is enough; pass
- * `{ all: true }` to require every one.
- *
- * @example
- * ```ts
- * app.get("/admin", { onRequest: requireRole("admin") }, async () => "Admin dashboard");
- * ```
- */
+/** Like {@link requireAuth}, and 403 without one of `roles` (every one with `{ all: true }`). */
 export function requireRole(
   roles: string | readonly string[],
   options?: GuardOptions & { all?: boolean },
 ): onRequestAsyncHookHandler {
-  return guardHook(accessGuard({ ...options, roles }));
-}
-
-function guardHook(guard: AccessGuard): onRequestAsyncHookHandler {
-  return async (request, reply) => {
-    const hx = request.headers["hx-request"];
-    const denied = await guard(getSession(request), {
-      method: request.method,
-      accept: request.headers.accept,
-      hxRequest: Array.isArray(hx) ? hx[0] : hx,
-    });
-    if (denied !== null) return reply.code(denied.status).headers(denied.headers).send(denied.body);
-  };
+  const guard = accessGuard({ ...options, roles });
+  return step((exchange) => exchange.guard(guard));
 }

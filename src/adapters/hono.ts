@@ -1,12 +1,18 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { type CsrfRequest, CsrfToken, csrfApplies, verifyCsrf } from "../core/csrf.js";
-import { BODY_CONSUMED, CsrfBodyError, webFormField } from "../core/csrf-form.js";
+import { CsrfToken } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
-import { errorResponseFor, MissingMiddlewareError } from "../core/errors.js";
-import { type AccessGuard, accessGuard, type GuardOptions } from "../core/guard.js";
+import { type CoatcheckResponse, MissingMiddlewareError } from "../core/errors.js";
+import { accessGuard, type GuardOptions } from "../core/guard.js";
+import {
+  type Exchange,
+  exchangeOf,
+  type PipelineOptions,
+  type PipelineRequest,
+  RequestPipeline,
+} from "../core/pipeline.js";
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import { applyCommit } from "./web.js";
+import { applyOutcome, cachedFormField, toResponse } from "./web.js";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -19,7 +25,8 @@ declare module "hono" {
  * Hono middleware: opens the session lazily, and saves it before the response leaves. Store
  * failures become 503 with `Retry-After`. With `[session.csrf] enabled` (the default) it checks the
  * CSRF token of every request but GET, HEAD and OPTIONS before any handler runs; a failed check
- * answers 403 and saves nothing. Register it before `methodOverride` and body-reading middleware.
+ * answers 403 and saves nothing. A form body read for the check stays in Hono's body cache, so read
+ * it in the handler through `c.req` (`parseBody()`, `formData()`, `text()`), not `c.req.raw`.
  *
  * @example
  * ```ts
@@ -33,82 +40,44 @@ declare module "hono" {
  * });
  * ```
  */
-export function session(options?: CoatcheckOptions | SessionEngine): MiddlewareHandler {
-  const engine = engineFrom(options);
+export function session(
+  options?: CoatcheckOptions | SessionEngine,
+  responses?: PipelineOptions,
+): MiddlewareHandler {
+  const pipeline = new RequestPipeline(engineFrom(options), responses);
   return async (c, next) => {
-    const current = engine.open(c.req.header("cookie"));
-    c.set("session", current);
-    if (csrfApplies(engine, c.req.method)) {
-      const rejected = await csrfGate(engine, current, c);
-      if (rejected) return rejected;
-    }
+    const exchange = pipeline.begin(requestOf(c));
+    c.set("session", exchange.session);
+    const refused = await exchange.check();
+    if (refused !== null) return finish(c, exchange, toResponse(refused));
     await next();
-    const failure = c.error ? errorResponseFor(c.error) : null;
-    if (failure)
-      c.res = new Response(failure.body, { status: failure.status, headers: failure.headers });
-    try {
-      const response = applyCommit(c.res, await engine.commit(current, c.res.status));
-      // Hono's `res` setter copies the whole response; assign only when applyCommit had to copy.
-      if (response !== c.res) c.res = response;
-    } catch (error) {
-      const unavailable = errorResponseFor(error);
-      if (!unavailable) throw error;
-      c.res = new Response(unavailable.body, {
-        status: unavailable.status,
-        headers: unavailable.headers,
-      });
-    }
+    if (c.error) exchange.failure(c.error);
+    await finish(c, exchange, c.res);
   };
 }
 
-/** The CSRF check; a response when the request must stop here (403, or 503 if the store failed). */
-async function csrfGate(
-  engine: SessionEngine,
-  current: Session,
-  c: Context,
-): Promise<Response | null> {
-  let rejection: Awaited<ReturnType<typeof verifyCsrf>>;
-  try {
-    rejection = await verifyCsrf(engine, current, csrfRequestOf(c));
-  } catch (error) {
-    const unavailable = errorResponseFor(error);
-    if (!unavailable) throw error;
-    return new Response(unavailable.body, {
-      status: unavailable.status,
-      headers: unavailable.headers,
-    });
+async function finish(c: Context, exchange: Exchange, response: Response): Promise<Response> {
+  const outcome = await exchange.finish(
+    response.status,
+    (name) => response.headers.get(name) ?? undefined,
+  );
+  const out = applyOutcome(response, outcome);
+  if (out !== c.res) {
+    // Hono's `res` setter merges the previous response's headers into the new one; clear it first.
+    c.res = undefined;
+    c.res = out;
   }
-  if (rejection === null) return null;
-  return new Response(rejection.body, { status: rejection.status, headers: rejection.headers });
+  return out;
 }
 
-/**
- * The request as the CSRF check sees it. The form is read from a clone of the body, so
- * `c.req.parseBody()`, `c.req.formData()`, `c.req.text()` and `c.req.raw` all still work in the
- * handler.
- */
-function csrfRequestOf(c: Context): CsrfRequest {
-  const raw = c.req.raw;
+function requestOf(c: Context): PipelineRequest {
   return {
     method: c.req.method,
     path: c.req.path,
-    // `app.request()` and HTTP/2 may carry no Host header; the URL always has the authority.
-    header: (name) =>
-      c.req.header(name) ?? (name.toLowerCase() === "host" ? new URL(c.req.url).host : undefined),
-    formField: webFormField(raw.headers, () => {
-      if (!raw.bodyUsed) return raw.clone().body;
-      // An earlier middleware read it through `c.req`: Hono keeps a copy, use that.
-      return new ReadableStream<Uint8Array>({
-        async start(controller) {
-          try {
-            controller.enqueue(new Uint8Array(await c.req.arrayBuffer()));
-            controller.close();
-          } catch {
-            controller.error(new CsrfBodyError("body_unreadable", BODY_CONSUMED));
-          }
-        },
-      });
-    }),
+    header: (name) => c.req.header(name),
+    // `app.request()` and HTTP/2 carry no Host header; the URL always has the authority.
+    authority: () => new URL(c.req.url).host,
+    formField: cachedFormField(c.req, c.req.header("content-type")),
   };
 }
 
@@ -118,23 +87,6 @@ function csrfRequestOf(c: Context): CsrfRequest {
  */
 export function getCsrfToken(c: Context): Promise<CsrfToken> {
   return CsrfToken.from(getSession(c));
-}
-
-/**
- * Route-level middleware: serialise requests on one session (read-modify-write routes such as a
- * cart). Place it after `session()`.
- */
-export function sessionLock(): MiddlewareHandler {
-  return async (c, next) => {
-    try {
-      await getSession(c).lock();
-    } catch (error) {
-      const busy = errorResponseFor(error);
-      if (!busy) throw error;
-      return new Response(busy.body, { status: busy.status, headers: busy.headers });
-    }
-    await next();
-  };
 }
 
 /** The request's session; throws a clear error when `session()` does not cover this route. */
@@ -149,49 +101,34 @@ export function getSession(c: Context): Session {
   return current;
 }
 
-/**
- * Route middleware for protected routes: signed-out users never reach the handler. A
- * page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request gets 401
- * with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON. Place it after `session()`.
- *
- * @example
- * ```ts
- * app.get("/dashboard", requireAuth(), async (c) => {
- *   const auth = await AuthSession.open(getSession(c));
- *   return c.html(`Welcome, ${escapeHtml(auth.userId() ?? "")}!`);
- * });
- * ```
- */
-export function requireAuth(options?: GuardOptions): MiddlewareHandler {
-  return guardMiddleware(accessGuard(options));
+/** Run one pipeline step on the route; its response, if any, answers the request instead. */
+function step(run: (exchange: Exchange) => Promise<CoatcheckResponse | null>): MiddlewareHandler {
+  return async (c, next) => {
+    const refused = await run(exchangeOf(getSession(c)) as Exchange);
+    if (refused !== null) return toResponse(refused);
+    await next();
+  };
+}
+
+/** Route middleware: serialise requests on one session (a cart); 503 after `lock_timeout_ms`. */
+export function sessionLock(): MiddlewareHandler {
+  return step((exchange) => exchange.lock());
 }
 
 /**
- * Route middleware for role-based access: like {@link requireAuth}, and a signed-in
- * user without the role gets 403. With several roles any one is enough; pass `{ all: true }` to
- * require every one.
- *
- * @example
- * ```ts
- * app.get("/admin", requireRole("admin"), (c) => c.html("Admin dashboard"));
- * ```
+ * Route middleware: signed-out users never reach the handler; a page navigation gets 303 to
+ * `loginUrl` (default `/login`), htmx 401 with `HX-Redirect`, an API call 401 JSON.
  */
+export function requireAuth(options?: GuardOptions): MiddlewareHandler {
+  const guard = accessGuard(options);
+  return step((exchange) => exchange.guard(guard));
+}
+
+/** Like {@link requireAuth}, and 403 without one of `roles` (every one with `{ all: true }`). */
 export function requireRole(
   roles: string | readonly string[],
   options?: GuardOptions & { all?: boolean },
 ): MiddlewareHandler {
-  return guardMiddleware(accessGuard({ ...options, roles }));
-}
-
-function guardMiddleware(guard: AccessGuard): MiddlewareHandler {
-  return async (c, next) => {
-    const denied = await guard(getSession(c), {
-      method: c.req.method,
-      accept: c.req.header("accept"),
-      hxRequest: c.req.header("hx-request"),
-    });
-    if (denied)
-      return new Response(denied.body, { status: denied.status, headers: denied.headers });
-    await next();
-  };
+  const guard = accessGuard({ ...options, roles });
+  return step((exchange) => exchange.guard(guard));
 }

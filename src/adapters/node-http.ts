@@ -1,43 +1,33 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import {
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  OutgoingMessage,
+  type ServerResponse,
+} from "node:http";
 import {
   BODY_CONSUMED,
   CsrfBodyError,
+  checkDeclaredLength,
   DEFAULT_FORM_LIMITS,
   type FormLimits,
   formFieldFromBytes,
   formKind,
 } from "../core/csrf-form.js";
-import type { HeaderTarget } from "./web.js";
+import type { CoatcheckResponse } from "../core/errors.js";
+import type { Outcome, PipelineRequest } from "../core/pipeline.js";
 
 /**
- * Pieces shared by the adapters that sit on Node's `http` objects (Express, Fastify): header
- * access, holding a response until the session is committed, and reading one form field for the
- * CSRF check without taking the body away from the app's own parsers.
+ * Pieces shared by the adapters that sit on Node's `http` objects (Express, Fastify): the request
+ * as the pipeline's input, holding a response until the session is committed, and reading one form
+ * field for the CSRF check without taking the body away from the app's own parsers.
  */
 
-/** Status, headers and body of a response that replaces the app's (503 on a failed commit). */
-export interface Replacement {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-function headerText(value: number | string | readonly string[] | undefined): string | undefined {
+/** A header value as one string (repeated values joined), or undefined. */
+export function headerText(
+  value: number | string | readonly string[] | undefined,
+): string | undefined {
   if (value === undefined) return undefined;
   return Array.isArray(value) ? value.join(", ") : String(value);
-}
-
-/** A Node response as a {@link HeaderTarget}. */
-export function nodeHeaders(res: ServerResponse): HeaderTarget {
-  return {
-    get: (name) => headerText(res.getHeader(name)),
-    set: (name, value) => {
-      res.setHeader(name, value);
-    },
-    append: (name, value) => {
-      res.appendHeader(name, value);
-    },
-  };
 }
 
 /** One request header as a single string (repeated headers joined), or undefined. */
@@ -54,33 +44,103 @@ export function pathOf(target: string): string {
   return end === -1 ? target : target.slice(0, end);
 }
 
+/**
+ * A Node request as the pipeline's input. `target` is the request target the router saw (Express's
+ * `originalUrl`, Fastify's `url`); `parsed` returns the app's parsed body, if any. On HTTP/2 the
+ * authority is the `:authority` pseudo-header.
+ */
+export function nodeRequest(
+  req: IncomingMessage,
+  target: string,
+  parsed: () => unknown,
+): PipelineRequest {
+  let field: ((name: string) => Promise<unknown>) | undefined;
+  return {
+    method: req.method ?? "GET",
+    path: pathOf(target),
+    header: (name) => requestHeader(req, name),
+    authority: () => requestHeader(req, ":authority"),
+    formField: (name) => {
+      field ??= nodeFormField(req, parsed);
+      return field(name);
+    },
+  };
+}
+
 type Deferred =
   | { kind: "writeHead"; status: number; message: string | undefined }
   | { kind: "write" | "end" | "flushHeaders"; args: unknown[] };
 
+const nativeHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, "headersSent")
+  ?.get as (this: ServerResponse) => boolean;
+
+function headersError(): Error {
+  return Object.assign(new Error("Cannot set headers after they are sent to the client"), {
+    code: "ERR_HTTP_HEADERS_SENT",
+  });
+}
+
 /**
  * Hold everything that would put bytes on the wire (`writeHead`, `write`, `end`, `flushHeaders`)
- * until `settle(status)` has run, so the session is saved and its Set-Cookie added before the first
- * byte leaves. This covers `res.send`, `res.json`, `res.redirect`, `res.end`, piped and streamed
- * bodies and responses ended early, because all of them go through these four methods.
+ * until `settle(status, header)` has run, so the session is saved and its headers added before the
+ * first byte leaves. This covers `res.send`, `res.json`, `res.redirect`, `res.end`, piped and
+ * streamed bodies and responses ended early, because all of them go through these four methods.
  *
- * `settle` resolves to `null` to let the response through, or to a {@link Replacement} (a 503 when
- * the store failed), which is sent instead of whatever the app queued. While held, `write` returns
- * `false` so a streaming source waits for `drain` instead of buffering without bound.
+ * Once output is held, the response behaves as if its headers were sent: `headersSent` is true and
+ * the app's header setters throw `ERR_HTTP_HEADERS_SENT`, so the `if (res.headersSent)` idiom of
+ * error handlers works, and after `end` nothing more is queued. While held, `write` returns `false`
+ * so a streaming source waits for `drain` instead of buffering without bound. When the outcome
+ * carries a response, it is sent instead of whatever the app queued, with none of the app's headers.
  */
 export function holdUntilSettled(
   res: ServerResponse,
-  settle: (status: number) => Promise<Replacement | null>,
+  settle: (status: number, header: (name: string) => string | undefined) => Promise<Outcome>,
 ): void {
   // Captured from the response itself, so wrappers installed earlier (compression) stay in the chain.
   const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse;
   const write = res.write as (...args: unknown[]) => boolean;
   const end = res.end as (...args: unknown[]) => ServerResponse;
   const flushHeaders = res.flushHeaders;
+  const setHeader = res.setHeader.bind(res);
+  const appendHeader = res.appendHeader.bind(res);
+  const removeHeader = res.removeHeader.bind(res);
   const queue: Deferred[] = [];
-  let state: "open" | "settling" | "passed" | "replaced" = "open";
+  let state: "open" | "held" | "settling" | "passed" | "replaced" = "open";
+  let ended = false;
   let explicitStatus: number | undefined;
   let owesDrain = false;
+  /** Our own header writes (Node's setters call each other through the response). */
+  let ours = false;
+
+  Object.defineProperty(res, "headersSent", {
+    configurable: true,
+    get: () => state !== "open" || nativeHeadersSent.call(res),
+  });
+  for (const [name, original] of [
+    ["setHeader", setHeader],
+    ["appendHeader", appendHeader],
+    ["removeHeader", removeHeader],
+  ] as const) {
+    (res as unknown as Record<string, unknown>)[name] = (...args: [string, never]) => {
+      if (state !== "open" && state !== "passed" && !ours) throw headersError();
+      return (original as (...a: unknown[]) => unknown)(...args);
+    };
+  }
+
+  const apply = (outcome: Outcome, replacing?: CoatcheckResponse) => {
+    ours = true;
+    try {
+      if (replacing !== undefined) {
+        for (const name of res.getHeaderNames()) removeHeader(name);
+        for (const [name, value] of Object.entries(replacing.headers)) setHeader(name, value);
+      } else {
+        for (const [name, value] of Object.entries(outcome.set)) setHeader(name, value);
+      }
+      for (const [name, value] of outcome.append) appendHeader(name, value);
+    } finally {
+      ours = false;
+    }
+  };
 
   const release = () => {
     state = "passed";
@@ -100,23 +160,31 @@ export function holdUntilSettled(
     if (owesDrain && !res.writableNeedDrain && !res.writableEnded) res.emit("drain");
   };
 
-  const replace = (replacement: Replacement) => {
+  const replace = (outcome: Outcome, answer: CoatcheckResponse) => {
     state = "replaced";
     queue.length = 0;
-    if (res.headersSent) {
+    if (nativeHeadersSent.call(res)) {
       res.destroy();
       return;
     }
-    for (const name of res.getHeaderNames()) res.removeHeader(name);
-    writeHead.call(res, replacement.status, replacement.headers);
-    end.call(res, replacement.body);
+    apply(outcome, answer);
+    writeHead.call(res, answer.status);
+    end.call(res, answer.body);
+  };
+
+  const hold = () => {
+    if (state === "open") state = "held";
   };
 
   const start = () => {
-    if (state !== "open") return;
+    if (state !== "open" && state !== "held") return;
     state = "settling";
-    settle(explicitStatus ?? res.statusCode).then(
-      (replacement) => (replacement ? replace(replacement) : release()),
+    settle(explicitStatus ?? res.statusCode, (name) => headerText(res.getHeader(name))).then(
+      (outcome) => {
+        if (outcome.response !== null) return replace(outcome, outcome.response);
+        apply(outcome);
+        release();
+      },
       (error: unknown) => {
         res.destroy(error instanceof Error ? error : new Error(String(error)));
       },
@@ -125,7 +193,7 @@ export function holdUntilSettled(
 
   res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
     if (state === "passed") return writeHead.apply(res, args);
-    if (state === "replaced") return res;
+    if (state === "replaced" || ended) return res;
     const status = Number(args[0]);
     let message: string | undefined;
     let headers = args[1];
@@ -135,15 +203,16 @@ export function holdUntilSettled(
     }
     // Node gives writeHead's headers precedence over setHeader's; applying them now keeps that,
     // and lets the commit's headers (Cache-Control, Vary) be merged with them afterwards.
-    applyHeaders(res, headers);
+    if (state === "open") applyHeaders(res, headers);
     explicitStatus = status;
     queue.push({ kind: "writeHead", status, message });
+    hold();
     return res;
   } as typeof res.writeHead;
 
   res.write = function (this: ServerResponse, ...args: unknown[]) {
     if (state === "passed") return write.apply(res, args);
-    if (state === "replaced") return false;
+    if (state === "replaced" || ended) return false;
     queue.push({ kind: "write", args });
     owesDrain = true;
     start();
@@ -152,7 +221,8 @@ export function holdUntilSettled(
 
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     if (state === "passed") return end.apply(res, args);
-    if (state === "replaced") return res;
+    if (state === "replaced" || ended) return res;
+    ended = true;
     queue.push({ kind: "end", args });
     start();
     return res;
@@ -160,7 +230,7 @@ export function holdUntilSettled(
 
   res.flushHeaders = function (this: ServerResponse) {
     if (state === "passed") return flushHeaders.call(res);
-    if (state === "replaced") return;
+    if (state === "replaced" || ended) return;
     queue.push({ kind: "flushHeaders", args: [] });
     start();
   };
@@ -222,8 +292,7 @@ export function nodeFormField(
     }
     if (req.readableEnded || req.readableFlowing === true)
       throw new CsrfBodyError("body_unreadable", BODY_CONSUMED);
-    if (Number(requestHeader(req, "content-length") ?? "0") > limits.maxBytes)
-      throw tooLarge(limits);
+    checkDeclaredLength(requestHeader(req, "content-length"), limits);
     bytes ??= peekBody(req, limits);
     return formFieldFromBytes(await bytes, contentType, name);
   };
@@ -244,6 +313,7 @@ function tooLarge(limits: FormLimits): CsrfBodyError {
 function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array> {
   const length = requestHeader(req, "content-length");
   const declared = length !== undefined && /^\d+$/.test(length) ? Number(length) : null;
+  if (declared === 0) return Promise.resolve(new Uint8Array(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -252,8 +322,9 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
       req.off("readable", onReadable);
       req.off("error", onGone);
       req.off("aborted", onGone);
+      req.off("end", onEnd);
       const bytes = Buffer.concat(chunks);
-      if (bytes.length > 0 && !req.destroyed) req.unshift(bytes);
+      if (bytes.length > 0 && !req.destroyed && !req.readableEnded) req.unshift(bytes);
       return bytes;
     };
     const fail = (error: CsrfBodyError) => {
@@ -261,6 +332,8 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
       reject(error);
     };
     const onGone = () => fail(new CsrfBodyError("body_unreadable", "form body could not be read"));
+    // A body shorter than declared (or undeclared, on a stand-in without `complete`) ends here.
+    const onEnd = () => resolve(stop());
     const onReadable = () => {
       for (;;) {
         const chunk = req.read() as Buffer | null;
@@ -283,5 +356,6 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
     req.on("readable", onReadable);
     req.on("error", onGone);
     req.on("aborted", onGone);
+    req.on("end", onEnd);
   });
 }

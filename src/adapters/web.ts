@@ -1,36 +1,127 @@
-import type { CommitResult } from "../core/lifecycle.js";
+import {
+  BODY_CONSUMED,
+  CsrfBodyError,
+  checkDeclaredLength,
+  formFieldFromBytes,
+  formKind,
+  readLimited,
+  withinDeadline,
+} from "../core/csrf-form.js";
+import type { CoatcheckResponse } from "../core/errors.js";
+import type { Outcome } from "../core/pipeline.js";
 
-/** The header operations a commit needs: Web `Headers`, Node responses and Fastify replies all fit. */
-export interface HeaderTarget {
-  get(name: string): string | null | undefined;
-  set(name: string, value: string): void;
-  append(name: string, value: string): void;
+/** Translating the pipeline's answers into Web `Response`s (Hono, and any fetch-style framework). */
+
+/** A response coatcheck writes, as a fresh `Response`: no header of the app's can be in it. */
+export function toResponse(answer: CoatcheckResponse): Response {
+  return new Response(answer.status === 303 || answer.body === "" ? null : answer.body, {
+    status: answer.status,
+    headers: answer.headers,
+  });
+}
+
+function write(headers: Headers, outcome: Outcome): void {
+  for (const [name, value] of Object.entries(outcome.set)) headers.set(name, value);
+  for (const [name, value] of outcome.append) headers.append(name, value);
 }
 
 /**
- * Add the commit's headers to any {@link HeaderTarget}. Any response that sets or clears the cookie
- * must not be cached by a shared cache, or another user could receive it. Every adapter goes
- * through here, so the header rules are the same in every framework.
+ * The app's response with the commit's headers, or coatcheck's replacement. Headers are set and
+ * appended one by one on the response itself: other cookies stay beside the session cookie and the
+ * app's other headers stay as they are. Immutable headers (`fetch()` results, `Response.redirect`)
+ * throw on the first write; the response is then copied once and the same writes applied to the copy.
  */
-export function writeCommitHeaders(target: HeaderTarget, result: CommitResult): void {
-  if (result.setCookie === undefined) return;
-  target.append("set-cookie", result.setCookie);
-  target.set("cache-control", "no-store");
-  const vary = target.get("vary");
-  if (!vary || !/(^|,)\s*(cookie|\*)\s*(,|$)/i.test(vary))
-    target.set("vary", vary ? `${vary}, Cookie` : "Cookie");
-}
-
-/** Add the commit's headers to a Web `Response` (see {@link writeCommitHeaders}). */
-export function applyCommit(response: Response, result: CommitResult): Response {
-  if (result.setCookie === undefined) return response;
+export function applyOutcome(response: Response, outcome: Outcome): Response {
+  if (outcome.response !== null) {
+    const replacement = toResponse(outcome.response);
+    write(replacement.headers, { ...outcome, set: {} });
+    return replacement;
+  }
+  if (outcome.append.length === 0 && Object.keys(outcome.set).length === 0) return response;
   try {
-    writeCommitHeaders(response.headers, result);
+    write(response.headers, outcome);
     return response;
   } catch {
-    // Immutable headers (e.g. Response.redirect) throw on the first write: copy the response first.
-    const out = new Response(response.body, response);
-    writeCommitHeaders(out.headers, result);
-    return out;
+    const copy = new Response(response.body, response);
+    write(copy.headers, outcome);
+    return copy;
   }
 }
+
+/** A request with a body cache, as Hono's `c.req` has: a body read through it stays readable. */
+export interface CachingRequest {
+  readonly raw: Request;
+  /** Body key → the promise of that reading (typed loosely: Hono declares the settled values). */
+  bodyCache: object;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+type BodyCache = Partial<Record<"arrayBuffer" | "text" | "formData", Promise<unknown>>>;
+
+/**
+ * The form field through the request's own body cache, so the handler (and any middleware before
+ * or after) still reads the body through it, whoever read it first. No `Request.clone()`: a
+ * declared body is read with `arrayBuffer()` (which @hono/node-server reads straight from the
+ * socket), an undeclared one as a bounded stream, and either is left in the cache.
+ */
+export function cachedFormField(
+  req: CachingRequest,
+  contentType: string | undefined,
+): (name: string) => Promise<unknown> {
+  let form: Promise<FormData | Uint8Array | null> | undefined;
+  return async (name) => {
+    form ??= readForm(req, contentType);
+    const body = await form;
+    if (body === null) return undefined;
+    if (body instanceof Uint8Array) return formFieldFromBytes(body, contentType, name);
+    const values = body.getAll(name);
+    return values.length <= 1 ? values[0] : values;
+  };
+}
+
+async function readForm(req: CachingRequest, contentType: string | undefined) {
+  if (formKind(contentType) === null) return null;
+  const cache = req.bodyCache as BodyCache;
+  if (cache.formData) return withinDeadline(cache.formData as Promise<FormData>);
+  if (cache.arrayBuffer)
+    return new Uint8Array(await withinDeadline(cache.arrayBuffer as Promise<ArrayBuffer>));
+  if (cache.text) return TEXT.encode(await withinDeadline(cache.text as Promise<string>));
+  if (req.raw.bodyUsed) throw new CsrfBodyError("body_unreadable", BODY_CONSUMED);
+  const declared = req.raw.headers.get("content-length") ?? undefined;
+  checkDeclaredLength(declared);
+  let bytes: Uint8Array;
+  if (declared !== undefined) {
+    bytes = new Uint8Array(await withinDeadline(req.arrayBuffer()));
+  } else {
+    const body = req.raw.body;
+    bytes = new Uint8Array(body === null ? new Uint8Array(0) : await readLimited(body));
+    cache.arrayBuffer = Promise.resolve(bytes.buffer);
+  }
+  giveBack(req.raw, bytes, contentType);
+  return bytes;
+}
+
+const READERS = ["arrayBuffer", "blob", "bytes", "formData", "json", "text"] as const;
+
+/**
+ * The check read the raw request's body; give the app a raw request that reads the same bytes
+ * (`c.req.raw.text()`, `.formData()`, `.clone()`, `.body`), so nothing downstream can tell.
+ */
+function giveBack(raw: Request, bytes: Uint8Array, contentType: string | undefined): void {
+  const copy = () =>
+    new Response(bytes.slice(), contentType ? { headers: { "content-type": contentType } } : {});
+  const own: PropertyDescriptorMap = {
+    body: { configurable: true, get: () => copy().body },
+    bodyUsed: { configurable: true, value: false },
+    clone: {
+      configurable: true,
+      value: () =>
+        new Request(raw.url, { method: raw.method, headers: raw.headers, body: bytes.slice() }),
+    },
+  };
+  for (const reader of READERS)
+    own[reader] = { configurable: true, value: () => (copy()[reader] as () => unknown)() };
+  Object.defineProperties(raw, own);
+}
+
+const TEXT = new TextEncoder();

@@ -46,16 +46,10 @@ export function formKind(
   return null;
 }
 
-/** Read a Web stream completely, failing past `limits`. Cancels the stream on failure. */
-export async function readLimited(
-  stream: ReadableStream<Uint8Array>,
-  limits: FormLimits = DEFAULT_FORM_LIMITS,
-): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+/** A promise that rejects with `body_timeout` after `limits.timeoutMs`, and its cancel. */
+function deadline(limits: FormLimits): { expired: Promise<never>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
+  const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
         reject(
@@ -64,9 +58,21 @@ export async function readLimited(
       limits.timeoutMs,
     );
   });
+  return { expired, cancel: () => clearTimeout(timer) };
+}
+
+/** Read a Web stream completely, failing past `limits`. Cancels the stream on failure. */
+export async function readLimited(
+  stream: ReadableStream<Uint8Array>,
+  limits: FormLimits = DEFAULT_FORM_LIMITS,
+): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const timeout = deadline(limits);
   try {
     for (;;) {
-      const { done, value } = await Promise.race([reader.read(), deadline]);
+      const { done, value } = await Promise.race([reader.read(), timeout.expired]);
       if (done) break;
       total += value.byteLength;
       if (total > limits.maxBytes) throw tooLarge(limits);
@@ -77,7 +83,7 @@ export async function readLimited(
     if (error instanceof CsrfBodyError) throw error;
     throw new CsrfBodyError("body_unreadable", "form body could not be read");
   } finally {
-    clearTimeout(timer);
+    timeout.cancel();
   }
   return Buffer.concat(chunks);
 }
@@ -87,6 +93,34 @@ function tooLarge(limits: FormLimits): CsrfBodyError {
     "body_too_large",
     `form body over ${limits.maxBytes} bytes; send the CSRF token in the header instead`,
   );
+}
+
+/** Refuse a body whose declared `Content-Length` is over the limit before reading a byte of it. */
+export function checkDeclaredLength(
+  contentLength: string | null | undefined,
+  limits: FormLimits = DEFAULT_FORM_LIMITS,
+): void {
+  if (Number(contentLength ?? "0") > limits.maxBytes) throw tooLarge(limits);
+}
+
+/**
+ * Wait for a body read that the framework does itself (its length already checked), within
+ * `limits.timeoutMs`; any failure becomes a {@link CsrfBodyError}.
+ */
+export async function withinDeadline<T>(
+  read: Promise<T>,
+  limits: FormLimits = DEFAULT_FORM_LIMITS,
+): Promise<T> {
+  const timeout = deadline(limits);
+  try {
+    return await Promise.race([read, timeout.expired]);
+  } catch (error) {
+    read.catch(() => {});
+    if (error instanceof CsrfBodyError) throw error;
+    throw new CsrfBodyError("body_unreadable", "form body could not be read");
+  } finally {
+    timeout.cancel();
+  }
 }
 
 /**
@@ -140,8 +174,7 @@ export function webFormField(
   const contentType = headers.get("content-type");
   const read = async (): Promise<Uint8Array | null> => {
     if (formKind(contentType) === null) return null;
-    const declared = Number(headers.get("content-length") ?? "0");
-    if (declared > limits.maxBytes) throw tooLarge(limits);
+    checkDeclaredLength(headers.get("content-length"), limits);
     const body = openBody();
     return body === null ? new Uint8Array(0) : readLimited(body, limits);
   };

@@ -87,23 +87,151 @@ export class MissingMiddlewareError extends CoatcheckError {
   }
 }
 
-/** Status and headers an adapter should answer with for an error that escaped a handler. */
-export function errorResponseFor(
-  error: unknown,
-): { status: number; headers: Record<string, string>; body: string } | null {
+// Responses coatcheck writes itself (403, 401, 503). Every one is described as a Refusal first,
+// then shaped for the caller in one place, so the three kinds of answer look alike everywhere.
+
+/** A response coatcheck writes: status, headers and body. Adapters send it as it is. */
+export interface CoatcheckResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Why coatcheck answers a request itself, before the answer is shaped for the caller. */
+export interface Refusal {
+  status: number;
+  /** Stable code, the `error` field of the JSON answer: `csrf_validation_failed`, `unauthenticated`… */
+  error: string;
+  /** One sentence for the user (HTML, htmx) or the developer (JSON). */
+  message: string;
+  /** Short heading of the HTML page. */
+  title: string;
+  /** What a person can do about it, shown on the HTML page above the message. */
+  hint?: string;
+  /** More fields of the JSON answer, and the detail of the htmx event. */
+  detail?: Record<string, string | number>;
+  /** A page navigation is sent here (303) instead; htmx gets `HX-Redirect`. */
+  redirect?: string;
+  /** htmx event fired through `HX-Trigger`, with {@link Refusal.detail}. */
+  event?: string;
+  /** Seconds for `Retry-After`. */
+  retryAfter?: number;
+}
+
+/** How a caller is answered: a browser page load, an htmx request, or a program (JSON). */
+export type RequestKind = "page" | "htmx" | "api";
+
+/**
+ * htmx first (`HX-Request: true`); then a browser, whose `Accept` names HTML on every navigation
+ * and form post; everyone else (`application/json`, `*\/*`, no `Accept`) is a program and gets JSON.
+ */
+export function requestKind(
+  hxRequest: string | null | undefined,
+  accept: string | null | undefined,
+): RequestKind {
+  if (hxRequest?.trim().toLowerCase() === "true") return "htmx";
+  return /text\/html|application\/xhtml\+xml/i.test(accept ?? "") ? "page" : "api";
+}
+
+/** The app's hook for the body of the responses coatcheck writes; `undefined` keeps coatcheck's. */
+export type RenderRefusal = (
+  refusal: Refusal,
+  kind: RequestKind,
+) => { body: string; contentType: string } | undefined;
+
+/** Numeric character references for the five characters that matter in HTML text and attributes. */
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(refusal: Refusal): string {
+  const title = escapeHtml(refusal.title);
+  const hint = refusal.hint === undefined ? "" : `<p>${escapeHtml(refusal.hint)}</p>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${refusal.status} ${title}</title></head><body><h1>${title}</h1>${hint}<p><small>${escapeHtml(refusal.message)}</small></p></body></html>`;
+}
+
+const TEXT = "text/plain; charset=utf-8";
+
+/**
+ * Shape a refusal for the caller. Every answer is `no-store` and varies on the headers that chose
+ * its shape. A page gets a short HTML page (or a 303 to `redirect`); htmx gets the message as text
+ * with `HX-Reswap: none` (nothing on the page is replaced) and, where there is one, `HX-Redirect` or
+ * an `HX-Trigger` event; a program gets JSON `{ error, message, …detail }`.
+ */
+export function negotiate(
+  refusal: Refusal,
+  kind: RequestKind,
+  render?: RenderRefusal,
+): CoatcheckResponse {
+  const headers: Record<string, string> = {
+    "cache-control": "no-store",
+    vary: "Accept, HX-Request",
+  };
+  if (refusal.retryAfter !== undefined) headers["retry-after"] = String(refusal.retryAfter);
+  let status = refusal.status;
+  let body: string;
+  let contentType: string | undefined;
+  if (kind === "page" && refusal.redirect !== undefined) {
+    status = 303;
+    headers.location = refusal.redirect;
+    body = "";
+  } else if (kind === "htmx") {
+    if (refusal.redirect !== undefined) headers["hx-redirect"] = refusal.redirect;
+    else headers["hx-reswap"] = "none";
+    if (refusal.event !== undefined)
+      headers["hx-trigger"] = JSON.stringify({ [refusal.event]: refusal.detail ?? {} });
+    body = refusal.message;
+    contentType = TEXT;
+  } else if (kind === "page") {
+    body = page(refusal);
+    contentType = "text/html; charset=utf-8";
+  } else {
+    body = JSON.stringify({
+      error: refusal.error,
+      message: refusal.message,
+      ...refusal.detail,
+      ...(refusal.redirect !== undefined ? { login: refusal.redirect } : {}),
+    });
+    contentType = "application/json; charset=utf-8";
+  }
+  const custom = render?.(refusal, kind);
+  if (custom !== undefined) {
+    body = custom.body;
+    contentType = custom.contentType;
+  }
+  if (contentType !== undefined) headers["content-type"] = contentType;
+  return { status, headers, body };
+}
+
+/** The refusal for an error that escaped a handler: store outage or lock timeout (503), else null. */
+export function refusalFor(error: unknown): Refusal | null {
   if (error instanceof StoreUnavailableError || error instanceof SessionLockTimeoutError) {
+    const locked = error instanceof SessionLockTimeoutError;
     return {
       status: 503,
-      headers: {
-        "retry-after": String(error.retryAfter),
-        "content-type": "application/json; charset=utf-8",
-        "cache-control": "no-store",
-      },
-      body: JSON.stringify({
-        error: error.code === "E_SESSION_LOCKED" ? "session_locked" : "session_store_unavailable",
-        message: error.message,
-      }),
+      error: locked ? "session_locked" : "session_store_unavailable",
+      title: "Service Unavailable",
+      message: locked
+        ? "This session is busy with another request. Try again in a moment."
+        : "Sessions are unavailable right now. Try again in a moment.",
+      detail: { retryAfter: error.retryAfter },
+      event: "coatcheck:unavailable",
+      retryAfter: error.retryAfter,
     };
   }
   return null;
+}
+
+/**
+ * The response for an error that escaped a handler ({@link StoreUnavailableError},
+ * {@link SessionLockTimeoutError}: 503 with `Retry-After`), shaped for `kind`; null for any other
+ * error.
+ */
+export function errorResponseFor(
+  error: unknown,
+  kind: RequestKind = "api",
+  render?: RenderRefusal,
+): CoatcheckResponse | null {
+  const refusal = refusalFor(error);
+  return refusal === null ? null : negotiate(refusal, kind, render);
 }

@@ -1,38 +1,6 @@
 import { AuthSession } from "./auth.js";
+import type { Refusal } from "./errors.js";
 import type { Session } from "./session.js";
-
-/** The request facts a guard decision depends on. Adapters fill them from the request. */
-export interface GuardRequest {
-  /** HTTP method. */
-  method: string;
-  /** The `Accept` header, if any. */
-  accept?: string | null | undefined;
-  /** The `HX-Request` header, if any (`"true"` on every htmx request). */
-  hxRequest?: string | null | undefined;
-}
-
-/** A response the adapter sends instead of running the handler. */
-export interface GuardResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** How a caller is answered: a browser page load, an htmx request, or a program (JSON). */
-export type RequestKind = "page" | "htmx" | "api";
-
-/**
- * htmx requests first (they want `HX-Redirect`, which htmx follows whatever the status); then
- * clients that ask for JSON and not for HTML; everything else is treated as a page navigation,
- * which is what browsers send (their `Accept` names `text/html`).
- */
-export function requestKind(request: GuardRequest): RequestKind {
-  if (request.hxRequest === "true") return "htmx";
-  const accept = (request.accept ?? "").toLowerCase();
-  const wantsJson = /application\/json|\+json/.test(accept);
-  const wantsHtml = /text\/html|application\/xhtml\+xml/.test(accept);
-  return wantsJson && !wantsHtml ? "api" : "page";
-}
 
 /** Options of the auth guards. */
 export interface GuardOptions {
@@ -51,80 +19,44 @@ export interface AccessPolicy extends GuardOptions {
   all?: boolean;
 }
 
-// The guard's answers depend on these request headers and on the session, so no cache may reuse
-// them for another user or another kind of client.
-const BASE_HEADERS = {
-  "cache-control": "no-store",
-  vary: "Cookie, Accept, HX-Request",
-};
-
 /**
- * The pure decision: `null` to let the request through, or the response to send.
+ * The pure decision: `null` to let the request through, or the refusal to answer with (shaped for
+ * the caller by {@link negotiate}):
  *
- * - not signed in: a page navigation gets `303` to the login page; an htmx request `401` with
- *   `HX-Redirect: <login>` (htmx then loads the login page as a full navigation); an API call `401`
- *   with JSON `{"error":"unauthenticated",…}`;
- * - signed in without the required role: `403` (JSON for an API call).
+ * - not signed in: `401 unauthenticated` with the login page as `redirect`, so a page navigation
+ *   gets `303` to it, an htmx request `401` with `HX-Redirect` (htmx then loads the login page as a
+ *   full navigation), an API call `401` JSON `{"error":"unauthenticated",…,"login":…}`;
+ * - signed in without the required role: `403 forbidden`.
  */
 export function guardDecision(input: {
   authenticated: boolean;
   authorized: boolean;
-  request: GuardRequest;
   loginUrl: string;
-}): GuardResponse | null {
-  const kind = requestKind(input.request);
+}): Refusal | null {
   if (!input.authenticated) {
-    if (kind === "page") {
-      return { status: 303, headers: { ...BASE_HEADERS, location: input.loginUrl }, body: "" };
-    }
-    if (kind === "htmx") {
-      return {
-        status: 401,
-        headers: {
-          ...BASE_HEADERS,
-          "hx-redirect": input.loginUrl,
-          "content-type": "text/plain; charset=utf-8",
-        },
-        body: "Sign in to continue.",
-      };
-    }
     return {
       status: 401,
-      headers: { ...BASE_HEADERS, "content-type": "application/json; charset=utf-8" },
-      body: JSON.stringify({
-        error: "unauthenticated",
-        message: "Sign in to continue.",
-        login: input.loginUrl,
-      }),
+      error: "unauthenticated",
+      title: "Sign in",
+      message: "Sign in to continue.",
+      redirect: input.loginUrl,
     };
   }
   if (input.authorized) return null;
-  if (kind === "api") {
-    return {
-      status: 403,
-      headers: { ...BASE_HEADERS, "content-type": "application/json; charset=utf-8" },
-      body: JSON.stringify({
-        error: "forbidden",
-        message: "You do not have a role this action requires.",
-      }),
-    };
-  }
   return {
     status: 403,
-    headers: { ...BASE_HEADERS, "content-type": "text/plain; charset=utf-8" },
-    body: "Forbidden: you do not have a role this page requires.",
+    error: "forbidden",
+    title: "Forbidden",
+    message: "You do not have a role this action requires.",
   };
 }
 
-/** A guard ready to run: given a request's session and facts, the response to send, or `null`. */
-export type AccessGuard = (
-  session: Session,
-  request: GuardRequest,
-) => Promise<GuardResponse | null>;
+/** A guard ready to run: given a request's session, the refusal to answer with, or `null`. */
+export type AccessGuard = (session: Session) => Promise<Refusal | null>;
 
 /**
- * Build a guard once, at start-up: the options are checked here, never on a request. Adapters wrap
- * it in their middleware (`requireAuth`, `requireRole`).
+ * Build a guard once, at start-up: the options are checked here, never on a request. Adapters run
+ * it through the request pipeline (`requireAuth`, `requireRole`).
  *
  * @throws TypeError for a login URL that is empty or holds a line break (it becomes a header), or
  * roles that are not non-empty strings.
@@ -147,13 +79,12 @@ export function accessGuard(policy: AccessPolicy = {}): AccessGuard {
   }
   const authorize = (auth: AuthSession) =>
     roles === undefined || (policy.all ? auth.hasAllRoles(roles) : auth.hasAnyRole(roles));
-  return async (session, request) => {
+  return async (session) => {
     const auth = await AuthSession.open(session);
     const authenticated = auth.isAuthenticated();
     return guardDecision({
       authenticated,
       authorized: authenticated && authorize(auth),
-      request,
       loginUrl,
     });
   };

@@ -2,7 +2,8 @@ import { Hono } from "hono";
 import { describe, expect, test } from "vitest";
 import { getSession, requireAuth, requireRole, session } from "../../src/adapters/hono.js";
 import { AuthSession } from "../../src/core/auth.js";
-import { accessGuard, guardDecision, requestKind } from "../../src/core/guard.js";
+import { negotiate, type Refusal, requestKind } from "../../src/core/errors.js";
+import { accessGuard, guardDecision } from "../../src/core/guard.js";
 import { createSessionEngine } from "../../src/setup.js";
 import { MemoryStore } from "../../src/stores/memory.js";
 import { Jar } from "../support/hono-app.js";
@@ -11,76 +12,51 @@ const BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8
 
 describe("requestKind", () => {
   test.each([
-    [{ method: "GET", accept: BROWSER }, "page"],
-    [{ method: "POST", accept: BROWSER }, "page"],
-    [{ method: "GET" }, "page"],
-    [{ method: "GET", accept: "*/*" }, "page"],
-    [{ method: "GET", accept: "application/json" }, "api"],
-    [{ method: "DELETE", accept: "application/problem+json" }, "api"],
-    [{ method: "GET", accept: "application/json, text/html" }, "page"],
-    [{ method: "GET", accept: BROWSER, hxRequest: "true" }, "htmx"],
-    [{ method: "POST", accept: "application/json", hxRequest: "true" }, "htmx"],
-    [{ method: "GET", accept: BROWSER, hxRequest: "false" }, "page"],
+    [{ accept: BROWSER }, "page"],
+    [{ accept: "application/json, text/html" }, "page"],
+    [{ accept: undefined }, "api"],
+    [{ accept: "*/*" }, "api"],
+    [{ accept: "application/json" }, "api"],
+    [{ accept: "application/problem+json" }, "api"],
+    [{ accept: BROWSER, hx: "true" }, "htmx"],
+    [{ accept: "application/json", hx: "true" }, "htmx"],
+    [{ accept: BROWSER, hx: "false" }, "page"],
   ] as const)("%o → %s", (request, kind) => {
-    expect(requestKind(request)).toBe(kind);
+    expect(requestKind("hx" in request ? request.hx : undefined, request.accept)).toBe(kind);
   });
 });
 
-describe("guardDecision", () => {
+describe("guardDecision, negotiated", () => {
   const base = { loginUrl: "/signin" };
+  const signedOut = guardDecision({ ...base, authenticated: false, authorized: false });
+  const noRole = guardDecision({ ...base, authenticated: true, authorized: false });
   test("signed in with the role: proceed", () => {
-    expect(
-      guardDecision({ ...base, authenticated: true, authorized: true, request: { method: "GET" } }),
-    ).toBeNull();
+    expect(guardDecision({ ...base, authenticated: true, authorized: true })).toBeNull();
   });
   test("page navigation: 303 to the login page", () => {
-    const r = guardDecision({
-      ...base,
-      authenticated: false,
-      authorized: false,
-      request: { method: "GET", accept: BROWSER },
-    });
-    expect(r?.status).toBe(303);
-    expect(r?.headers.location).toBe("/signin");
-    expect(r?.headers["cache-control"]).toBe("no-store");
+    const r = negotiate(signedOut as Refusal, "page");
+    expect(r.status).toBe(303);
+    expect(r.headers.location).toBe("/signin");
+    expect(r.headers["cache-control"]).toBe("no-store");
   });
   test("htmx: 401 with HX-Redirect", () => {
-    const r = guardDecision({
-      ...base,
-      authenticated: false,
-      authorized: false,
-      request: { method: "POST", hxRequest: "true" },
-    });
-    expect(r?.status).toBe(401);
-    expect(r?.headers["hx-redirect"]).toBe("/signin");
-    expect(r?.headers.location).toBeUndefined();
+    const r = negotiate(signedOut as Refusal, "htmx");
+    expect(r.status).toBe(401);
+    expect(r.headers["hx-redirect"]).toBe("/signin");
+    expect(r.headers.location).toBeUndefined();
   });
   test("API: 401 JSON", () => {
-    const r = guardDecision({
-      ...base,
-      authenticated: false,
-      authorized: false,
-      request: { method: "GET", accept: "application/json" },
-    });
-    expect(r?.status).toBe(401);
-    expect(JSON.parse(r?.body ?? "")).toMatchObject({ error: "unauthenticated", login: "/signin" });
+    const r = negotiate(signedOut as Refusal, "api");
+    expect(r.status).toBe(401);
+    expect(JSON.parse(r.body)).toMatchObject({ error: "unauthenticated", login: "/signin" });
   });
-  test("signed in without the role: 403, JSON for an API call", () => {
-    const page = guardDecision({
-      ...base,
-      authenticated: true,
-      authorized: false,
-      request: { method: "GET", accept: BROWSER },
-    });
-    expect(page?.status).toBe(403);
-    const api = guardDecision({
-      ...base,
-      authenticated: true,
-      authorized: false,
-      request: { method: "GET", accept: "application/json" },
-    });
-    expect(api?.status).toBe(403);
-    expect(JSON.parse(api?.body ?? "")).toMatchObject({ error: "forbidden" });
+  test("signed in without the role: 403, an HTML page for a browser, JSON for an API call", () => {
+    const page = negotiate(noRole as Refusal, "page");
+    expect(page.status).toBe(403);
+    expect(page.headers["content-type"]).toBe("text/html; charset=utf-8");
+    const api = negotiate(noRole as Refusal, "api");
+    expect(api.status).toBe(403);
+    expect(JSON.parse(api.body)).toMatchObject({ error: "forbidden" });
   });
 });
 
@@ -195,6 +171,8 @@ test("a store outage while the guard reads the session answers 503, not a crash"
   });
   expect(res.status).toBe(503);
   expect(res.headers.get("retry-after")).toBe("1");
-  expect(await res.json()).toMatchObject({ error: "session_store_unavailable" });
+  // A browser gets a page, like every response coatcheck writes for it.
+  expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+  expect(await res.text()).toContain("Service Unavailable");
   expect(errors.join("\n")).toMatch(/connection refused/);
 });

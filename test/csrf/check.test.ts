@@ -29,7 +29,11 @@ describe("rejection responses", () => {
     expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
     expect(res.headers.get("cache-control")).toBe("no-store");
     const body = JSON.parse(res.text);
-    expect(body).toEqual({ error: "csrf_validation_failed", message: expect.any(String) });
+    expect(body).toEqual({
+      error: "csrf_validation_failed",
+      message: expect.any(String),
+      reason: "token_missing",
+    });
     expect(body.message).toContain("X-CSRF-Token");
   });
 
@@ -47,7 +51,7 @@ describe("rejection responses", () => {
     });
     expect(res.status).toBe(403);
     expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
-    expect(res.text).toMatch(/^<!doctype html>.*<h1>Forbidden<\/h1>.*reload the page/s);
+    expect(res.text).toMatch(/^<!doctype html>.*<h1>Form not accepted<\/h1>.*reload the page/s);
   });
 
   test("HTMX gets an event and no swap, and no page content", async () => {

@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { getCsrfToken, session } from "../../src/adapters/hono.js";
+import { HTMX_HEAD } from "../support/browser.js";
 import { csrfEngine } from "./harness.js";
 
 /**
@@ -21,16 +22,7 @@ const htmxSource = readFileSync(
 
 function layout(meta: string, body: string): string {
   return `<!doctype html><html><head>${meta}
-<script src="/htmx.js"></script>
-<script>
-  // On document, not document.body: in <head> the body does not exist yet; htmx events bubble.
-  document.addEventListener("htmx:configRequest", (e) => {
-    e.detail.headers["X-CSRF-Token"] = document.querySelector('meta[name="csrf-token"]').content;
-  });
-  document.addEventListener("coatcheck:csrf-failed", (e) => {
-    document.getElementById("status").textContent = "csrf failed: " + e.detail.reason;
-  });
-</script></head><body>${body}<p id="status"></p></body></html>`;
+${HTMX_HEAD}</head><body>${body}<p id="status"></p></body></html>`;
 }
 
 let browser: Browser;

@@ -41,3 +41,18 @@ export async function launchBrowser(): Promise<{
     },
   };
 }
+
+/**
+ * The README's htmx client snippet, as a page's `<head>` holds it: htmx, the meta token copied into
+ * the header of every htmx request, and the `coatcheck:csrf-failed` event shown in `#status`.
+ */
+export const HTMX_HEAD = `<script src="/htmx.js"></script>
+<script>
+  // On document, not document.body: in <head> the body does not exist yet; htmx events bubble.
+  document.addEventListener("htmx:configRequest", (e) => {
+    e.detail.headers["X-CSRF-Token"] = document.querySelector('meta[name="csrf-token"]').content;
+  });
+  document.addEventListener("coatcheck:csrf-failed", (e) => {
+    document.getElementById("status").textContent = "csrf failed: " + e.detail.reason;
+  });
+</script>`;

@@ -9,6 +9,7 @@ import * as expressSession from "../../../src/adapters/express.js";
 import * as fastifyAdapter from "../../../src/adapters/fastify.js";
 import * as honoAdapter from "../../../src/adapters/hono.js";
 import type { SessionEngine } from "../../../src/core/engine.js";
+import type { PipelineOptions } from "../../../src/core/pipeline.js";
 import type { Reply, RequestInit, Route, ScenarioResult } from "./scenario.js";
 
 /** One framework with the session middleware and a set of neutral routes mounted. */
@@ -19,7 +20,11 @@ export interface Driver {
 
 export interface Adapter {
   name: "hono" | "express" | "express4" | "fastify";
-  mount(engine: SessionEngine, routes: readonly Route[]): Promise<Driver>;
+  mount(
+    engine: SessionEngine,
+    routes: readonly Route[],
+    responses?: PipelineOptions,
+  ): Promise<Driver>;
 }
 
 function streamOf(chunks: string[]): ReadableStream<Uint8Array> {
@@ -34,11 +39,11 @@ function streamOf(chunks: string[]): ReadableStream<Uint8Array> {
 
 export const hono: Adapter = {
   name: "hono",
-  async mount(engine, routes) {
+  async mount(engine, routes, responses) {
     const app = new Hono();
     // Quiet 500s, like Express in test mode and Fastify without a logger.
     app.onError((_error, c) => c.text("Internal Server Error", 500));
-    app.use(honoAdapter.session(engine));
+    app.use(honoAdapter.session(engine, responses));
     for (const route of routes) {
       const handler = async (c: import("hono").Context) => {
         const result = await route.handler({
@@ -50,8 +55,17 @@ export const hono: Adapter = {
         const body = result.chunks ? streamOf(result.chunks) : (result.body ?? "");
         return new Response(body, { status: result.status ?? 200, headers: result.headers ?? {} });
       };
-      if (route.lock) app.on(route.method, route.path, honoAdapter.sessionLock(), handler);
-      else app.on(route.method, route.path, handler);
+      const steps = [
+        ...(route.lock ? [honoAdapter.sessionLock()] : []),
+        ...(route.guard === undefined
+          ? []
+          : [
+              route.guard.roles
+                ? honoAdapter.requireRole(route.guard.roles)
+                : honoAdapter.requireAuth(),
+            ]),
+      ];
+      app.on([route.method], [route.path], ...steps, handler);
     }
     return {
       async request(method, path, init = {}) {
@@ -79,9 +93,9 @@ const express4 = createRequire(import.meta.url)("express4") as typeof express;
 function expressAdapter(name: "express" | "express4", factory: typeof express): Adapter {
   return {
     name,
-    async mount(engine, routes) {
+    async mount(engine, routes, responses) {
       const app = factory();
-      app.use(expressSession.session(engine));
+      app.use(expressSession.session(engine, responses));
       for (const route of routes) {
         const handler: express.RequestHandler = (req, res, next) => {
           route
@@ -93,8 +107,17 @@ function expressAdapter(name: "express" | "express4", factory: typeof express): 
             .then((result) => sendExpress(res, result), next);
         };
         const method = route.method === "GET" ? "get" : "post";
-        if (route.lock) app[method](route.path, expressSession.sessionLock(), handler);
-        else app[method](route.path, handler);
+        const steps = [
+          ...(route.lock ? [expressSession.sessionLock()] : []),
+          ...(route.guard === undefined
+            ? []
+            : [
+                route.guard.roles
+                  ? expressSession.requireRole(route.guard.roles)
+                  : expressSession.requireAuth(),
+              ]),
+        ];
+        app[method](route.path, ...steps, handler);
       }
       app.use(expressSession.sessionErrors());
       const server = createServer({ maxHeaderSize: 256 * 1024 }, app);
@@ -147,14 +170,23 @@ export function fetchDriver(server: Server): Driver {
 
 export const fastify: Adapter = {
   name: "fastify",
-  async mount(engine, routes) {
+  async mount(engine, routes, responses) {
     const app = Fastify();
-    await app.register(fastifyAdapter.coatcheck, { engine });
+    await app.register(fastifyAdapter.coatcheck, { engine, ...responses });
     for (const route of routes) {
       app.route({
         method: route.method,
         url: route.path,
-        ...(route.lock ? { onRequest: fastifyAdapter.sessionLock() } : {}),
+        onRequest: [
+          ...(route.lock ? [fastifyAdapter.sessionLock()] : []),
+          ...(route.guard === undefined
+            ? []
+            : [
+                route.guard.roles
+                  ? fastifyAdapter.requireRole(route.guard.roles)
+                  : fastifyAdapter.requireAuth(),
+              ]),
+        ],
         handler: async (request, reply) => {
           const result = await route.handler({
             session: fastifyAdapter.getSession(request),

@@ -1,5 +1,6 @@
 import { afterEach, describe } from "vitest";
 import type { SessionEngine } from "../../../src/core/engine.js";
+import type { PipelineOptions } from "../../../src/core/pipeline.js";
 import type { LockStore, RecordStore, SessionWrite, WriteMode } from "../../../src/core/store.js";
 import { type CoatcheckOptions, createSessionEngine } from "../../../src/setup.js";
 import { MemoryStore } from "../../../src/stores/memory.js";
@@ -147,7 +148,11 @@ export interface MatrixContext {
    * Build an engine over a fresh probed store (CSRF off unless `options.csrf` says otherwise,
    * `secure: false`, no environment) and mount `routes` (default: {@link standardRoutes}).
    */
-  mount(options?: CoatcheckOptions, routes?: readonly Route[]): Promise<MountedApp>;
+  mount(
+    options?: CoatcheckOptions,
+    routes?: readonly Route[],
+    responses?: PipelineOptions,
+  ): Promise<MountedApp>;
 }
 
 export function describeMatrix(name: string, body: (t: MatrixContext) => void): void {
@@ -161,7 +166,7 @@ export function describeMatrix(name: string, body: (t: MatrixContext) => void): 
         body({
           adapter: adapter.name,
           store: kind.name,
-          async mount(options = {}, routes = standardRoutes) {
+          async mount(options = {}, routes = standardRoutes, responses = {}) {
             const { store: inner, dispose } = await kind.create();
             cleanups.push(dispose);
             const store = new ProbeStore(inner);
@@ -177,7 +182,7 @@ export function describeMatrix(name: string, body: (t: MatrixContext) => void): 
               csrf: { enabled: false, ...options.csrf },
               store,
             });
-            const driver = await adapter.mount(engine, routes);
+            const driver = await adapter.mount(engine, routes, responses);
             cleanups.push(() => driver.close());
             return { driver, store, engine, logs, client: () => new Client(driver) };
           },

@@ -30,6 +30,8 @@ export interface Route {
   path: string;
   /** Serialise with the framework's `sessionLock()`. */
   lock?: boolean;
+  /** Guard with the framework's `requireAuth()`, or `requireRole(roles)` when roles are given. */
+  guard?: { roles?: string[] };
   handler: (ctx: ScenarioContext) => Promise<ScenarioResult>;
 }
 

@@ -1,0 +1,117 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { connect } from "node:net";
+import express from "express";
+import { afterEach, describe, expect, test } from "vitest";
+import { getSession, session } from "../../src/adapters/express.js";
+import { MissingMiddlewareError } from "../../src/core/errors.js";
+import { createSessionEngine } from "../../src/setup.js";
+import { MemoryStore } from "../../src/stores/memory.js";
+
+/** Express on a loopback port: what the response reports while coatcheck holds its output. */
+
+let server: Server | undefined;
+afterEach(() => {
+  server?.closeAllConnections();
+  server?.close();
+  server = undefined;
+});
+
+async function start(app: express.Express): Promise<number> {
+  server = createServer(app);
+  await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+/** Every byte the server sends for one request, until it closes the connection. */
+function rawExchange(port: number, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    });
+    socket.on("data", (chunk) => {
+      text += chunk.toString();
+    });
+    socket.on("close", () => resolve(text));
+    socket.on("error", () => resolve(text));
+  });
+}
+
+const engine = () => createSessionEngine({ env: {}, secure: false, store: new MemoryStore() });
+
+describe("Express: headersSent while coatcheck holds the output", () => {
+  test("a handler that streams then throws meets the headersSent idiom: one response, no 500", async () => {
+    const seen: boolean[] = [];
+    const app = express();
+    app.use(session(engine()));
+    app.get("/stream", async (req, res) => {
+      await req.session.insert("user", "alice");
+      res.write("partial ");
+      seen.push(res.headersSent);
+      throw new Error("failed mid-stream");
+    });
+    app.use(((error, _req, res, next) => {
+      if (res.headersSent) {
+        next(error);
+        return;
+      }
+      res.status(500).send("Internal Server Error");
+    }) as express.ErrorRequestHandler);
+    const port = await start(app);
+    const raw = await rawExchange(port, "/stream");
+    expect(seen).toEqual([true]);
+    expect(raw.match(/HTTP\/1\.1 \d{3}/g)).toEqual(["HTTP/1.1 200"]);
+    expect(raw).not.toContain("Internal Server Error");
+    expect(raw.match(/set-cookie/gi)?.length ?? 0).toBeLessThanOrEqual(1);
+  });
+
+  test("setting a header after output started throws as it does without coatcheck", async () => {
+    let error: unknown;
+    const app = express();
+    app.use(session(engine()));
+    app.get("/late", (_req, res) => {
+      res.write("a");
+      try {
+        res.setHeader("x-late", "1");
+      } catch (e) {
+        error = e;
+      }
+      res.end("b");
+    });
+    const port = await start(app);
+    const res = await fetch(`http://127.0.0.1:${port}/late`);
+    expect(await res.text()).toBe("ab");
+    expect(res.headers.get("x-late")).toBeNull();
+    expect((error as { code?: string }).code).toBe("ERR_HTTP_HEADERS_SENT");
+  });
+});
+
+describe("Express: req.session where the middleware does not run", () => {
+  test("throws MissingMiddlewareError, like getSession, not a TypeError", async () => {
+    const errors: unknown[] = [];
+    const app = express();
+    app.get("/outside", async (req, res) => {
+      try {
+        await req.session.get("user");
+      } catch (e) {
+        errors.push(e);
+      }
+      try {
+        getSession(req);
+      } catch (e) {
+        errors.push(e);
+      }
+      res.send("ok");
+    });
+    app.use("/inside", session(engine()));
+    app.get("/inside/page", async (req, res) => {
+      res.send(String(await req.session.isEmpty()));
+    });
+    const port = await start(app);
+    expect(await (await fetch(`http://127.0.0.1:${port}/outside`)).text()).toBe("ok");
+    expect(await (await fetch(`http://127.0.0.1:${port}/inside/page`)).text()).toBe("true");
+    expect(errors).toHaveLength(2);
+    for (const e of errors) expect(e).toBeInstanceOf(MissingMiddlewareError);
+  });
+});
