@@ -167,7 +167,15 @@ const run = {
 
 const outDir = join(root, flags.out);
 await mkdir(outDir, { recursive: true });
-await writeFile(join(outDir, "BENCHMARKS.md"), renderMarkdown(run));
+// bench/postgres.mjs owns a section of the same file: keep it.
+const previous = await readFile(join(outDir, "BENCHMARKS.md"), "utf8").catch(() => "");
+const postgresSection = /<!-- postgres-bench:begin -->[\s\S]*<!-- postgres-bench:end -->/.exec(
+  previous,
+);
+await writeFile(
+  join(outDir, "BENCHMARKS.md"),
+  renderMarkdown(run) + (postgresSection ? `\n${postgresSection[0]}\n` : ""),
+);
 await writeFile(join(outDir, "benchmarks.svg"), renderSvg(run));
 await mkdir(join(benchDir, "results"), { recursive: true });
 await writeFile(join(benchDir, "results", "last-run.json"), `${JSON.stringify(run, null, 2)}\n`);

@@ -45,7 +45,9 @@ export {
   ConfigError,
   errorResponseFor,
   MissingMiddlewareError,
+  SessionCommittedError,
   SessionLockTimeoutError,
+  SessionValueError,
   StoreUnavailableError,
 } from "./core/errors.js";
 export { type ExpiryPolicy, MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
@@ -65,12 +67,20 @@ export { generateId, isWellFormedId } from "./core/id.js";
 export {
   type Action,
   type CommitResult,
+  type CookieInstruction,
   DECISION_TABLE,
   type Facts,
   type Row,
 } from "./core/lifecycle.js";
 export { CSRF_SECRET_KEY, Session } from "./core/session.js";
-export type { SessionStore, SessionWrite, StoredSession, WriteMode } from "./core/store.js";
+export type {
+  LockStore,
+  RecordStore,
+  SessionStore,
+  SessionWrite,
+  StoredSession,
+  WriteMode,
+} from "./core/store.js";
 export {
   type InferOutput,
   type StandardSchema,

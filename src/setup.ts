@@ -2,6 +2,7 @@ import { loadConfig, type SessionConfig, type SessionOptions } from "./core/conf
 import { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
 import type { SessionStore } from "./core/store.js";
 import { MemoryStore } from "./stores/memory.js";
+import { postgresStoreFromConfig } from "./stores/postgres-url.js";
 import { redisStoreFromConfig } from "./stores/redis-url.js";
 
 /**
@@ -11,7 +12,7 @@ import { redisStoreFromConfig } from "./stores/redis-url.js";
 export interface CoatcheckOptions extends SessionOptions, EngineOptions {
   /** Path of a `config.toml` holding a `[session]` table. */
   configFile?: string;
-  /** A store instance; default: built from `storage` (memory, or Redis from `redis_url`). */
+  /** A store instance; default: built from `storage` (memory, Redis from `redis_url`, PostgreSQL from `postgres_url`). */
   store?: SessionStore;
   /** Environment for `COATCHECK_SESSION__…` overrides; default `process.env`. */
   env?: Record<string, string | undefined>;
@@ -28,12 +29,22 @@ export interface CoatcheckOptions extends SessionOptions, EngineOptions {
  */
 export function createSessionEngine(options: CoatcheckOptions = {}): SessionEngine {
   const { configFile, store, env, now, logger, ...sessionOptions } = options;
+  const warn = logger ? (m: string) => logger.warn(m) : (m: string) => console.warn(m);
   const config = loadConfig({
     ...(configFile !== undefined ? { file: configFile } : {}),
     options: sessionOptions,
     ...(env !== undefined ? { env } : {}),
-    ...(logger ? { warn: (m: string) => logger.warn(m) } : {}),
+    warn,
   });
+  if (
+    store === undefined &&
+    config.storage === "memory" &&
+    (env ?? process.env).NODE_ENV === "production"
+  ) {
+    warn(
+      '[coatcheck] WARNING: storage = "memory" with NODE_ENV=production. Sessions live in this process only: a restart signs everybody out, and several instances do not share them. Set storage = "redis" and redis_url.',
+    );
+  }
   return new SessionEngine(config, store ?? storeFor(config, logger ?? console), {
     ...(now ? { now } : {}),
     ...(logger ? { logger } : {}),
@@ -42,6 +53,7 @@ export function createSessionEngine(options: CoatcheckOptions = {}): SessionEngi
 
 function storeFor(config: SessionConfig, logger: Logger): SessionStore {
   if (config.storage === "redis") return redisStoreFromConfig(config, logger);
+  if (config.storage === "postgres") return postgresStoreFromConfig(config, logger);
   return new MemoryStore({ maxSessions: config.maxSessions });
 }
 

@@ -1,10 +1,10 @@
-// Express 5 with coatcheck, on the memory store or on Redis (BENCH_STORE).
+// Express 5 with coatcheck, on the memory store, Redis or PostgreSQL (BENCH_STORE).
 import express from "express";
 import { serveCell } from "../lib/cell.mjs";
 import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
 
 const { session, sessionErrors } = await fromDist("adapters/express.js");
-const { store, entries, close } = await coatcheckStore();
+const { store, entries, statements, close } = await coatcheckStore();
 
 const app = express();
 app.use(session({ store, secure: false }));
@@ -30,5 +30,6 @@ app.use(sessionErrors());
 await serveCell({
   listen: (port) => new Promise((resolve) => app.listen(port, "127.0.0.1", resolve)),
   entries,
+  statements,
   close,
 });

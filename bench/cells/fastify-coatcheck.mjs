@@ -1,11 +1,11 @@
-// Fastify 5 with coatcheck, on the memory store or on Redis (BENCH_STORE).
+// Fastify 5 with coatcheck, on the memory store, Redis or PostgreSQL (BENCH_STORE).
 import formbody from "@fastify/formbody";
 import Fastify from "fastify";
 import { serveCell } from "../lib/cell.mjs";
 import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
 
 const { coatcheck } = await fromDist("adapters/fastify.js");
-const { store, entries, close } = await coatcheckStore();
+const { store, entries, statements, close } = await coatcheckStore();
 
 const app = Fastify();
 await app.register(formbody);
@@ -29,5 +29,6 @@ app.post("/form", async (request) => (request.body.title === "hello" ? "saved" :
 await serveCell({
   listen: (port) => app.listen({ port, host: "127.0.0.1" }),
   entries,
+  statements,
   close,
 });

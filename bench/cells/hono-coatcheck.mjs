@@ -1,11 +1,11 @@
-// Hono with coatcheck, on the memory store or on Redis (BENCH_STORE).
+// Hono with coatcheck, on the memory store, Redis or PostgreSQL (BENCH_STORE).
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { serveCell } from "../lib/cell.mjs";
 import { coatcheckStore, csrfTokenOf, fromDist } from "../lib/coatcheck.mjs";
 
 const { getSession, session } = await fromDist("adapters/hono.js");
-const { store, entries, close } = await coatcheckStore();
+const { store, entries, statements, close } = await coatcheckStore();
 
 const app = new Hono();
 app.use(session({ store, secure: false }));
@@ -33,5 +33,6 @@ app.post("/form", async (c) => {
 await serveCell({
   listen: (port) => new Promise((resolve) => serve({ fetch: app.fetch, port }, resolve)),
   entries,
+  statements,
   close,
 });

@@ -16,19 +16,27 @@
 
 /** Port the runner picked for this cell. */
 export const port = Number(process.env.BENCH_PORT);
-/** "memory" or "redis". */
+/** "memory", "redis" or "postgres". */
 export const storeKind = process.env.BENCH_STORE ?? "memory";
 /** The bench's own redis-server, never the shared one. */
 export const redisUrl = process.env.BENCH_REDIS_URL;
+/** The bench's own database (bench/postgres.mjs creates it and drops it afterwards). */
+export const postgresUrl = process.env.BENCH_POSTGRES_URL;
 /** Key prefix for every store of every cell, so the runner can count records by prefix. */
 export const keyPrefix = "bench:";
 
 /**
  * Start answering the runner. `listen` starts the server on {@link port} and resolves once it
  * accepts connections; `entries` counts the records the cell's store holds (null: unknown);
+ * `statements` counts the SQL statements sent so far (PostgreSQL cells; null: not one);
  * `close` releases clients so the process can exit and flush a CPU profile.
  */
-export async function serveCell({ listen, entries = async () => null, close = async () => {} }) {
+export async function serveCell({
+  listen,
+  entries = async () => null,
+  statements = () => null,
+  close = async () => {},
+}) {
   await listen(port);
   process.on("message", async (message) => {
     if (message.type === "cpu") {
@@ -36,6 +44,8 @@ export async function serveCell({ listen, entries = async () => null, close = as
       process.send({ type: "cpu", id: message.id, micros: user + system });
     } else if (message.type === "entries") {
       process.send({ type: "entries", id: message.id, count: await entries() });
+    } else if (message.type === "statements") {
+      process.send({ type: "statements", id: message.id, count: statements() });
     } else if (message.type === "exit") {
       await close();
       process.exit(0);
@@ -51,4 +61,27 @@ export async function redisClient() {
   client.on("error", (error) => console.error("[bench cell] redis:", error.message));
   await client.connect();
   return client;
+}
+
+/**
+ * A node-postgres pool on the bench database whose `query` calls are counted: each call is one
+ * statement and one round trip.
+ */
+export async function postgresPool() {
+  const { default: pg } = await import("pg");
+  const pool = new pg.Pool({ connectionString: postgresUrl, max: 10 });
+  pool.on("error", (error) => console.error("[bench cell] postgres:", error.message));
+  let sent = 0;
+  return {
+    pool,
+    counted: {
+      query(...args) {
+        sent++;
+        return pool.query(...args);
+      },
+    },
+    statements: () => sent,
+    rows: async (table) =>
+      Number((await pool.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n),
+  };
 }

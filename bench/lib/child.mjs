@@ -5,7 +5,7 @@ import { freePort } from "./util.mjs";
 
 const cellsDir = fileURLToPath(new URL("../cells/", import.meta.url));
 
-export async function startCell(cell, { redisUrl, execArgv = [], cwd } = {}) {
+export async function startCell(cell, { redisUrl, postgresUrl, execArgv = [], cwd } = {}) {
   const port = await freePort();
   const child = fork(`${cellsDir}${cell.file}`, [], {
     cwd,
@@ -16,6 +16,7 @@ export async function startCell(cell, { redisUrl, execArgv = [], cwd } = {}) {
       BENCH_PORT: String(port),
       BENCH_STORE: cell.store ?? "memory",
       BENCH_REDIS_URL: redisUrl ?? "",
+      BENCH_POSTGRES_URL: postgresUrl ?? "",
     },
     stdio: ["ignore", "inherit", "pipe", "ipc"],
   });
@@ -57,6 +58,7 @@ export async function startCell(cell, { redisUrl, execArgv = [], cwd } = {}) {
     stderr: () => stderr,
     cpuMicros: async () => (await ask("cpu")).micros,
     entries: async () => (await ask("entries")).count,
+    statements: async () => (await ask("statements")).count,
     async stop() {
       if (child.exitCode !== null) return;
       child.send({ type: "exit" });

@@ -3,7 +3,7 @@
  * way an application would get it, so the figures are those of the code that ships.
  */
 import { pathToFileURL } from "node:url";
-import { keyPrefix, redisClient, storeKind } from "./cell.mjs";
+import { keyPrefix, postgresPool, redisClient, storeKind } from "./cell.mjs";
 
 /**
  * A module of the built package. `BENCH_DIST` (the runner's `--dist`) points at another build, to
@@ -14,8 +14,19 @@ export function fromDist(path) {
   return import(dir ? pathToFileURL(`${dir}/${path}`).href : `../../dist/${path}`);
 }
 
-/** The store of a coatcheck cell, with its record count and its shutdown. */
+/** The store of a coatcheck cell, with its record count, statement count and its shutdown. */
 export async function coatcheckStore() {
+  if (storeKind === "postgres") {
+    const { PostgresStore } = await fromDist("stores/postgres.js");
+    const pg = await postgresPool();
+    const store = new PostgresStore(pg.counted, { sweepIntervalMs: 0 });
+    return {
+      store,
+      entries: () => pg.rows(store.tables.sessions),
+      statements: pg.statements,
+      close: () => pg.pool.end(),
+    };
+  }
   if (storeKind === "redis") {
     const { RedisStore } = await fromDist("stores/redis.js");
     const client = await redisClient();

@@ -116,6 +116,37 @@ export const CELLS = [
   id: `${cell.framework.toLowerCase()}/${cell.kind}`,
 }));
 
+/**
+ * The PostgreSQL cells, run by `bench/postgres.mjs` on a database of its own (not by run.mjs, so
+ * the main matrix needs no PostgreSQL): coatcheck on each framework, and Express's incumbent.
+ */
+export const POSTGRES_CELLS = [
+  ["Hono", "hono-coatcheck.mjs", "coatcheck (PostgreSQL)", ["adapters/hono.js"]],
+  ["Express", "express-coatcheck.mjs", "coatcheck (PostgreSQL)", ["adapters/express.js"]],
+  ["Fastify", "fastify-coatcheck.mjs", "coatcheck (PostgreSQL)", ["adapters/fastify.js"]],
+].map(([framework, file, label, needs]) => ({
+  framework,
+  kind: "coatcheck-postgres",
+  label,
+  file,
+  store: "postgres",
+  needs: [...needs, "stores/postgres.js"],
+  routes: ["untouched", "read", "write", "visit"],
+  missing: {},
+  id: `${framework.toLowerCase()}/coatcheck-postgres`,
+}));
+POSTGRES_CELLS.push({
+  framework: "Express",
+  kind: "incumbent-postgres",
+  label: "express-session (connect-pg-simple)",
+  file: "express-pg-simple.mjs",
+  store: "postgres",
+  needs: [],
+  routes: ["untouched", "read", "write", "visit"],
+  missing: {},
+  id: "express/incumbent-postgres",
+});
+
 export const ROUTES = {
   untouched: { title: "untouched", method: "GET", path: "/untouched", cookie: true, expect: "ok" },
   read: { title: "read", method: "GET", path: "/read", cookie: true, expect: "alice" },

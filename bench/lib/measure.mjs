@@ -102,10 +102,11 @@ function load(base, route, ctx, seconds, connections) {
 
 /** Start one cell, check and load each of its routes; returns one sample per route. */
 export async function measureCell(cell, options) {
-  const { redis, warmup, duration, connections, probe, primer = 0.5 } = options;
+  const { redis, postgresUrl, warmup, duration, connections, probe, primer = 0.5 } = options;
   const usesRedis = cell.store === "redis";
+  const usesPostgres = cell.store === "postgres";
   if (usesRedis) await redis.client.sendCommand(["FLUSHALL"]);
-  const server = await startCell(cell, { redisUrl: redis?.url });
+  const server = await startCell(cell, { redisUrl: redis?.url, postgresUrl });
   const samples = {};
   try {
     const ctx = { base: server.base, cookie: undefined, formBody: "title=hello", counter: 0 };
@@ -113,6 +114,9 @@ export async function measureCell(cell, options) {
       const jar = new Map();
       const login = await fetch(`${server.base}/login`);
       absorb(jar, login);
+      // Read the whole answer, as a browser would: express-session sends most of the body before
+      // its store has saved the session, and a next request sent before the save finds nothing.
+      await login.text();
       const token = await fetch(`${server.base}/token`, { headers: { cookie: cookieHeader(jar) } });
       absorb(jar, token);
       const text = await token.text();
@@ -124,6 +128,7 @@ export async function measureCell(cell, options) {
     for (const route of cell.routes) {
       failuresOf[route] = await check(cell, route, ctx);
       if (usesRedis && probe) probes[route] = await probeRoundTrips(redis, server, route, ctx);
+      if (usesPostgres && probe) probes[route] = await probeStatements(server, route, ctx);
     }
     // Run every route once before any is measured, so the first route measured is not the one
     // that pays for the process's start (JIT, lazy module work, first connections).
@@ -136,9 +141,11 @@ export async function measureCell(cell, options) {
         ctx.counter = Number((await call(server.base, "write", { cookie: ctx.cookie })).text);
       const entriesBefore = usesRedis ? await dbsize(redis) : await server.entries();
       if (usesRedis) await redis.client.sendCommand(["CONFIG", "RESETSTAT"]);
+      const statementsBefore = usesPostgres ? await server.statements() : null;
       const cpuBefore = await server.cpuMicros();
       const result = await load(server.base, route, ctx, duration, connections);
       const cpuAfter = await server.cpuMicros();
+      const statementsAfter = usesPostgres ? await server.statements() : null;
       const calls = usesRedis ? await commandStats(redis.client) : null;
       const entriesAfter = usesRedis ? await dbsize(redis) : await server.entries();
       const served = result.requests.total;
@@ -163,6 +170,7 @@ export async function measureCell(cell, options) {
             ? null
             : Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, v / served])),
         roundTrips,
+        pgStatements: usesPostgres ? (statementsAfter - statementsBefore) / served : null,
         void: failures.length > 0 ? failures.join("; ") : null,
       };
     }
@@ -184,6 +192,20 @@ async function probeRoundTrips(redis, server, route, ctx) {
       });
   });
   return { roundTrips: seen.roundTrips / n, commands: (seen.topLevel + seen.inScripts) / n };
+}
+
+/** SQL statements (each one round trip) per request of `route`, from 10 sequential requests. */
+async function probeStatements(server, route, ctx) {
+  const n = 10;
+  const spec = ROUTES[route];
+  const before = await server.statements();
+  for (let i = 0; i < n; i++)
+    await call(server.base, route, {
+      cookie: spec.cookie ? ctx.cookie : undefined,
+      body: ctx.formBody,
+    });
+  const sent = ((await server.statements()) - before) / n;
+  return { roundTrips: sent, commands: sent };
 }
 
 async function dbsize(redis) {

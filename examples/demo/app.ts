@@ -43,23 +43,30 @@ function checkCredentials(
   return user && ok ? { id: username, roles: user.roles } : null;
 }
 
-/** The seed's shopping cart, as a schema-validated typed session. */
+/** A shopping cart, as a schema-validated typed session. */
 const Cart = z.object({ items: z.array(z.string().min(1).max(100)).max(500).default([]) });
 const cartSession = typedSession("cart", Cart);
 
 const REMEMBER_ME_SECS = 30 * 24 * 60 * 60;
 const htmxPath = createRequire(import.meta.url).resolve("htmx.org/dist/htmx.min.js");
 
-/** Page chrome shared by every page: user, flash messages and the CSRF meta tag. */
-async function page(s: Session, title: string, body: string): Promise<string> {
-  const [auth, flash, csrf] = await Promise.all([
-    AuthSession.open(s),
-    FlashMessages.of(s).messages(),
-    CsrfToken.from(s),
-  ]);
+/**
+ * Page chrome shared by every page: user, flash messages and, on pages that post something, the
+ * CSRF meta tag. A page has something to post when it holds a form or an htmx action (`posts`),
+ * or when a user is signed in (the header's logout form). Pages that only read render no token, so
+ * an anonymous visit creates no session, sets no cookie and writes nothing to the store.
+ */
+async function page(
+  s: Session,
+  title: string,
+  body: string,
+  { posts = false }: { posts?: boolean } = {},
+): Promise<string> {
+  const [auth, flash] = await Promise.all([AuthSession.open(s), FlashMessages.of(s).messages()]);
   const user = auth.isAuthenticated()
     ? { id: auth.userId() as string, roles: [...auth.data().roles] }
     : null;
+  const csrf = posts || user ? await CsrfToken.from(s) : null;
   const views: FlashView[] = flash.map((m) => ({
     cssClass: m.cssClass,
     icon: m.icon,
@@ -69,8 +76,7 @@ async function page(s: Session, title: string, body: string): Promise<string> {
     title,
     user,
     flash: views,
-    csrfMeta: csrf.asMetaTag(),
-    csrfField: csrf.asHiddenField(),
+    ...(csrf ? { csrfMeta: csrf.asMetaTag(), csrfField: csrf.asHiddenField() } : {}),
     body,
   });
 }
@@ -123,7 +129,7 @@ export function createDemoApp(options: CoatcheckOptions | SessionEngine = {}): H
   <label><input type="checkbox" name="remember_me" value="on"> Remember me for 30 days</label>
   <button type="submit">Log in</button>
 </form>`;
-    return c.html(await page(getSession(c), "Log in", body));
+    return c.html(await page(getSession(c), "Log in", body, { posts: true }));
   });
 
   app.post("/login", async (c) => {
@@ -166,7 +172,7 @@ export function createDemoApp(options: CoatcheckOptions | SessionEngine = {}): H
   <button type="submit">Add to cart</button>
 </form>
 ${cartFragment([...cart.data().items])}`;
-    return c.html(await page(s, "Cart", body));
+    return c.html(await page(s, "Cart", body, { posts: true }));
   });
 
   app.post("/cart/items", sessionLock(), async (c) => {

@@ -102,7 +102,7 @@ ${body}
 }
 
 /**
- * The seed's HTMX pattern: read the token from the meta tag and send it as X-CSRF-Token on every
+ * The HTMX pattern: read the token from the meta tag and send it as X-CSRF-Token on every
  * htmx request. Served as a file (not inline) so a strict Content-Security-Policy can be used.
  */
 export const CSRF_HTMX_SCRIPT = `document.body.addEventListener("htmx:configRequest", (e) => {

@@ -8,16 +8,19 @@ import { MemoryStore } from "../../src/stores/memory.js";
 /**
  * One coatcheck app process for the reliability scripts and tests: Hono on @hono/node-server, on a
  * loopback port it prints as `listening <port>`. `REDIS_URL` set: `storage = "redis"` (the client
- * coatcheck builds itself); unset: a MemoryStore capped at `MAX_SESSIONS`. CSRF stays on; the
+ * coatcheck builds itself); `POSTGRES_URL` set: `storage = "postgres"` (tables created at start-up
+ * when missing); neither: a MemoryStore capped at `MAX_SESSIONS`. CSRF stays on; the
  * token travels in the `X-CSRF-Token` header. Unhandled rejections are counted and reported by
  * `/stats` and on stderr, so the parent can prove there were none.
  */
 
 const env = process.env;
 const redisUrl = env.REDIS_URL;
-const memory = redisUrl
-  ? null
-  : new MemoryStore({ maxSessions: Number(env.MAX_SESSIONS ?? 100_000) });
+const postgresUrl = env.POSTGRES_URL;
+const memory =
+  redisUrl || postgresUrl
+    ? null
+    : new MemoryStore({ maxSessions: Number(env.MAX_SESSIONS ?? 100_000) });
 const logged = { errors: 0, warnings: 0 };
 const quiet = env.QUIET_LOGS === "1";
 const engine = createSessionEngine({
@@ -28,7 +31,9 @@ const engine = createSessionEngine({
   lockTimeoutMs: Number(env.LOCK_TIMEOUT_MS ?? 5000),
   ...(redisUrl
     ? { storage: "redis" as const, redisUrl, keyPrefix: env.KEY_PREFIX ?? "reliability:" }
-    : { store: memory as SessionStore }),
+    : postgresUrl
+      ? { storage: "postgres" as const, postgresUrl, postgresCreateTable: true }
+      : { store: memory as SessionStore }),
   logger: {
     // One line per failed request would flood the parent's terminal during an outage.
     error(message: string) {

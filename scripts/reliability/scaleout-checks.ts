@@ -1,18 +1,25 @@
 import { type AppProcess, headersOf, login, startApp, until, type Visitor } from "./lib.js";
 
 /**
- * Scale-out checks: several app processes on their own loopback ports, one Redis, no proxy. Requests
+ * Scale-out checks: several app processes on their own loopback ports, one Redis or PostgreSQL, no proxy. Requests
  * are spread round-robin by the client itself. Shared by `scripts/reliability/scaleout.ts` (long
  * run) and `test/reliability/scaleout.test.ts` (short run).
  */
 
-export async function startInstances(redisUrl: string, count: number, prefix: string) {
-  const apps: AppProcess[] = await Promise.all(
-    Array.from({ length: count }, () => startApp({ REDIS_URL: redisUrl, KEY_PREFIX: prefix })),
-  );
+/**
+ * Start `count` app processes on one Redis (`store` is its URL) or on the store the environment
+ * `store` names (e.g. `{ POSTGRES_URL }`), and wait until each serves a session.
+ */
+export async function startInstances(
+  store: string | Record<string, string>,
+  count: number,
+  prefix = "scaleout:",
+) {
+  const env = typeof store === "string" ? { REDIS_URL: store, KEY_PREFIX: prefix } : store;
+  const apps: AppProcess[] = await Promise.all(Array.from({ length: count }, () => startApp(env)));
   for (const app of apps) {
     if (!(await until(async () => (await fetch(`${app.base}/token`)).ok, 20_000)))
-      throw new Error(`${app.base} never reached Redis`);
+      throw new Error(`${app.base} never reached its store`);
   }
   return apps;
 }

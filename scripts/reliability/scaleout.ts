@@ -1,4 +1,5 @@
 import { cpus, loadavg } from "node:os";
+import { createTestDatabase } from "../../test/support/postgres.js";
 import { startRedisServer } from "../../test/support/redis.js";
 import type { AppProcess } from "./lib.js";
 import { option, table } from "./lib.js";
@@ -11,9 +12,10 @@ import {
 } from "./scaleout-checks.js";
 
 /**
- * Scale-out: `npm run reliability:scaleout [-- --seconds=60 --sessions=30]`. Three app processes
- * on their own loopback ports share one redis-server that this script starts (free port, temporary
- * folder). Load is spread round-robin by the client, with session continuity checked exactly; then
+ * Scale-out: `npm run reliability:scaleout [-- --seconds=60 --sessions=30] [--postgres]`. Three app
+ * processes on their own loopback ports share one redis-server that this script starts (free port,
+ * temporary folder), or with `--postgres` one database it creates on the PostgreSQL of
+ * POSTGRES_URL (default 127.0.0.1:5432) and drops afterwards. Load is spread round-robin by the client, with session continuity checked exactly; then
  * a logout through one instance must be refused by the other two at once. Prints a Markdown report
  * and exits 1 when a check fails.
  */
@@ -25,10 +27,15 @@ const INSTANCES = 3;
 async function main() {
   const startedAt = new Date();
   const load0 = loadavg()[0]?.toFixed(2);
-  const redis = await startRedisServer();
+  const postgres = process.argv.includes("--postgres");
+  const backend = postgres ? await createTestDatabase("scaleout") : await startRedisServer();
   let apps: AppProcess[] = [];
   try {
-    apps = await startInstances(redis.url, INSTANCES, "scaleout:");
+    apps = await startInstances(
+      postgres ? { POSTGRES_URL: backend.url } : backend.url,
+      INSTANCES,
+      "scaleout:",
+    );
     const bases = apps.map((a) => a.base);
     const counters = await roundRobinCounters(bases, sessions, Number.MAX_SAFE_INTEGER, seconds);
     const keys = await parallelKeys(bases, 300);
@@ -39,7 +46,7 @@ async function main() {
 
     console.log(`# Scale-out (${startedAt.toISOString()})`);
     console.log(
-      `\nMachine: ${cpus().length} cores, load average ${load0} at start; ${INSTANCES} Hono processes, one Redis.\n`,
+      `\nMachine: ${cpus().length} cores, load average ${load0} at start; ${INSTANCES} Hono processes, one ${postgres ? "PostgreSQL database" : "Redis"}.\n`,
     );
     console.log(
       table(
@@ -85,7 +92,7 @@ async function main() {
     process.exitCode = failures.length ? 1 : 0;
   } finally {
     await Promise.all(apps.map((a) => a.stop()));
-    await redis.dispose();
+    await ("drop" in backend ? backend.drop() : backend.dispose());
   }
 }
 

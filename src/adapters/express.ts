@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from "express";
-import { type CsrfRequest, csrfApplies, verifyCsrf } from "../core/csrf.js";
+import { type CsrfRequest, CsrfToken, csrfApplies, verifyCsrf } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import {
   errorResponseFor,
@@ -165,6 +165,14 @@ function sessionOrNext(req: Request, next: (error: unknown) => void): Session | 
   }
 }
 
+/**
+ * The request's {@link CsrfToken}, for rendering: `(await getCsrfToken(req)).asHiddenField()`. Each
+ * render is masked afresh; the session is created only when a token is rendered.
+ */
+export function getCsrfToken(req: Request): Promise<CsrfToken> {
+  return CsrfToken.from(getSession(req));
+}
+
 /** The request's session; throws a clear error when `session()` does not cover this route. */
 export function getSession(req: Request): Session {
   const current = (req as { session?: unknown }).session;
@@ -178,7 +186,7 @@ export function getSession(req: Request): Session {
 }
 
 /**
- * Route middleware for the seed's "Protected Routes": signed-out users never reach the handler. A
+ * Route middleware for protected routes: signed-out users never reach the handler. A
  * page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request gets 401
  * with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON. Place it after `session()`.
  *
@@ -186,7 +194,7 @@ export function getSession(req: Request): Session {
  * ```ts
  * app.get("/dashboard", requireAuth(), async (req, res) => {
  *   const auth = await AuthSession.open(req.session);
- *   res.send(`Welcome, ${escapeHtml(auth.userId())}!`);
+ *   res.send(`Welcome, ${escapeHtml(auth.userId() ?? "")}!`);
  * });
  * ```
  */
@@ -195,7 +203,7 @@ export function requireAuth(options?: GuardOptions): RequestHandler {
 }
 
 /**
- * Route middleware for the seed's "Role-Based Access": like {@link requireAuth}, and a signed-in
+ * Route middleware for role-based access: like {@link requireAuth}, and a signed-in
  * user without the role gets 403. With several roles any one is enough; pass `{ all: true }` to
  * require every one.
  *

@@ -5,7 +5,7 @@ import type {
   onRequestAsyncHookHandler,
 } from "fastify";
 import fp from "fastify-plugin";
-import { type CsrfRequest, csrfApplies, verifyCsrf } from "../core/csrf.js";
+import { type CsrfRequest, CsrfToken, csrfApplies, verifyCsrf } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import {
   errorResponseFor,
@@ -75,6 +75,7 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
   }
 
   fastify.decorateRequest("session", null as unknown as Session);
+  if (!given) fastify.addHook("onClose", () => engine.close());
 
   fastify.addHook("onRequest", (request, _reply, next) => {
     request.session = engine.open(request.headers.cookie);
@@ -199,6 +200,14 @@ export function sessionLock(): onRequestAsyncHookHandler {
   };
 }
 
+/**
+ * The request's {@link CsrfToken}, for rendering: `(await getCsrfToken(request)).asHiddenField()`.
+ * Each render is masked afresh; the session is created only when a token is rendered.
+ */
+export function getCsrfToken(request: FastifyRequest): Promise<CsrfToken> {
+  return CsrfToken.from(getSession(request));
+}
+
 /** The request's session; throws a clear error when the plugin does not cover this route. */
 export function getSession(request: FastifyRequest): Session {
   const current = (request as { session?: unknown }).session;
@@ -212,7 +221,7 @@ export function getSession(request: FastifyRequest): Session {
 }
 
 /**
- * Route-level `onRequest` hook for the seed's "Protected Routes": signed-out users never reach the
+ * Route-level `onRequest` hook for protected routes: signed-out users never reach the
  * handler. A page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request
  * gets 401 with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON.
  *
@@ -220,7 +229,7 @@ export function getSession(request: FastifyRequest): Session {
  * ```ts
  * app.get("/dashboard", { onRequest: requireAuth() }, async (request) => {
  *   const auth = await AuthSession.open(request.session);
- *   return `Welcome, ${escapeHtml(auth.userId())}!`;
+ *   return `Welcome, ${escapeHtml(auth.userId() ?? "")}!`;
  * });
  * ```
  */
@@ -229,7 +238,7 @@ export function requireAuth(options?: GuardOptions): onRequestAsyncHookHandler {
 }
 
 /**
- * Route-level `onRequest` hook for the seed's "Role-Based Access": like {@link requireAuth}, and a
+ * Route-level `onRequest` hook for role-based access: like {@link requireAuth}, and a
  * signed-in user without the role gets 403. With several roles any one is enough; pass
  * `{ all: true }` to require every one.
  *

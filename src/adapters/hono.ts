@@ -150,7 +150,7 @@ export function getSession(c: Context): Session {
 }
 
 /**
- * Route middleware for the seed's "Protected Routes": signed-out users never reach the handler. A
+ * Route middleware for protected routes: signed-out users never reach the handler. A
  * page navigation is redirected (303) to `loginUrl` (default `/login`), an htmx request gets 401
  * with `HX-Redirect`, an API call (JSON `Accept`) gets 401 JSON. Place it after `session()`.
  *
@@ -158,7 +158,7 @@ export function getSession(c: Context): Session {
  * ```ts
  * app.get("/dashboard", requireAuth(), async (c) => {
  *   const auth = await AuthSession.open(getSession(c));
- *   return c.html(`Welcome, ${escapeHtml(auth.userId())}!`);
+ *   return c.html(`Welcome, ${escapeHtml(auth.userId() ?? "")}!`);
  * });
  * ```
  */
@@ -167,7 +167,7 @@ export function requireAuth(options?: GuardOptions): MiddlewareHandler {
 }
 
 /**
- * Route middleware for the seed's "Role-Based Access": like {@link requireAuth}, and a signed-in
+ * Route middleware for role-based access: like {@link requireAuth}, and a signed-in
  * user without the role gets 403. With several roles any one is enough; pass `{ all: true }` to
  * require every one.
  *

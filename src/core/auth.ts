@@ -10,7 +10,7 @@ import {
 /** Session key of the built-in auth session. Reserved: typed session names cannot start with `_`. */
 export const AUTH_SESSION_KEY = "_auth";
 
-/** What the auth session stores: the seed's `AuthSession` fields, as plain JSON. */
+/** What the auth session stores: user id, roles, sign-in time and extra fields, as plain JSON. */
 export interface AuthData {
   /** The signed-in user's id, or `null` when nobody is signed in. */
   userId: string | null;
@@ -20,6 +20,11 @@ export interface AuthData {
   authenticatedAt: number | null;
   /** Anything else the app wants to keep about the user (display name, tenant…). */
   extra: Record<string, string>;
+}
+
+/** Who is signed in with which roles: what a privilege change changes. */
+function principalOf(data: AuthData): string {
+  return JSON.stringify([data.userId, [...new Set(data.roles)].sort()]);
 }
 
 function signedOut(): AuthData {
@@ -82,13 +87,16 @@ const authSchema: StandardSchema<unknown, AuthData> = {
 };
 
 /**
- * The built-in typed session for authentication (the seed's `TypedSession<AuthSession>`), stored
+ * The built-in typed session for authentication (a `TypedSession` of {@link AuthData}), stored
  * under {@link AUTH_SESSION_KEY}. Open it per request with {@link AuthSession.open}.
  *
  * `login` and `logout` change the session themselves: they save, and rotate the session id and the
- * CSRF secret (session fixation), so an app cannot forget to. That is why they are async where the
- * seed's are not: `await auth.login(id, roles)` replaces the seed's `data_mut().login(…)`, `save()`
- * and `regenerate()`.
+ * CSRF secret (session fixation), so an app cannot forget to: `await auth.login(id, roles)` does
+ * in one call what would otherwise be a change of the data, `save()` and `regenerate()`. Every
+ * other privilege change rotates too: a `save()` or `clear()` that changes the user id or the roles
+ * (`auth.dataMut().roles.push("admin"); await auth.save()`) gives the session a new id and CSRF
+ * secret. Call {@link AuthSession.rotate} for an elevation the roles do not show (a step-up
+ * confirmation).
  *
  * @example
  * ```ts
@@ -102,7 +110,7 @@ const authSchema: StandardSchema<unknown, AuthData> = {
  * app.get("/dashboard", async (c) => {
  *   const auth = await AuthSession.open(getSession(c));
  *   if (!auth.isAuthenticated()) return c.redirect("/login", 303);
- *   return c.html(`Welcome, ${escapeHtml(auth.userId())}!`);
+ *   return c.html(`Welcome, ${escapeHtml(auth.userId() ?? "")}!`);
  * });
  * ```
  */
@@ -120,6 +128,45 @@ export class AuthSession extends TypedSession<AuthData> {
    */
   static async open(session: Session): Promise<AuthSession> {
     return (await AuthSession.#definition.open(session)) as AuthSession;
+  }
+
+  /** The principal as last saved, read or rotated: a save that changes it rotates. */
+  #principal: string;
+
+  /** @internal Created by {@link AuthSession.open}. */
+  constructor(definition: TypedSessionDefinition<AuthData>, session: Session, data: AuthData) {
+    super(definition, session, data);
+    this.#principal = principalOf(data);
+  }
+
+  /**
+   * Write the auth data to the session. When the user id or the roles differ from what the session
+   * held, the session id and the CSRF secret rotate as well (a privilege change).
+   */
+  override async save(): Promise<void> {
+    await super.save();
+    if (principalOf(this.data()) !== this.#principal) await this.rotate();
+  }
+
+  /** Sign out without rotating twice: see {@link AuthSession.logout}. Rotates when someone was signed in. */
+  override async clear(): Promise<void> {
+    await super.clear();
+    if (principalOf(this.data()) !== this.#principal) await this.rotate();
+  }
+
+  /**
+   * Rotate the session id and the CSRF secret now, keeping the data: for an elevation the roles do
+   * not show (a re-entered password before a sensitive action).
+   */
+  async rotate(): Promise<void> {
+    this.#principal = principalOf(this.data());
+    await this.regenerate();
+  }
+
+  /** @internal */
+  override adopt(data: AuthData): void {
+    super.adopt(data);
+    this.#principal = principalOf(data);
   }
 
   /** True when a user is signed in. */
@@ -154,8 +201,8 @@ export class AuthSession extends TypedSession<AuthData> {
       authenticatedAt: Math.floor(now / 1000),
       extra: {},
     });
-    await this.save();
-    await this.regenerate();
+    await super.save();
+    await this.rotate();
   }
 
   /**
@@ -164,8 +211,8 @@ export class AuthSession extends TypedSession<AuthData> {
    * drop everything.
    */
   async logout(): Promise<void> {
-    await this.clear();
-    await this.regenerate();
+    await super.clear();
+    await this.rotate();
   }
 
   /** True when a user is signed in and has `role`. */

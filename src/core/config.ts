@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "./errors.js";
 import { MAX_LIFETIME_SECS } from "./expiry.js";
+import { identifierProblem } from "./sql-identifier.js";
 
 /**
- * Configuration: the seed's `[session]` and `[session.csrf]` tables, the same keys as camelCase
+ * Configuration: the `[session]` and `[session.csrf]` tables of `config.toml`, the same keys as camelCase
  * options, and `COATCHECK_SESSION__…` environment overrides. Everything is validated once, here,
  * at start-up; an invalid or unsafe combination never reaches a request.
  */
@@ -21,8 +23,31 @@ export interface SessionConfig {
   expirySecs: number;
   /** Idle timeout in seconds; 0 = none. */
   inactivityTimeoutSecs: number;
-  storage: "memory" | "redis";
+  storage: "memory" | "redis" | "postgres";
   redisUrl: string | undefined;
+  /** PostgreSQL connection URL, for `storage = "postgres"`. */
+  postgresUrl: string | undefined;
+  /** Schema of the PostgreSQL session tables. */
+  postgresSchema: string;
+  /** Name of the PostgreSQL sessions table (locks go to this name + `_locks`). */
+  postgresTable: string;
+  /** Create the PostgreSQL tables at start-up when they are missing. */
+  postgresCreateTable: boolean;
+  /** Redis Cluster: URLs of nodes to start from (a few are enough; the rest is discovered). */
+  redisClusterNodes: string[];
+  /** Redis Sentinel: the sentinels' `host:port` addresses. */
+  redisSentinels: string[];
+  /** Redis Sentinel: the name the sentinels monitor the primary under. */
+  redisSentinelName: string | undefined;
+  redisSentinelUsername: string | undefined;
+  redisSentinelPassword: string | undefined;
+  /** Credentials of the data nodes when their URLs carry none (and of Sentinel's primary/replicas). */
+  redisUsername: string | undefined;
+  redisPassword: string | undefined;
+  /** Replicas that must acknowledge a new record (`WAIT`) before the request succeeds; 0 = off. */
+  redisWaitReplicas: number;
+  /** How long a new record waits for those acknowledgements before the request answers 503. */
+  redisWaitTimeoutMs: number;
   /** Prefix of every Redis key. */
   keyPrefix: string;
   /** A store operation slower than this fails with 503. */
@@ -31,6 +56,14 @@ export interface SessionConfig {
   lockTimeoutMs: number;
   /** Memory store: most records kept; past it the soonest-to-expire record is evicted. */
   maxSessions: number;
+  /** Largest JSON text of one session value, in UTF-8 bytes. */
+  maxValueBytes: number;
+  /** Largest total of a session's keys and values, in UTF-8 bytes. */
+  maxSessionBytes: number;
+  /** Most pending flash messages a session keeps; pushing more drops the oldest. */
+  maxFlashMessages: number;
+  /** Deepest nesting of arrays and objects in a value. */
+  maxDepth: number;
   csrf: CsrfConfig;
 }
 
@@ -66,6 +99,8 @@ export interface KeySpec {
   doc: string;
   /** Returns an error message ("must be …") or undefined. */
   check?: (value: never) => string | undefined;
+  /** Canonical form of an accepted value, applied before `check` (e.g. lower case). */
+  normalize?: (value: never) => unknown;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 §5.6.2 token
@@ -110,9 +145,9 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     default: undefined,
     doc: "Cookie Domain; unset = host-only cookie (safer).",
     check: (v: string) =>
-      v.length > 0 && !unsafeAttribute(v) && !/\s/.test(v)
+      v.length > 0 && !unsafeAttribute(v) && !/\s/.test(v) && !v.includes(":")
         ? undefined
-        : "must be a host name without ; spaces or control characters",
+        : "must be a host name without a port, ; spaces or control characters",
   },
   {
     toml: "secure",
@@ -134,6 +169,7 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     kind: "string",
     default: "lax",
     doc: '"strict", "lax" or "none" (none requires secure).',
+    normalize: (v: string) => v.toLowerCase(),
     check: (v: string) =>
       ["strict", "lax", "none"].includes(v) ? undefined : 'must be one of "strict", "lax", "none"',
   },
@@ -158,9 +194,11 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     option: "storage",
     kind: "string",
     default: "memory",
-    doc: '"memory" (development, one process) or "redis" (production, many instances).',
+    doc: '"memory" (development, one process), "redis" or "postgres" (production, many instances).',
     check: (v: string) =>
-      v === "memory" || v === "redis" ? undefined : 'must be "memory" or "redis"',
+      v === "memory" || v === "redis" || v === "postgres"
+        ? undefined
+        : 'must be "memory", "redis" or "postgres"',
   },
   {
     toml: "redis_url",
@@ -178,6 +216,130 @@ export const SESSION_KEYS: readonly KeySpec[] = [
         return "must be a redis:// or rediss:// URL";
       }
     },
+  },
+  {
+    toml: "postgres_url",
+    option: "postgresUrl",
+    kind: "string",
+    default: undefined,
+    doc: "postgres://[user:pass@]host[:port]/database; required for postgres storage.",
+    check: (v: string) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === "postgres:" || u.protocol === "postgresql:"
+          ? undefined
+          : "must be a postgres:// or postgresql:// URL";
+      } catch {
+        return "must be a postgres:// or postgresql:// URL";
+      }
+    },
+  },
+  {
+    toml: "postgres_schema",
+    option: "postgresSchema",
+    kind: "string",
+    default: "public",
+    doc: "Schema of the PostgreSQL session tables.",
+    check: (v: string) => identifierProblem(v),
+  },
+  {
+    toml: "postgres_table",
+    option: "postgresTable",
+    kind: "string",
+    default: "coatcheck_sessions",
+    doc: "PostgreSQL sessions table; its locks go to the same name plus _locks.",
+    check: (v: string) => identifierProblem(v),
+  },
+  {
+    toml: "postgres_create_table",
+    option: "postgresCreateTable",
+    kind: "boolean",
+    default: false,
+    doc: "Create the PostgreSQL tables at start-up when missing (else run the migration).",
+  },
+  {
+    toml: "redis_cluster_nodes",
+    option: "redisClusterNodes",
+    kind: "string[]",
+    default: [],
+    doc: "Redis Cluster nodes to start from (redis:// or rediss:// URLs; the rest is discovered); instead of redis_url.",
+    check: (v: string[]) => {
+      for (const u of v) {
+        try {
+          const p = new URL(u).protocol;
+          if (p !== "redis:" && p !== "rediss:") return `holds "${u}", not a redis:// URL`;
+        } catch {
+          return `holds "${u}", not a redis:// or rediss:// URL`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    toml: "redis_sentinels",
+    option: "redisSentinels",
+    kind: "string[]",
+    default: [],
+    doc: "Redis Sentinel addresses (host:port); with redis_sentinel_name, instead of redis_url.",
+    check: (v: string[]) => {
+      for (const a of v) {
+        const port = Number(/^(\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(a)?.[2]);
+        if (!(port > 0 && port < 65536)) return `holds "${a}", not a host:port address`;
+      }
+      return undefined;
+    },
+  },
+  {
+    toml: "redis_sentinel_name",
+    option: "redisSentinelName",
+    kind: "string",
+    default: undefined,
+    doc: "The primary's name as the sentinels know it (sentinel monitor <name> …).",
+    check: (v: string) => (/^[^\s]+$/.test(v) ? undefined : "must be a name without spaces"),
+  },
+  {
+    toml: "redis_sentinel_username",
+    option: "redisSentinelUsername",
+    kind: "string",
+    default: undefined,
+    doc: "ACL user for the sentinels.",
+  },
+  {
+    toml: "redis_sentinel_password",
+    option: "redisSentinelPassword",
+    kind: "string",
+    default: undefined,
+    doc: "Password of the sentinels (their requirepass).",
+  },
+  {
+    toml: "redis_username",
+    option: "redisUsername",
+    kind: "string",
+    default: undefined,
+    doc: "ACL user for the data nodes, when their URLs carry none (Sentinel: primary and replicas).",
+  },
+  {
+    toml: "redis_password",
+    option: "redisPassword",
+    kind: "string",
+    default: undefined,
+    doc: "Password of the data nodes, when their URLs carry none (Sentinel: primary and replicas).",
+  },
+  {
+    toml: "redis_wait_replicas",
+    option: "redisWaitReplicas",
+    kind: "integer",
+    default: 0,
+    doc: "New records (sign-in, cycle, first write) wait until this many replicas have them (WAIT); 0 = off.",
+    check: int(0, 16),
+  },
+  {
+    toml: "redis_wait_timeout_ms",
+    option: "redisWaitTimeoutMs",
+    kind: "integer",
+    default: 500,
+    doc: "How long a new record waits for redis_wait_replicas; fewer acknowledgements answer 503.",
+    check: int(1, 60_000),
   },
   {
     toml: "key_prefix",
@@ -213,6 +375,38 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     default: 100_000,
     doc: "Memory store cap; past it the session closest to expiry is evicted.",
     check: int(1, 100_000_000),
+  },
+  {
+    toml: "max_value_bytes",
+    option: "maxValueBytes",
+    kind: "integer",
+    default: 65_536,
+    doc: "Largest session value (its JSON, in bytes). Inserting more is an error naming the key; a stored value over it makes the record corrupt.",
+    check: int(64, 16 * 1024 * 1024),
+  },
+  {
+    toml: "max_session_bytes",
+    option: "maxSessionBytes",
+    kind: "integer",
+    default: 262_144,
+    doc: "Largest session (all keys and values, in bytes). Same rules as `max_value_bytes`.",
+    check: int(64, 64 * 1024 * 1024),
+  },
+  {
+    toml: "max_flash_messages",
+    option: "maxFlashMessages",
+    kind: "integer",
+    default: 50,
+    doc: "Most pending flash messages per session; pushing more drops the oldest.",
+    check: int(1, 10_000),
+  },
+  {
+    toml: "max_depth",
+    option: "maxDepth",
+    kind: "integer",
+    default: 32,
+    doc: "Deepest nesting of arrays and objects in a value; deeper is refused on insert and corrupt when read.",
+    check: int(1, 1000),
   },
 ];
 
@@ -311,7 +505,16 @@ function distance(a: string, b: string): number {
   return row[b.length] as number;
 }
 
-function suggest(name: string, candidates: readonly string[]): string {
+/**
+ * " Did you mean …?" for a near miss, else the list of valid names. `show` turns a candidate into
+ * the form the user writes (an environment variable name, say).
+ */
+function suggest(
+  name: string,
+  candidates: readonly string[],
+  show: (candidate: string) => string = (c) => c,
+  noun = "keys",
+): string {
   let best = "";
   let bestScore = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
@@ -325,8 +528,12 @@ function suggest(name: string, candidates: readonly string[]): string {
     }
   }
   return bestScore <= Math.max(2, Math.floor(best.length / 3))
-    ? ` Did you mean "${best}"?`
-    : ` Valid keys: ${candidates.join(", ")}.`;
+    ? ` Did you mean "${show(best)}"?`
+    : ` Valid ${noun}: ${candidates.map(show).join(", ")}.`;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? "an" : "a";
 }
 
 function coerce(spec: KeySpec, raw: unknown, path: string, source: Source): unknown {
@@ -359,7 +566,8 @@ function coerce(spec: KeySpec, raw: unknown, path: string, source: Source): unkn
         ? typeof raw === "number" || typeof raw === "bigint"
         : typeof raw === spec.kind;
   if (!ok) {
-    const want = spec.kind === "string[]" ? "a list of strings" : `a ${spec.kind}`;
+    const want =
+      spec.kind === "string[]" ? "a list of strings" : `${article(spec.kind)} ${spec.kind}`;
     throw new ConfigError(
       path,
       `got ${describe(typeof raw === "bigint" ? Number(raw) : raw)} in ${source}; must be ${want}`,
@@ -368,26 +576,42 @@ function coerce(spec: KeySpec, raw: unknown, path: string, source: Source): unkn
   return typeof raw === "bigint" ? Number(raw) : raw;
 }
 
+/** How one layer names its keys in messages. */
+interface Naming {
+  source: Source;
+  /** The name at fault as the user wrote it (`session.expiry_sec`, `COATCHECK_SESSION__EXPIRY_SEC`). */
+  path: (name: string) => string;
+  /** Valid names to suggest from, and how to show one. */
+  candidates: readonly string[];
+  show?: (candidate: string) => string;
+}
+
 function applyTable(
   target: Record<string, unknown>,
   input: Record<string, unknown>,
   specs: readonly KeySpec[],
-  prefix: string,
-  source: Source,
+  naming: Naming,
   nested: readonly string[],
 ): void {
+  const { source } = naming;
   const byName = new Map<string, KeySpec>();
   for (const s of specs) byName.set(source === "options" ? s.option : s.toml, s);
   for (const [name, raw] of Object.entries(input)) {
     if (nested.includes(name)) continue;
     const spec = byName.get(name);
-    const path = `${prefix}.${name}`;
+    const path = naming.path(name);
     if (!spec) {
-      const names = [...byName.keys(), ...nested];
-      throw new ConfigError(path, `unknown key in ${source}.${suggest(name, names)}`);
+      const env = source === "environment";
+      const what = env ? "unknown variable" : `unknown key in ${source}`;
+      const hint = suggest(name, naming.candidates, naming.show, env ? "variables" : "keys");
+      throw new ConfigError(path, `${what}.${hint}`);
     }
     if (raw === undefined) continue;
-    target[spec.option] = coerce(spec, raw, path, source);
+    let value = coerce(spec, raw, path, source);
+    if (spec.normalize) value = (spec.normalize as (v: unknown) => unknown)(value);
+    const problem = (spec.check as ((v: unknown) => string | undefined) | undefined)?.(value);
+    if (problem) throw new ConfigError(path, `got ${describe(value)}; ${problem}`);
+    target[spec.option] = value;
   }
 }
 
@@ -403,20 +627,60 @@ interface Layers {
 }
 
 const ENV_PREFIX = "COATCHECK_SESSION__";
+const ENV_CSRF = "csrf__";
+/** Environment names, lower-cased after the prefix: `expiry_secs`, `csrf__header_name`. */
+const ENV_CANDIDATES = [
+  ...SESSION_KEYS.map((s) => s.toml),
+  ...CSRF_KEYS.map((s) => ENV_CSRF + s.toml),
+];
+const ENV_CSRF_CANDIDATES = CSRF_KEYS.map((s) => s.toml);
 
-function envLayer(env: Record<string, string | undefined>): {
-  session: Record<string, unknown>;
-  csrf: Record<string, unknown>;
-} {
-  const session: Record<string, unknown> = {};
-  const csrf: Record<string, unknown> = {};
+/** One environment table: values by lower-cased key, and each variable's name as written. */
+interface EnvTable {
+  values: Record<string, string>;
+  written: Map<string, string>;
+}
+
+function envLayer(env: Record<string, string | undefined>): { session: EnvTable; csrf: EnvTable } {
+  const session: EnvTable = { values: {}, written: new Map() };
+  const csrf: EnvTable = { values: {}, written: new Map() };
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     const rest = name.slice(ENV_PREFIX.length).toLowerCase();
-    if (rest.startsWith("csrf__")) csrf[rest.slice(6)] = value;
-    else session[rest] = value;
+    const [table, key] = rest.startsWith(ENV_CSRF)
+      ? [csrf, rest.slice(ENV_CSRF.length)]
+      : [session, rest];
+    table.values[key] = value;
+    table.written.set(key, name);
   }
   return { session, csrf };
+}
+
+const envName = (key: string) => ENV_PREFIX + key.toUpperCase();
+
+/**
+ * A top-level key or table that looks like session configuration in the wrong place: `[sessions]`,
+ * `[Session]`, `[csrf]`, a top-level `secure = false`. Left alone it would be silently ignored and
+ * the defaults would apply. Any other table belongs to the app.
+ */
+function misplaced(name: string, value: unknown): ConfigError | undefined {
+  const lower = name.toLowerCase();
+  if (isTable(value)) {
+    if (lower === "csrf")
+      return new ConfigError(name, "coatcheck reads CSRF settings from [session.csrf], not [csrf]");
+    if (lower.startsWith("ses") && distance(lower, "session") <= 2)
+      return new ConfigError(
+        name,
+        `coatcheck reads its settings from [session] (lower case, singular), not [${name}]. Did you mean [session]?`,
+      );
+    return undefined;
+  }
+  const spec = SESSION_KEYS.find((s) => s.toml === lower);
+  if (spec === undefined) return undefined;
+  return new ConfigError(
+    name,
+    `a top-level key is not a session setting and would be ignored; move \`${spec.toml} = …\` under [session]`,
+  );
 }
 
 function build(layers: Layers): SessionConfig {
@@ -428,57 +692,109 @@ function build(layers: Layers): SessionConfig {
   if (layers.toml) {
     const root = layers.toml;
     for (const top of Object.keys(root)) {
-      if (top !== "session") continue; // other tables belong to the app
+      if (top !== "session") {
+        const problem = misplaced(top, root[top]);
+        if (problem) throw problem;
+        continue; // other tables belong to the app
+      }
       const table = root[top];
       if (!isTable(table)) throw new ConfigError("session", "must be a table ([session])");
-      applyTable(session, table, SESSION_KEYS, "session", "config.toml", ["csrf"]);
+      applyTable(
+        session,
+        table,
+        SESSION_KEYS,
+        {
+          source: "config.toml",
+          path: (k) => `session.${k}`,
+          candidates: [...SESSION_KEYS.map((s) => s.toml), "csrf"],
+        },
+        ["csrf"],
+      );
       if (table.csrf !== undefined) {
         if (!isTable(table.csrf))
           throw new ConfigError("session.csrf", "must be a table ([session.csrf])");
-        applyTable(csrf, table.csrf, CSRF_KEYS, "session.csrf", "config.toml", []);
+        const candidates = CSRF_KEYS.map((s) => s.toml);
+        applyTable(
+          csrf,
+          table.csrf,
+          CSRF_KEYS,
+          { source: "config.toml", path: (k) => `session.csrf.${k}`, candidates },
+          [],
+        );
       }
     }
   }
   if (layers.options) {
     const { csrf: csrfOptions, ...rest } = layers.options as Record<string, unknown>;
-    applyTable(session, rest, SESSION_KEYS, "options", "options", []);
+    const candidates = SESSION_KEYS.map((s) => s.option);
+    applyTable(
+      session,
+      rest,
+      SESSION_KEYS,
+      { source: "options", path: (k) => `options.${k}`, candidates },
+      [],
+    );
     if (csrfOptions !== undefined) {
       if (!isTable(csrfOptions)) throw new ConfigError("options.csrf", "must be an object");
-      applyTable(csrf, csrfOptions, CSRF_KEYS, "options.csrf", "options", []);
+      applyTable(
+        csrf,
+        csrfOptions,
+        CSRF_KEYS,
+        {
+          source: "options",
+          path: (k) => `options.csrf.${k}`,
+          candidates: CSRF_KEYS.map((s) => s.option),
+        },
+        [],
+      );
     }
   }
   if (layers.env) {
     const env = envLayer(layers.env);
-    applyTable(session, env.session, SESSION_KEYS, "COATCHECK_SESSION_", "environment", ["csrf"]);
-    applyTable(csrf, env.csrf, CSRF_KEYS, "COATCHECK_SESSION__CSRF_", "environment", []);
+    applyTable(
+      session,
+      env.session.values,
+      SESSION_KEYS,
+      {
+        source: "environment",
+        path: (k) => env.session.written.get(k) ?? envName(k),
+        candidates: ENV_CANDIDATES,
+        show: envName,
+      },
+      [],
+    );
+    applyTable(
+      csrf,
+      env.csrf.values,
+      CSRF_KEYS,
+      {
+        source: "environment",
+        path: (k) => env.csrf.written.get(k) ?? envName(ENV_CSRF + k),
+        candidates: ENV_CSRF_CANDIDATES,
+        show: (k) => envName(ENV_CSRF + k),
+      },
+      [],
+    );
   }
 
-  for (const [specs, values, prefix] of [
-    [SESSION_KEYS, session, "session"],
-    [CSRF_KEYS, csrf, "session.csrf"],
-  ] as const) {
-    for (const spec of specs) {
-      const value = values[spec.option];
-      if (value === undefined || !spec.check) continue;
-      const problem = (spec.check as (v: unknown) => string | undefined)(value);
-      if (problem)
-        throw new ConfigError(`${prefix}.${spec.toml}`, `got ${describe(value)}; ${problem}`);
-    }
-  }
   const config = { ...session, csrf } as unknown as SessionConfig;
   checkCombinations(config);
   return config;
 }
 
-/** Rules that involve more than one key (RFC 6265bis §4.1.3 cookie prefixes, SameSite=None). */
+/**
+ * Rules that involve more than one key (RFC 6265bis §4.1.3 cookie prefixes, SameSite=None). Browsers
+ * match the prefixes case-insensitively (`__host-sid` is a `__Host-` cookie to Chromium), so do we.
+ */
 function checkCombinations(c: SessionConfig): void {
+  const lowerName = c.cookieName.toLowerCase();
   if (c.sameSite === "none" && !c.secure) {
     throw new ConfigError(
       "session.same_site",
       'got "none" with secure = false; browsers drop SameSite=None cookies that are not Secure. Set secure = true or use "lax"',
     );
   }
-  if (c.cookieName.startsWith("__Host-")) {
+  if (lowerName.startsWith("__host-")) {
     if (!c.secure)
       throw new ConfigError(
         "session.cookie_name",
@@ -489,16 +805,20 @@ function checkCombinations(c: SessionConfig): void {
     if (c.cookiePath !== "/")
       throw new ConfigError("session.cookie_path", `must be "/" with a __Host- cookie name`);
   }
-  if (c.cookieName.startsWith("__Secure-") && !c.secure) {
+  if (lowerName.startsWith("__secure-") && !c.secure) {
     throw new ConfigError(
       "session.cookie_name",
       `"${c.cookieName}" needs secure = true (the __Secure- prefix)`,
     );
   }
-  if (c.storage === "redis" && c.redisUrl === undefined) {
+  if (
+    c.storage === "redis" &&
+    c.redisUrl === undefined &&
+    c.redisClusterNodes.length + c.redisSentinels.length === 0
+  ) {
     throw new ConfigError(
       "session.redis_url",
-      'is required when storage = "redis" (e.g. "redis://localhost:6379")',
+      'is required when storage = "redis" (e.g. "redis://localhost:6379"), unless redis_cluster_nodes or redis_sentinels is set',
     );
   }
 }
@@ -529,10 +849,16 @@ export interface LoadConfigOptions {
 export function loadConfig(input: LoadConfigOptions = {}): SessionConfig {
   let tomlText = input.toml;
   if (input.file !== undefined) {
+    const path = resolve(input.file);
     try {
-      tomlText = readFileSync(input.file, "utf8");
+      tomlText = readFileSync(path, "utf8");
     } catch (cause) {
-      throw new ConfigError("file", `cannot read ${input.file}`, { cause });
+      const code = (cause as NodeJS.ErrnoException).code;
+      const why = code === "ENOENT" ? "no such file" : (cause as Error).message;
+      const from = isAbsolute(input.file)
+        ? ""
+        : ` (${JSON.stringify(input.file)} is resolved from the working directory, ${process.cwd()})`;
+      throw new ConfigError("file", `cannot read ${path}: ${why}${from}`, { cause });
     }
   }
   let toml: Record<string, unknown> | undefined;

@@ -15,20 +15,46 @@ export type CookieRead =
 /** Longest Cookie header we look at; browsers send at most ~8 kB per cookie, 4 kB is typical. */
 const MAX_HEADER = 64 * 1024;
 
-/** Find `name` in a Cookie header. Names are compared exactly, after trimming optional spaces. */
+const SP = 0x20;
+const HTAB = 0x09;
+const EQUALS = 0x3d;
+
+function isOws(c: number): boolean {
+  return c === SP || c === HTAB;
+}
+
+/**
+ * Find `name` in a Cookie header. Names are compared exactly, after trimming only SP and HTAB around
+ * each pair (RFC 6265 §5.2 `OWS`): `String.prototype.trim` would also drop NBSP, VT, FF and other
+ * Unicode spaces, so a sibling subdomain could plant `\u00a0session_id=…` and have it read as ours.
+ * One pass over the header, whatever its number of pairs.
+ */
 export function readCookie(header: string | null | undefined, name: string): CookieRead {
   if (typeof header !== "string" || header.length === 0) return { kind: "absent" };
   // A header this large is an attack or a broken client: never trust anything in it.
   if (header.length > MAX_HEADER) return { kind: "duplicate" };
   let found: string | undefined;
+  const n = header.length;
   let start = 0;
-  while (start <= header.length) {
+  while (start <= n) {
     let end = header.indexOf(";", start);
-    if (end === -1) end = header.length;
-    const eq = header.indexOf("=", start);
-    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) {
-      if (found !== undefined) return { kind: "duplicate" };
-      found = header.slice(eq + 1, end).trim();
+    if (end === -1) end = n;
+    // The first "=" of this pair only: never search past its ";" (that made parsing quadratic).
+    let eq = start;
+    while (eq < end && header.charCodeAt(eq) !== EQUALS) eq++;
+    if (eq < end) {
+      let nameStart = start;
+      let nameEnd = eq;
+      while (nameStart < nameEnd && isOws(header.charCodeAt(nameStart))) nameStart++;
+      while (nameEnd > nameStart && isOws(header.charCodeAt(nameEnd - 1))) nameEnd--;
+      if (nameEnd - nameStart === name.length && header.startsWith(name, nameStart)) {
+        if (found !== undefined) return { kind: "duplicate" };
+        let valueStart = eq + 1;
+        let valueEnd = end;
+        while (valueStart < valueEnd && isOws(header.charCodeAt(valueStart))) valueStart++;
+        while (valueEnd > valueStart && isOws(header.charCodeAt(valueEnd - 1))) valueEnd--;
+        found = header.slice(valueStart, valueEnd);
+      }
     }
     start = end + 1;
   }

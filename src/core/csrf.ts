@@ -3,7 +3,7 @@ import type { CsrfConfig } from "./config.js";
 import { CsrfBodyError, type FormBodyProblem } from "./csrf-form.js";
 import type { SessionEngine } from "./engine.js";
 import { SessionLockTimeoutError, StoreUnavailableError } from "./errors.js";
-import { CSRF_SECRET_KEY, engineOf, type Session, stateOf } from "./session.js";
+import { CSRF_SECRET_KEY, engineOf, renderSecret, type Session } from "./session.js";
 
 /**
  * CSRF protection: the synchronizer-token pattern (OWASP CSRF Prevention Cheat Sheet), with
@@ -137,7 +137,7 @@ export class CsrfToken {
   /**
    * Drop the session's CSRF secret so that every token rendered before stops verifying; the next
    * rendered token uses a new one. `cycleId()` and `destroy()` (hence `login`/`logout`) already do
-   * this. `length` exists for parity with the seed's `regenerate(&session, 32)`: the secret length is
+   * this. `length` is accepted for compatibility with `regenerate(session, 32)` call sites: the secret length is
    * always `token_length` from the configuration; a value outside its 16–128 range is a mistake and
    * throws a `RangeError`.
    */
@@ -156,17 +156,14 @@ export class CsrfToken {
   /** A freshly masked token: base64url, safe in HTML attributes, headers and URLs. */
   token(): string {
     // Synchronous so templates can call it inline: the session was loaded by `from`, so the secret
-    // is read (and, on first render, written) straight into the request's session view. Read anew on
-    // every call: `cycleId()`, `destroy()` or `regenerate()` in between must take effect.
-    const state = stateOf(this.#session);
-    const stored = state.fields[CSRF_SECRET_KEY];
-    let secret = stored === undefined ? null : secretFrom(parseJson(stored));
-    if (secret === null) {
-      secret = randomBytes(this.#config.tokenLength);
-      const text = JSON.stringify(secret.toString("base64url"));
-      state.fields[CSRF_SECRET_KEY] = text;
-      state.changes.set(CSRF_SECRET_KEY, text);
-    }
+    // is read (and, on first render, made) in the request's session. Read anew on every call:
+    // `cycleId()`, `destroy()` or `regenerate()` in between must take effect.
+    const text = renderSecret(
+      this.#session,
+      (stored) => secretFrom(parseJson(stored)) !== null,
+      () => JSON.stringify(randomBytes(this.#config.tokenLength).toString("base64url")),
+    );
+    const secret = secretFrom(parseJson(text)) as Buffer;
     return mask(secret);
   }
 

@@ -1,11 +1,11 @@
 import type { SessionConfig } from "./config.js";
 import { readCookie } from "./cookie.js";
-import { StoreUnavailableError } from "./errors.js";
+import type { StoreUnavailableError } from "./errors.js";
 import type { ExpiryPolicy } from "./expiry.js";
 import { isWellFormedId } from "./id.js";
 import { type CommitResult, commit } from "./lifecycle.js";
 import { Session } from "./session.js";
-import type { SessionStore } from "./store.js";
+import { guardStore, type SessionStore, type StoreOperations } from "./store.js";
 
 /** Where coatcheck reports problems it recovers from (corrupt records, store outages). */
 export interface Logger {
@@ -33,9 +33,14 @@ export class SessionEngine {
   readonly now: () => number;
   /** Monotonic ms, for waits; unaffected by a fake `now`. */
   readonly monotonic = () => performance.now();
-  readonly #timeouts: boolean;
+  /**
+   * @internal The store's operations behind the one timeout guard (none for an in-process store):
+   * a failure or a late reply becomes a {@link StoreUnavailableError}, logged once.
+   */
+  readonly guarded: StoreOperations;
   /** The store's first-connection promise, until it settles. */
   #warming: Promise<void> | null = null;
+  #closed: Promise<void> | null = null;
 
   constructor(config: SessionConfig, store: SessionStore, options: EngineOptions = {}) {
     this.config = config;
@@ -46,7 +51,6 @@ export class SessionEngine {
     };
     this.logger = options.logger ?? console;
     this.now = options.now ?? Date.now;
-    this.#timeouts = !(store as { inProcess?: boolean }).inProcess;
     const ready = store.ready?.();
     if (ready) {
       const settle = () => {
@@ -54,6 +58,11 @@ export class SessionEngine {
       };
       this.#warming = ready.then(settle, settle);
     }
+    this.guarded = guardStore(store, {
+      timeoutMs: store.inProcess ? null : config.operationTimeoutMs,
+      warming: () => this.#warming,
+      report: (error) => this.logger.error(`[coatcheck] ${error.message}`, error.cause ?? ""),
+    });
   }
 
   /**
@@ -75,45 +84,22 @@ export class SessionEngine {
   }
 
   /**
-   * Run a store operation with the configured timeout; any failure becomes a
-   * {@link StoreUnavailableError} (503) with the original error as its cause.
+   * Shut down: close the store, which releases what coatcheck opened itself (the Redis client built
+   * from `redis_url`, the memory store's records). A client you created and passed to
+   * `new RedisStore(client)` stays open: close it yourself. Call it once your server has stopped
+   * taking requests; calling it again returns the same promise. The Fastify plugin calls it in
+   * `onClose` for the engine it built.
+   *
+   * @example
+   * ```ts
+   * const engine = createSessionEngine({ configFile: "config.toml" });
+   * app.use(session(engine));
+   * const server = app.listen(3000);
+   * process.on("SIGTERM", () => server.close(() => void engine.close()));
+   * ```
    */
-  async guard<T>(operation: () => Promise<T>): Promise<T> {
-    if (!this.#timeouts) {
-      try {
-        return await operation();
-      } catch (cause) {
-        throw this.#unavailable(cause);
-      }
-    }
-    const limit = this.config.operationTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    const pending = this.#warming ? this.#warming.then(operation) : operation();
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreUnavailableError(`operation timed out after ${limit} ms`)),
-        limit,
-      );
-    });
-    try {
-      return await Promise.race([pending, timeout]);
-    } catch (cause) {
-      // A late failure of the abandoned operation must not become an unhandled rejection.
-      pending.catch(() => {});
-      throw this.#unavailable(cause);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #unavailable(cause: unknown): StoreUnavailableError {
-    if (cause instanceof StoreUnavailableError) {
-      this.logger.error(`[coatcheck] ${cause.message}`, cause.cause ?? "");
-      return cause;
-    }
-    const message = cause instanceof Error ? cause.message : String(cause);
-    const error = new StoreUnavailableError(message, { cause });
-    this.logger.error(`[coatcheck] ${error.message}`);
-    return error;
+  close(): Promise<void> {
+    this.#closed ??= Promise.resolve(this.store.close?.()).then(() => {});
+    return this.#closed;
   }
 }

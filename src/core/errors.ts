@@ -48,6 +48,34 @@ export class SessionLockTimeoutError extends CoatcheckError {
   }
 }
 
+/**
+ * The session was changed after its request was committed (the response's headers were already
+ * decided), e.g. from a streamed body callback or a timer. The change could reach neither the store
+ * nor the cookie, so it is refused rather than dropped.
+ */
+export class SessionCommittedError extends CoatcheckError {
+  constructor(operation: string) {
+    super(
+      "E_SESSION_COMMITTED",
+      500,
+      `coatcheck: session.${operation}() after the response was committed; the change would be lost. Await every session change before the response is sent (not in a streamed body or a later callback)`,
+    );
+  }
+}
+
+/**
+ * A session value was refused: JSON cannot carry it unchanged (a `Map`, `NaN`, `undefined` inside
+ * an object…), or it is over a configured size or depth limit. The message names the key.
+ */
+export class SessionValueError extends CoatcheckError {
+  /** The session key of the refused value. */
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super("E_SESSION_VALUE", 500, `coatcheck: session value for "${key}" ${message}`);
+    this.key = key;
+  }
+}
+
 /** A handler asked for the session on a route that the session middleware does not cover. */
 export class MissingMiddlewareError extends CoatcheckError {
   constructor(framework: string, hint: string) {

@@ -72,3 +72,29 @@ export function clampLifetime(secs: number): number | undefined {
   if (!Number.isFinite(secs) || secs <= 0) return undefined;
   return Math.min(Math.floor(secs), MAX_LIFETIME_SECS);
 }
+
+/** How far ahead of this server's clock another instance's clock may be (NTP keeps it far smaller). */
+export const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * Why stored metadata cannot have been written by an engine at or before `now`, or `null` when it
+ * is plausible: created beyond the clock skew in the future, no deadline at all, or a deadline
+ * beyond the 400-day cap. Such a record is corrupt (forged or damaged) and is never served.
+ */
+export function metaProblem(meta: SessionMeta, now: number): string | null {
+  const limit = now + CLOCK_SKEW_MS;
+  const cap = MAX_LIFETIME_SECS * 1000;
+  const valid = (n: unknown) => typeof n === "number" && Number.isFinite(n) && n >= 0;
+  if (!valid(meta.createdAt) || !valid(meta.absoluteAt) || !valid(meta.idleMs))
+    return "metadata is not three non-negative numbers";
+  if (meta.createdAt > limit) return "created in the future";
+  if (meta.absoluteAt === 0 && meta.idleMs === 0) return "no deadline";
+  if (meta.absoluteAt > limit + cap) return "a deadline beyond 400 days";
+  if (meta.idleMs > cap) return "an idle timeout beyond 400 days";
+  if (
+    meta.maxAgeSecs !== undefined &&
+    !(valid(meta.maxAgeSecs) && meta.maxAgeSecs <= MAX_LIFETIME_SECS)
+  )
+    return "a lifetime override beyond 400 days";
+  return null;
+}

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { engineOf, type Session } from "./session.js";
+import { engineOf, type Session, type ViewReset, viewOf } from "./session.js";
 
 /** The four kinds of flash message. Use the constants (`FlashKind.Error`) or the strings. */
 export const FlashKind = {
@@ -99,7 +99,8 @@ function nextKey(now: number): string {
   return `${FLASH_KEY_PREFIX}${time}${counter.toString(36).padStart(4, "0")}${randomBytes(4).toString("hex")}`;
 }
 
-const bySession = new WeakMap<Session, FlashMessages>();
+/** The key of the flash view among a session's views. */
+const FLASH_VIEW = Symbol("coatcheck.flash");
 
 /**
  * The flash messages of one request: those pushed by earlier requests (read once, then gone) plus
@@ -108,7 +109,10 @@ const bySession = new WeakMap<Session, FlashMessages>();
  * Reading takes the messages out of the store atomically: when parallel requests race (HTMX fires
  * several), exactly one of them gets each message. If the response turns out to be a 5xx, the
  * messages it took are put back for the next request. Reading again in the same request returns the
- * same messages without asking the store again, so a layout and a page may both read them.
+ * same messages without asking the store again, so a layout and a page may both read them; after
+ * `destroy()` or `lock()` the next read asks the session again.
+ *
+ * A session keeps at most `max_flash_messages` pending messages: pushing one more drops the oldest.
  *
  * @example
  * ```ts
@@ -137,12 +141,7 @@ export class FlashMessages {
 
   /** This request's flash messages. Cheap: nothing is read until a method below is awaited. */
   static of(session: Session): FlashMessages {
-    let flash = bySession.get(session);
-    if (flash === undefined) {
-      flash = new FlashMessages(session);
-      bySession.set(session, flash);
-    }
-    return flash;
+    return viewOf(session, FLASH_VIEW, () => new FlashMessages(session));
   }
 
   /**
@@ -151,7 +150,14 @@ export class FlashMessages {
    */
   static async push(session: Session, message: FlashMessage): Promise<void> {
     const checked = new FlashMessage(message.kind, message.message);
-    await session.insert(nextKey(engineOf(session).now()), checked.toJSON());
+    const engine = engineOf(session);
+    await session.insert(nextKey(engine.now()), checked.toJSON());
+    const pending = (await session.keys()).filter((key) => key.startsWith(FLASH_KEY_PREFIX));
+    const excess = pending.length - engine.config.maxFlashMessages;
+    if (excess <= 0) return;
+    // Keys sort by time: the first ones are the oldest.
+    pending.sort();
+    for (const key of pending.slice(0, excess)) await session.remove(key);
   }
 
   /** Show `message` in this response only; it is never stored. */
@@ -183,6 +189,11 @@ export class FlashMessages {
   /** True when there is at least one error message (consumes, like {@link FlashMessages.messages}). */
   async hasErrors(): Promise<boolean> {
     return (await this.messages()).some((m) => m.kind === "error");
+  }
+
+  /** @internal The session was destroyed or read anew: the next read asks it again. */
+  reset(reason: ViewReset): void {
+    if (reason !== "cycle") this.#taken = null;
   }
 
   async #take(): Promise<FlashMessage[]> {

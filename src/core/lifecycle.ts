@@ -1,20 +1,22 @@
 import { serializeCookie } from "./cookie.js";
 import type { SessionEngine } from "./engine.js";
-import { cookieMaxAge, newMeta } from "./expiry.js";
+import { cookieMaxAge, newMeta, type SessionMeta } from "./expiry.js";
 import { generateId } from "./id.js";
-import { type Session, type SessionState, stateOf } from "./session.js";
-import type { SessionWrite } from "./store.js";
+import { type CommitInput, type Session, seal, settle } from "./session.js";
+import { OperationTimeoutError, type SessionWrite } from "./store.js";
 
 /**
- * The end-of-request decision table (DESIGN §2). All policy about what reaches the store and what
- * the response's cookie says lives here, in one ordered table: the first row that matches wins.
+ * The end-of-request decision table (DESIGN §2, §9). All policy about what reaches the store and
+ * what the response's cookie says lives here, in one ordered table: the first row that matches
+ * wins. {@link decide} is a pure function of the facts; {@link commit} runs the row's store action
+ * and then does exactly what its cookie column says.
  */
 
 /** What we know about a session when its response status is known. */
 export interface Facts {
   /** The response is a 5xx: nothing is saved. */
   failed: boolean;
-  /** The handler (or the CSRF check) read the session. */
+  /** The handler (or the CSRF check) read the session, or destroyed it. */
   loaded: boolean;
   /** The session came from a stored record. */
   stored: boolean;
@@ -26,9 +28,14 @@ export interface Facts {
   changed: boolean;
   /** The session holds no keys now. */
   empty: boolean;
+  /**
+   * Learnt from the store while saving: the record was gone (destroyed or cycled by a parallel
+   * request, or expired) when this request's update or claim reached it.
+   */
+  vanished: boolean;
 }
 
-/** What to do. */
+/** What to do with the store. */
 export type Action =
   | "nothing"
   | "restore-taken"
@@ -36,16 +43,24 @@ export type Action =
   | "create"
   | "replace"
   | "move"
+  | "discard-new"
   | "update";
+
+/**
+ * What to do with the cookie. A response clears the cookie only for its own destroy or emptying:
+ * cookies are cleared by name, so a clearing response that arrives after a parallel login response
+ * would sign the user out.
+ */
+export type CookieInstruction = "unchanged" | "set" | "clear" | "set if lifetime changed";
 
 export interface Row {
   when: string;
   test: (f: Facts) => boolean;
   action: Action;
-  cookie: "unchanged" | "set" | "clear" | "set if lifetime changed";
+  cookie: CookieInstruction;
 }
 
-/** The table itself. The README shows it verbatim (`npm run docs:table` prints it). */
+/** The table itself. The README shows it verbatim (`npm run docs:tables` prints it). */
 export const DECISION_TABLE: readonly Row[] = [
   { when: "response is 5xx", test: (f) => f.failed, action: "restore-taken", cookie: "unchanged" },
   { when: "session never used", test: (f) => !f.loaded, action: "nothing", cookie: "unchanged" },
@@ -76,7 +91,19 @@ export const DECISION_TABLE: readonly Row[] = [
     action: "delete",
     cookie: "clear",
   },
+  {
+    when: "id cycled, but the old record was gone",
+    test: (f) => f.cycled && f.vanished,
+    action: "discard-new",
+    cookie: "unchanged",
+  },
   { when: "stored session, id cycled", test: (f) => f.cycled, action: "move", cookie: "set" },
+  {
+    when: "changed, but the record was gone",
+    test: (f) => f.changed && f.vanished,
+    action: "nothing",
+    cookie: "unchanged",
+  },
   {
     when: "stored session changed",
     test: (f) => f.changed,
@@ -86,20 +113,21 @@ export const DECISION_TABLE: readonly Row[] = [
   { when: "stored session untouched", test: () => true, action: "nothing", cookie: "unchanged" },
 ];
 
-function isEmpty(fields: Record<string, string>): boolean {
+function isEmpty(fields: Readonly<Record<string, string>>): boolean {
   for (const _ in fields) return false;
   return true;
 }
 
-export function factsOf(s: SessionState, status: number): Facts {
+export function factsOf(input: CommitInput, status: number): Facts {
   return {
     failed: status >= 500,
-    loaded: s.loaded,
-    stored: s.originId !== null,
-    destroyed: s.doomed !== null,
-    cycled: s.cycled,
-    changed: s.changes.size > 0 || s.metaChanged,
-    empty: isEmpty(s.fields),
+    loaded: input.touched,
+    stored: input.origin !== null,
+    destroyed: input.doomed !== null,
+    cycled: input.cycled,
+    changed: input.changedKeys.size > 0 || input.lifetime !== null,
+    empty: isEmpty(input.fields),
+    vanished: false,
   };
 }
 
@@ -117,121 +145,230 @@ export interface CommitResult {
   action: Action;
 }
 
-function changesOf(s: SessionState): { set: Record<string, string>; del: string[] } {
-  const set = Object.create(null) as Record<string, string>;
-  const del: string[] = [];
-  for (const [key, text] of s.changes) {
-    if (text === null) del.push(key);
-    else set[key] = text;
-  }
-  return { set, del };
-}
+/** What a store action did: the record the cookie names now, or that the record was gone. */
+type Outcome =
+  | { kind: "done"; id: string | null; meta: SessionMeta | null }
+  | { kind: "vanished"; newId: string | null };
 
 const UNTOUCHED: CommitResult = Object.freeze({ action: "nothing" });
+const DONE: Outcome = { kind: "done", id: null, meta: null };
 
 export async function commit(
   engine: SessionEngine,
   session: Session,
   status: number,
 ): Promise<CommitResult> {
-  const s = stateOf(session);
-  // Rows 1-2 for a session nobody touched, without building the facts: most requests of an app
-  // never read their session, and they should cost nothing here.
-  if (!s.loaded && s.lockToken === null) return UNTOUCHED;
+  const input = seal(session);
+  if (input === null) return UNTOUCHED;
   try {
-    return await apply(engine, s, decide(factsOf(s, status)));
+    // Rows 1-2 for a session nobody touched, without building the facts: most requests of an app
+    // never read their session, and they should cost nothing here.
+    if (!input.touched) return UNTOUCHED;
+    const now = engine.now();
+    const facts = factsOf(input, status);
+    let row = decide(facts);
+    let outcome = await execute(engine, input, row.action, now, null);
+    if (outcome.kind === "vanished") {
+      row = decide({ ...facts, vanished: true });
+      outcome = await execute(engine, input, row.action, now, outcome.newId);
+    }
+    if (outcome.kind === "done") settle(session, outcome.id);
+    return cookieFor(engine, row, input, outcome, now);
   } finally {
-    if (s.lockToken !== null && s.lockedId !== null) {
-      const { lockedId, lockToken } = s;
-      s.lockToken = null;
-      await engine
-        .guard(() => engine.store.unlock(lockedId, lockToken))
-        .catch(() => {
-          // Logged by guard; the lock's TTL frees it.
-        });
+    if (input.lock !== null) {
+      const { id, token } = input.lock;
+      await engine.guarded.releaseLock(id, token).catch(() => {
+        // Logged by the guard; the lock's TTL frees it.
+      });
     }
   }
 }
 
-async function apply(engine: SessionEngine, s: SessionState, row: Row): Promise<CommitResult> {
-  const { store, config } = engine;
-  const now = engine.now();
-  const cookieOf = (id: string, maxAge: number | undefined) =>
-    serializeCookie(config.cookieName, id, cookieAttributes(engine), maxAge);
-  const clear = () => ({ setCookie: cookieOf("", 0), action: row.action });
-
-  const create = async (
-    fields: Record<string, string>,
-    meta = newMeta(engine.policy, now, s.pendingMaxAge),
-  ) => {
-    const write: SessionWrite = { set: fields, del: [], meta };
-    // A collision of 192-bit ids is not expected in the life of the universe; retry once anyway
-    // rather than ever overwrite another session.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const id = generateId();
-      if (await engine.guard(() => store.write(id, write, "create", now))) {
-        s.committedId = id;
-        return {
-          setCookie: cookieOf(id, cookieMaxAge(engine.policy, meta, now)),
-          action: row.action,
-        };
-      }
+/** The cookie column, executed. */
+function cookieFor(
+  engine: SessionEngine,
+  row: Row,
+  input: CommitInput,
+  outcome: Outcome,
+  now: number,
+): CommitResult {
+  const config = engine.config;
+  const cookie = (id: string, maxAge: number | undefined) => ({
+    setCookie: serializeCookie(config.cookieName, id, cookieAttributes(engine), maxAge),
+    action: row.action,
+  });
+  const set = () => {
+    if (outcome.kind !== "done" || outcome.id === null || outcome.meta === null) {
+      throw new Error(`unreachable: row "${row.when}" sets a cookie but saved no record`);
     }
-    throw new Error("coatcheck: could not allocate a session id");
+    return cookie(outcome.id, cookieMaxAge(engine.policy, outcome.meta, now));
   };
-
-  switch (row.action) {
-    case "nothing":
-      return { action: "nothing" };
-    case "restore-taken": {
-      if (s.originId !== null && s.meta !== null && !isEmpty(s.taken)) {
-        const origin = s.originId;
-        const write: SessionWrite = { set: s.taken, del: [], meta: s.meta };
-        await engine.guard(() => store.write(origin, write, "update", now)).catch(() => {});
-      }
+  switch (row.cookie) {
+    case "unchanged":
       return { action: row.action };
+    case "clear":
+      return cookie("", 0);
+    case "set":
+      return set();
+    case "set if lifetime changed":
+      return input.lifetime === null ? { action: row.action } : set();
+  }
+}
+
+/** The metadata this request's lifetime override gives a record created at `createdAt`. */
+function lifetimeMeta(engine: SessionEngine, input: CommitInput, createdAt: number | null) {
+  if (input.lifetime === null) return null;
+  const meta = newMeta(engine.policy, input.lifetime.at, input.lifetime.maxAgeSecs);
+  return createdAt === null ? meta : { ...meta, createdAt };
+}
+
+async function execute(
+  engine: SessionEngine,
+  input: CommitInput,
+  action: Action,
+  now: number,
+  newId: string | null,
+): Promise<Outcome> {
+  const store = engine.guarded;
+  switch (action) {
+    case "nothing":
+      return DONE;
+    case "restore-taken": {
+      // Back where they were taken from, with the lifetime the store has (no metadata: a failed
+      // request's setExpiry must not be persisted).
+      if (input.takenFrom !== null && !isEmpty(input.taken)) {
+        const from = input.takenFrom;
+        await store.write(from, { set: input.taken, del: [] }, "update", now).catch(() => {});
+      }
+      return DONE;
     }
     case "delete": {
-      const id = s.doomed ?? s.originId;
-      if (id !== null) await engine.guard(() => store.destroy(id));
-      return clear();
+      const id = input.doomed ?? input.origin?.id ?? null;
+      if (id !== null) await store.destroy(id);
+      return DONE;
     }
-    case "replace": {
-      const doomed = s.doomed as string;
-      await engine.guard(() => store.destroy(doomed));
-      return create(s.fields);
-    }
+    case "replace":
+      await store.destroy(input.doomed as string);
+      return create(engine, input.fields, fresh(engine, input, now), now);
     case "create":
-      return create(s.fields);
-    case "move": {
-      const origin = s.originId as string;
-      const claimed = await engine.guard(() => store.claim(origin, now));
-      // Destroyed or cycled by a parallel request: never bring it back.
-      if (claimed === null) return clear();
-      const { set, del } = changesOf(s);
-      const merged = Object.assign(
-        Object.create(null) as Record<string, string>,
-        claimed.fields,
-        set,
-      );
-      for (const key of del) delete merged[key];
-      if (isEmpty(merged)) return clear();
-      return create(merged, s.metaChanged && s.meta ? s.meta : claimed.meta);
-    }
+      return create(engine, input.fields, fresh(engine, input, now), now);
+    case "move":
+      return move(engine, input, now);
+    case "discard-new":
+      if (newId !== null) await store.destroy(newId).catch(() => {});
+      return DONE;
     case "update": {
-      const origin = s.originId as string;
-      const { set, del } = changesOf(s);
-      const meta = s.meta ?? newMeta(engine.policy, now);
-      const ok = await engine.guard(() => store.write(origin, { set, del, meta }, "update", now));
-      if (!ok) return clear();
-      s.committedId = origin;
-      if (!s.metaChanged) return { action: row.action };
-      return {
-        setCookie: cookieOf(origin, cookieMaxAge(engine.policy, meta, now)),
-        action: row.action,
-      };
+      const origin = input.origin as NonNullable<CommitInput["origin"]>;
+      const meta = lifetimeMeta(engine, input, origin.meta.createdAt);
+      const write: SessionWrite = { set: input.set, del: input.del };
+      if (meta !== null) write.meta = meta;
+      if (!(await store.write(origin.id, write, "update", now))) {
+        return { kind: "vanished", newId: null };
+      }
+      return { kind: "done", id: origin.id, meta };
     }
   }
+}
+
+function fresh(engine: SessionEngine, input: CommitInput, now: number): SessionMeta {
+  return lifetimeMeta(engine, input, null) ?? newMeta(engine.policy, now);
+}
+
+/**
+ * Create a record under a new id. A create whose reply is late may have run: the id is never handed
+ * out, and when the late reply says it was created, the orphan is deleted.
+ */
+async function create(
+  engine: SessionEngine,
+  fields: Readonly<Record<string, string>>,
+  meta: SessionMeta,
+  now: number,
+): Promise<Outcome & { kind: "done" }> {
+  const store = engine.guarded;
+  const write: SessionWrite = {
+    set: Object.assign(Object.create(null) as Record<string, string>, fields),
+    del: [],
+    meta,
+  };
+  // A collision of 192-bit ids is not expected in the life of the universe; retry once anyway
+  // rather than ever overwrite another session.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const id = generateId();
+    let created: boolean;
+    try {
+      created = await store.write(id, write, "create", now);
+    } catch (error) {
+      if (error instanceof OperationTimeoutError) {
+        error.late.then(
+          (late) => {
+            if (late === true) store.destroy(id).catch(() => {});
+          },
+          () => {},
+        );
+      }
+      throw error;
+    }
+    if (created) return { kind: "done", id, meta };
+  }
+  throw new Error("coatcheck: could not allocate a session id");
+}
+
+/**
+ * `cycleId`: create the new record first (with the session as this request knows it), then claim
+ * the old one and merge into the new record what a parallel request changed meanwhile. Every step
+ * can time out without losing the session:
+ * - the create: the old record is untouched; the request answers 503;
+ * - the claim: when its late reply brings the old record, it is written back under the old id and
+ *   the new record deleted, so the old cookie still works after the 503;
+ * - the merge: the old record is gone, so the new cookie must be sent; only the keys a parallel
+ *   request wrote in between can be missing.
+ */
+async function move(engine: SessionEngine, input: CommitInput, now: number): Promise<Outcome> {
+  const store = engine.guarded;
+  const origin = input.origin as NonNullable<CommitInput["origin"]>;
+  const chosen = lifetimeMeta(engine, input, origin.meta.createdAt);
+  const created = await create(engine, input.fields, chosen ?? origin.meta, now);
+  const newId = created.id as string;
+  let claimed: Awaited<ReturnType<typeof store.claim>>;
+  try {
+    claimed = await store.claim(origin.id, now);
+  } catch (error) {
+    const late = error instanceof OperationTimeoutError ? error.late : Promise.resolve(null);
+    late
+      .then(async (record) => {
+        const old = record as Awaited<ReturnType<typeof store.claim>>;
+        if (old !== null) {
+          await store.write(origin.id, { set: old.fields, del: [], meta: old.meta }, "create", now);
+        }
+        await store.destroy(newId);
+      })
+      .catch(() => {
+        // Logged by the guard.
+      });
+    throw error;
+  }
+  if (claimed === null) return { kind: "vanished", newId };
+  const set = Object.create(null) as Record<string, string>;
+  const del: string[] = [];
+  for (const key in claimed.fields) {
+    const text = claimed.fields[key] as string;
+    if (!input.changedKeys.has(key) && origin.fields[key] !== text) set[key] = text;
+  }
+  for (const key in origin.fields) {
+    if (!input.changedKeys.has(key) && claimed.fields[key] === undefined) del.push(key);
+  }
+  const meta = chosen ?? claimed.meta;
+  const metaMoved = chosen === null && JSON.stringify(claimed.meta) !== JSON.stringify(origin.meta);
+  if (!isEmpty(set) || del.length > 0 || metaMoved) {
+    const write: SessionWrite = { set, del };
+    if (metaMoved) write.meta = meta;
+    await store.write(newId, write, "update", now).catch(() => {
+      engine.logger.warn(
+        "[coatcheck] cycleId: keys a parallel request wrote just before the new id was made may be missing (the store did not answer in time)",
+      );
+    });
+  }
+  return { kind: "done", id: newId, meta };
 }
 
 function cookieAttributes(engine: SessionEngine) {

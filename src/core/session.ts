@@ -1,55 +1,204 @@
+import { randomBytes } from "node:crypto";
+import { inspect } from "node:util";
 import type { SessionEngine } from "./engine.js";
-import { SessionLockTimeoutError } from "./errors.js";
-import { clampLifetime, newMeta, type SessionMeta } from "./expiry.js";
+import { SessionCommittedError, SessionLockTimeoutError, SessionValueError } from "./errors.js";
+import { clampLifetime, metaProblem, type SessionMeta } from "./expiry.js";
+import { OperationTimeoutError } from "./store.js";
+import { byteLength, encodeValue, measureFields } from "./values.js";
 
 /** Session key holding the CSRF secret; removed on `cycleId` and `destroy` so the secret rotates. */
 export const CSRF_SECRET_KEY = "_csrf_token";
 
-/** Request-scoped state that the end-of-request decision table reads. Internal. */
-export interface SessionState {
-  /** Well-formed id from the request cookie, or null. */
-  incomingId: string | null;
-  /** True once the record was looked up (or the session was reset by destroy). */
+/** What this request did with its session, for the response's cache headers. */
+export interface SessionUsage {
   loaded: boolean;
-  /** Id of the stored record this session came from, or null for a new session. */
-  originId: string | null;
+  tokenRendered: boolean;
+  flashConsumed: boolean;
+  rotated: boolean;
+}
+
+/** Why a session's views must catch up: its data was dropped, moved to a new id, or read anew. */
+export type ViewReset = "destroy" | "cycle" | "lock";
+
+/**
+ * @internal A view built on a session (a typed session, the auth session, the flash messages). The
+ * session keeps its views and tells them when `destroy()`, `cycleId()` or `lock()` changed what
+ * they were built from.
+ */
+export interface SessionView {
+  reset(reason: ViewReset): void | Promise<void>;
+}
+
+/** The stored record this session was loaded from: where it came from and what the store had. */
+interface Snapshot {
+  readonly id: string;
+  readonly fields: Readonly<Record<string, string>>;
+  readonly meta: SessionMeta;
+}
+
+type Phase = "open" | "loaded" | "committed";
+
+/**
+ * @internal What the end-of-request table needs from a session, read once at commit. A frozen
+ * description: the commit never writes into the session except through {@link settle}.
+ */
+export interface CommitInput {
+  /** The session was loaded, or destroyed unread: there is something to decide. */
+  readonly touched: boolean;
+  /** The stored record it came from (not after `destroy()`). */
+  readonly origin: Snapshot | null;
+  /** The live fields: the snapshot with this request's changes applied. */
+  readonly fields: Readonly<Record<string, string>>;
+  readonly set: Readonly<Record<string, string>>;
+  readonly del: readonly string[];
+  /** Keys this request changed (set or deleted). */
+  readonly changedKeys: ReadonlySet<string>;
+  /** The new lifetime asked for by `setExpiry`, or null when unchanged. */
+  readonly lifetime: { readonly maxAgeSecs: number | undefined; readonly at: number } | null;
+  readonly cycled: boolean;
+  /** Id of the record `destroy()` deletes. */
+  readonly doomed: string | null;
+  /** Keys `consume` took, and the record they came from: written back there on a 5xx. */
+  readonly taken: Readonly<Record<string, string>>;
+  readonly takenFrom: string | null;
+  readonly lock: { readonly id: string; readonly token: string } | null;
+}
+
+/** The one owner of a session's state. Only this module reads or writes it. */
+class State {
+  phase: Phase = "open";
+  /** Well-formed id from the request cookie, or null. */
+  readonly incomingId: string | null;
+  snapshot: Snapshot | null = null;
   /** Live view: key → JSON text, changes applied. Null prototype. */
-  fields: Record<string, string>;
+  fields: Record<string, string> = emptyFields();
+  /** UTF-8 bytes of the live view's keys and values. */
+  bytes = 0;
   /** Keys changed in this request: JSON text, or null for a removal. */
-  changes: Map<string, string | null>;
-  meta: SessionMeta | null;
-  metaChanged: boolean;
-  /** Lifetime override requested for a session that has no metadata yet. */
-  pendingMaxAge: number | undefined;
-  /** The origin must move to a new id. */
-  cycled: boolean;
-  /** Ids to delete at the end of the request (destroy). */
-  doomed: string | null;
-  /** Keys taken from the store by `consume`, restored if the response is a 5xx. */
-  taken: Record<string, string>;
-  wantLock: boolean;
-  lockToken: string | null;
-  /** Id the lock was taken for. */
-  lockedId: string | null;
-  /** The id the session was committed under, once known. */
-  committedId: string | null;
+  readonly changes = new Map<string, string | null>();
+  lifetime: { maxAgeSecs: number | undefined; at: number } | null = null;
+  cycled = false;
+  doomed: string | null = null;
+  readonly taken: Record<string, string> = emptyFields();
+  takenFrom: string | null = null;
+  wantLock = false;
+  lock: { id: string; token: string } | null = null;
+  committedId: string | null = null;
+  readonly usage: SessionUsage = {
+    loaded: false,
+    tokenRendered: false,
+    flashConsumed: false,
+    rotated: false,
+  };
+  readonly views = new Map<unknown, SessionView>();
+
+  constructor(incomingId: string | null) {
+    this.incomingId = incomingId;
+  }
 }
 
-const STATE = Symbol("coatcheck.session.state");
-
-/** Internal accessor for the decision table. Not part of the public API. */
-export function stateOf(session: Session): SessionState {
-  return session[STATE];
-}
-
+let stateOfSession: (session: Session) => State;
 let engineOfSession: (session: Session) => SessionEngine;
 
 /**
  * Internal: the engine a session belongs to, so helpers built on a session (typed sessions, auth,
- * flash) use its clock and logger. Not part of the public API.
+ * flash) use its clock, logger and configuration. Not part of the public API.
  */
 export function engineOf(session: Session): SessionEngine {
   return engineOfSession(session);
+}
+
+/** Internal: what this request did with its session (the response's cache headers, htmx). */
+export function usageOf(session: Session): SessionUsage {
+  return { ...stateOfSession(session).usage };
+}
+
+/** Internal: the view registered under `key`, or the one `create` makes and registers. */
+export function viewOf<V extends SessionView>(session: Session, key: unknown, create: () => V): V {
+  const views = stateOfSession(session).views;
+  let view = views.get(key) as V | undefined;
+  if (view === undefined) {
+    view = create();
+    views.set(key, view);
+  }
+  return view;
+}
+
+/** Internal: forget the view under `key` if it is still `view` (a failed read is not kept). */
+export function dropView(session: Session, key: unknown, view: SessionView): void {
+  const views = stateOfSession(session).views;
+  if (views.get(key) === view) views.delete(key);
+}
+
+/**
+ * Internal, for `CsrfToken`: the secret's JSON text in the loaded session, made with `make` on the
+ * first render of the request. Synchronous, so templates can render tokens inline.
+ */
+export function renderSecret(
+  session: Session,
+  read: (text: string) => boolean,
+  make: () => string,
+): string {
+  const s = stateOfSession(session);
+  s.usage.tokenRendered = true;
+  const stored = s.fields[CSRF_SECRET_KEY];
+  if (stored !== undefined && read(stored)) return stored;
+  if (s.phase === "committed") throw new SessionCommittedError("csrfToken");
+  const text = make();
+  setField(s, CSRF_SECRET_KEY, text);
+  return text;
+}
+
+/**
+ * Internal, for the commit: seal the session (later changes throw {@link SessionCommittedError})
+ * and describe what the request did. A second commit of the same session finds nothing to do.
+ */
+export function seal(session: Session): CommitInput | null {
+  const s = stateOfSession(session);
+  if (s.phase === "committed") return null;
+  const touched = s.phase === "loaded" || s.doomed !== null;
+  s.phase = "committed";
+  if (!touched && s.lock === null) return UNTOUCHED;
+  const set = emptyFields();
+  const del: string[] = [];
+  for (const [key, text] of s.changes) {
+    if (text === null) del.push(key);
+    else set[key] = text;
+  }
+  return {
+    touched,
+    origin: s.snapshot,
+    fields: s.fields,
+    set,
+    del,
+    changedKeys: new Set(s.changes.keys()),
+    lifetime: s.lifetime,
+    cycled: s.cycled,
+    doomed: s.doomed,
+    taken: s.taken,
+    takenFrom: s.takenFrom,
+    lock: s.lock,
+  };
+}
+
+const UNTOUCHED: CommitInput = Object.freeze({
+  touched: false,
+  origin: null,
+  fields: Object.freeze(emptyFields()),
+  set: Object.freeze(emptyFields()),
+  del: [],
+  changedKeys: new Set<string>(),
+  lifetime: null,
+  cycled: false,
+  doomed: null,
+  taken: Object.freeze(emptyFields()),
+  takenFrom: null,
+  lock: null,
+});
+
+/** Internal, for the commit: the id the session now lives under. */
+export function settle(session: Session, id: string | null): void {
+  stateOfSession(session).committedId = id;
 }
 
 function emptyFields(): Record<string, string> {
@@ -64,42 +213,45 @@ function checkKey(key: unknown): asserts key is string {
   }
 }
 
+function setField(s: State, key: string, text: string): void {
+  const old = s.fields[key];
+  if (old !== undefined) s.bytes -= byteLength(key) + byteLength(old);
+  s.fields[key] = text;
+  s.bytes += byteLength(key) + byteLength(text);
+  s.changes.set(key, text);
+}
+
+function dropField(s: State, key: string, record: boolean): void {
+  const old = s.fields[key];
+  if (old === undefined) return;
+  s.bytes -= byteLength(key) + byteLength(old);
+  delete s.fields[key];
+  if (record) s.changes.set(key, null);
+}
+
 /**
  * One request's view of a session. Nothing is read from the store until a method needs it, and
  * only what changed is written back at the end of the request (see the decision table in
  * `lifecycle.ts`). Values are copied in (serialised on `insert`) and out (parsed on `get`), so
  * mutating an object after inserting it, or after getting it, changes nothing until `insert`.
+ *
+ * Every change must happen before the response is sent: a change after the request was committed
+ * throws {@link SessionCommittedError}. `util.inspect` and `console.log` never show the id.
  */
 export class Session {
-  /** @internal */
-  readonly [STATE]: SessionState;
+  readonly #state: State;
   readonly #engine: SessionEngine;
   #loading: Promise<void> | null = null;
 
   static {
+    stateOfSession = (session) => session.#state;
     engineOfSession = (session) => session.#engine;
   }
 
   /** @internal Created by {@link SessionEngine.open}. */
   constructor(engine: SessionEngine, incomingId: string | null) {
     this.#engine = engine;
-    this[STATE] = {
-      incomingId,
-      loaded: false,
-      originId: null,
-      fields: emptyFields(),
-      changes: new Map(),
-      meta: null,
-      metaChanged: false,
-      pendingMaxAge: undefined,
-      cycled: false,
-      doomed: null,
-      taken: emptyFields(),
-      wantLock: false,
-      lockToken: null,
-      lockedId: null,
-      committedId: null,
-    };
+    this.#state = new State(incomingId);
   }
 
   /**
@@ -107,15 +259,15 @@ export class Session {
    * session that has not been saved yet (ids of new and cycled sessions are assigned at commit).
    */
   get id(): string | null {
-    const s = this[STATE];
-    return s.committedId ?? (s.cycled ? null : s.originId);
+    const s = this.#state;
+    return s.committedId ?? (s.cycled ? null : (s.snapshot?.id ?? null));
   }
 
   /** Read a value; `undefined` when absent. Each call returns a fresh copy. */
   async get<T = unknown>(key: string): Promise<T | undefined> {
     checkKey(key);
     await this.load();
-    const text = this[STATE].fields[key];
+    const text = this.#state.fields[key];
     if (text === undefined) return undefined;
     try {
       return JSON.parse(text) as T;
@@ -128,37 +280,54 @@ export class Session {
     }
   }
 
-  /** Store a JSON-serialisable value under `key`. Marks the key changed only when the value differs. */
+  /**
+   * Store a JSON value under `key`. Marks the key changed only when the value differs.
+   *
+   * @throws SessionValueError naming the key for a value JSON cannot bring back unchanged (`Map`,
+   * `Set`, `Date`, `NaN`, `Infinity`, `undefined` inside an object or array, a class instance) or one
+   * over `max_value_bytes`, `max_session_bytes` or `max_depth`.
+   */
   async insert(key: string, value: unknown): Promise<void> {
     checkKey(key);
-    const text = JSON.stringify(value);
-    if (text === undefined)
-      throw new TypeError(`coatcheck: session value for "${key}" is not JSON-serialisable`);
+    this.#writable("insert");
+    const text = encodeValue(key, value, this.#engine.config);
     await this.load();
-    const s = this[STATE];
-    if (s.fields[key] === text) return;
-    s.fields[key] = text;
-    s.changes.set(key, text);
+    this.#writable("insert");
+    const s = this.#state;
+    const old = s.fields[key];
+    if (old === text) return;
+    const bytes =
+      s.bytes + byteLength(text) - (old === undefined ? -byteLength(key) : byteLength(old));
+    const limit = this.#engine.config.maxSessionBytes;
+    if (bytes > limit) {
+      throw new SessionValueError(
+        key,
+        `would make the session ${bytes} bytes, over max_session_bytes (${limit})`,
+      );
+    }
+    setField(s, key, text);
   }
 
   /** Remove `key`. */
   async remove(key: string): Promise<void> {
     checkKey(key);
+    this.#writable("remove");
     await this.load();
-    this.#drop(key);
+    this.#writable("remove");
+    dropField(this.#state, key, true);
   }
 
   /** True when the session holds no keys. */
   async isEmpty(): Promise<boolean> {
     await this.load();
-    for (const _ in this[STATE].fields) return false;
+    for (const _ in this.#state.fields) return false;
     return true;
   }
 
   /** The keys the session holds. */
   async keys(): Promise<string[]> {
     await this.load();
-    return Object.keys(this[STATE].fields);
+    return Object.keys(this.#state.fields);
   }
 
   /**
@@ -166,26 +335,36 @@ export class Session {
    * login (session fixation). The CSRF secret rotates with it.
    */
   async cycleId(): Promise<void> {
+    this.#writable("cycleId");
     await this.load();
-    const s = this[STATE];
-    if (s.originId !== null) s.cycled = true;
-    this.#drop(CSRF_SECRET_KEY);
+    this.#writable("cycleId");
+    const s = this.#state;
+    if (s.snapshot !== null) s.cycled = true;
+    s.usage.rotated = true;
+    dropField(s, CSRF_SECRET_KEY, true);
+    await this.#resetViews("cycle");
   }
 
-  /** Delete the session: the record goes, the cookie is cleared. Later inserts start a new session. */
+  /**
+   * Delete the session: the record goes, the cookie is cleared. Later inserts start a new session,
+   * and every typed, auth and flash view of it in this request starts from empty.
+   */
   async destroy(): Promise<void> {
-    const s = this[STATE];
-    if (s.wantLock && !s.loaded) await this.load();
-    const old = s.originId ?? (s.loaded ? null : s.incomingId);
+    this.#writable("destroy");
+    const s = this.#state;
+    if (s.wantLock && s.phase === "open") await this.load();
+    this.#writable("destroy");
+    const old = s.snapshot?.id ?? (s.phase === "open" ? s.incomingId : null);
     if (old !== null) s.doomed = old;
-    s.loaded = true;
-    s.originId = null;
+    s.phase = "loaded";
+    s.snapshot = null;
     s.fields = emptyFields();
+    s.bytes = 0;
     s.changes.clear();
-    s.meta = null;
-    s.metaChanged = false;
-    s.pendingMaxAge = undefined;
+    s.lifetime = null;
     s.cycled = false;
+    s.usage.rotated = true;
+    await this.#resetViews("destroy");
   }
 
   /**
@@ -193,19 +372,14 @@ export class Session {
    * gets the same Max-Age. `null` returns to the configured `expiry_secs`.
    */
   async setExpiry(seconds: number | null): Promise<void> {
-    await this.load();
-    const s = this[STATE];
+    this.#writable("setExpiry");
     const maxAge = seconds === null ? undefined : clampLifetime(seconds);
     if (seconds !== null && maxAge === undefined) {
       throw new RangeError("coatcheck: setExpiry takes a positive number of seconds, or null");
     }
-    if (s.meta === null) {
-      s.pendingMaxAge = maxAge;
-      return;
-    }
-    const now = this.#engine.now();
-    s.meta = { ...newMeta(this.#engine.policy, now, maxAge), createdAt: s.meta.createdAt };
-    s.metaChanged = true;
+    await this.load();
+    this.#writable("setExpiry");
+    this.#state.lifetime = { maxAgeSecs: maxAge, at: this.#engine.now() };
   }
 
   /**
@@ -214,33 +388,33 @@ export class Session {
    * response turns out to be a 5xx, the taken keys are put back.
    */
   async consume(prefix: string): Promise<Array<{ key: string; value: unknown }>> {
+    this.#writable("consume");
     await this.load();
-    const s = this[STATE];
-    const stored: string[] = [];
+    this.#writable("consume");
+    const s = this.#state;
+    s.usage.flashConsumed = true;
+    const origin = s.snapshot;
+    const prefixed = Object.keys(s.fields).filter((key) => key.startsWith(prefix));
+    // Keys written in this very request are ours already; a stored copy they overwrote goes too.
+    const ours = prefixed.filter((key) => typeof s.changes.get(key) === "string");
+    const fromStore = origin === null ? [] : prefixed.filter((key) => key in origin.fields);
+    const got =
+      fromStore.length > 0 && origin !== null
+        ? await this.#take(origin.id, fromStore)
+        : emptyFields();
+    // Only now, after the store answered: a failed take leaves the session as it was.
     const out: Array<{ key: string; text: string }> = [];
-    for (const key of Object.keys(s.fields)) {
-      if (!key.startsWith(prefix)) continue;
-      const change = s.changes.get(key);
-      if (change !== undefined && change !== null) {
-        // Written in this very request: it is ours already.
-        out.push({ key, text: change });
-        s.changes.delete(key);
-        delete s.fields[key];
-      } else {
-        stored.push(key);
-      }
+    for (const key of ours) {
+      out.push({ key, text: s.changes.get(key) as string });
+      s.changes.delete(key);
     }
-    if (stored.length > 0 && s.originId !== null) {
-      const got = await this.#engine.guard(() =>
-        this.#engine.store.take(s.originId as string, stored),
-      );
-      for (const key of stored) {
-        delete s.fields[key];
-        const text = got[key];
-        if (text === undefined) continue;
-        s.taken[key] = text;
-        out.push({ key, text });
-      }
+    for (const key of prefixed) dropField(s, key, false);
+    if (origin !== null && fromStore.length > 0) s.takenFrom = origin.id;
+    for (const key of fromStore) {
+      const text = got[key];
+      if (text === undefined) continue;
+      s.taken[key] = text;
+      if (!ours.includes(key)) out.push({ key, text });
     }
     out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const values: Array<{ key: string; value: unknown }> = [];
@@ -259,68 +433,152 @@ export class Session {
    * Redis): for read-modify-write routes such as a cart. The lock is held until the end of the
    * request, after the save, and waits at most `lock_timeout_ms` (then 503). Call it before changing
    * anything; if the session was already read (e.g. by the CSRF check), it is read again under the
-   * lock so the handler sees what the previous holder saved. Adapters expose it as a route-level
-   * middleware (`sessionLock()`).
+   * lock so the handler (and every view of the session) sees what the previous holder saved.
+   * Adapters expose it as a route-level middleware (`sessionLock()`).
    */
   async lock(): Promise<void> {
-    const s = this[STATE];
-    if (s.lockToken !== null) return;
-    if (s.changes.size > 0 || s.cycled || s.doomed !== null) {
+    this.#writable("lock");
+    const s = this.#state;
+    if (s.lock !== null) return;
+    if (s.changes.size > 0 || s.cycled || s.doomed !== null || s.lifetime !== null) {
       throw new Error("coatcheck: lock() must be called before the session is changed");
     }
-    if (!s.loaded) {
+    if (s.phase === "open") {
       s.wantLock = true; // taken by the first load, before the read
       return;
     }
     // A session that is not stored yet has an id nobody else knows: nothing to serialise.
-    if (s.originId === null) return;
-    await this.#lock(s.originId);
-    s.loaded = false;
-    s.originId = null;
+    if (s.snapshot === null) return;
+    await this.#lock(s.snapshot.id);
+    s.phase = "open";
+    s.snapshot = null;
     s.fields = emptyFields();
-    s.meta = null;
+    s.bytes = 0;
     await this.load();
+    await this.#resetViews("lock");
   }
 
   /** Load the record if not loaded yet. Every accessor calls it; call it yourself to load eagerly. */
   load(): Promise<void> {
-    if (this[STATE].loaded) return Promise.resolve();
+    if (this.#state.phase !== "open") return Promise.resolve();
     this.#loading ??= this.#load().finally(() => {
       this.#loading = null;
     });
     return this.#loading;
   }
 
+  /** Never the id: a session printed into a log must not hand out the cookie. */
+  [inspect.custom](): string {
+    const s = this.#state;
+    return `Session { id: ${s.snapshot || s.committedId ? "[redacted]" : "null"}, phase: ${s.phase} }`;
+  }
+
+  /** `JSON.stringify(session)` shows no id either. */
+  toJSON(): { id: string | null; phase: string } {
+    const s = this.#state;
+    return { id: s.snapshot || s.committedId ? "[redacted]" : null, phase: s.phase };
+  }
+
   async #load(): Promise<void> {
-    const s = this[STATE];
+    const s = this.#state;
     const engine = this.#engine;
     const id = s.incomingId;
     if (id !== null) {
-      if (s.wantLock && s.lockToken === null) await this.#lock(id);
+      if (s.wantLock && s.lock === null) await this.#lock(id);
       const now = engine.now();
-      const record = await engine.guard(() => engine.store.load(id, now));
-      if (record !== null && (record.meta.absoluteAt === 0 || record.meta.absoluteAt > now)) {
-        s.originId = id;
-        s.meta = record.meta;
+      const record = await engine.guarded.load(id, now);
+      const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
+      if (record !== null && bytes !== null) {
         // Copy: the store may hand out its own objects, and the view must have a null prototype.
-        s.fields = Object.assign(emptyFields(), record.fields);
+        const fields = Object.assign(emptyFields(), record.fields);
+        s.snapshot = {
+          id,
+          fields: Object.freeze(Object.assign(emptyFields(), fields)),
+          meta: record.meta,
+        };
+        s.fields = fields;
+        s.bytes = bytes;
       }
     }
-    s.loaded = true;
+    if (s.phase === "open") s.phase = "loaded";
+    s.usage.loaded = true;
+  }
+
+  /**
+   * The record's size when it can be served, else `null`: expired, or corrupt (impossible metadata,
+   * over a read limit), which is logged once and deleted.
+   */
+  #usable(
+    id: string,
+    meta: SessionMeta,
+    fields: Record<string, string>,
+    now: number,
+  ): number | null {
+    if (meta.absoluteAt !== 0 && meta.absoluteAt <= now) return null;
+    const measured = measureFields(fields, this.#engine.config);
+    const problem = metaProblem(meta, now) ?? measured.problem;
+    if (problem === null) return measured.bytes;
+    this.#engine.logger.warn(
+      `[coatcheck] a stored session is corrupt (${problem}); it was deleted and the request starts a new session`,
+    );
+    this.#engine.guarded.destroy(id).catch(() => {
+      // Logged by the guard; the next read finds it again.
+    });
+    return null;
+  }
+
+  /** `take`, and when its reply comes too late to show the keys, put them back. */
+  async #take(id: string, keys: readonly string[]): Promise<Record<string, string>> {
+    const store = this.#engine.guarded;
+    try {
+      return await store.take(id, keys);
+    } catch (error) {
+      if (error instanceof OperationTimeoutError) {
+        const now = this.#engine.now();
+        error.late
+          .then(async (late) => {
+            const taken = late as Record<string, string>;
+            for (const _ in taken) {
+              await store.write(id, { set: taken, del: [] }, "update", now);
+              return;
+            }
+          })
+          .catch(() => {
+            // Logged by the guard.
+          });
+      }
+      throw error;
+    }
   }
 
   async #lock(id: string): Promise<void> {
-    const s = this[STATE];
+    const s = this.#state;
     const engine = this.#engine;
     const started = engine.monotonic();
     const limit = engine.config.lockTimeoutMs;
     const ttl = limit + engine.config.operationTimeoutMs * 4 + 30_000;
+    // The engine makes the token, so a lock taken by a late reply can still be released with it.
+    const token = randomBytes(16).toString("base64url");
+    const release = () => engine.guarded.releaseLock(id, token).catch(() => {});
     let pause = 2;
     for (;;) {
-      const token = await engine.guard(() => engine.store.tryLock(id, ttl));
-      if (token !== null) {
-        s.lockToken = token;
-        s.lockedId = id;
+      let held: boolean;
+      try {
+        held = await engine.guarded.acquireLock(id, token, ttl);
+      } catch (error) {
+        if (error instanceof OperationTimeoutError) {
+          release();
+          error.late.then(
+            (late) => {
+              if (late === true) release();
+            },
+            () => {},
+          );
+        }
+        throw error;
+      }
+      if (held) {
+        s.lock = { id, token };
         return;
       }
       const waited = engine.monotonic() - started;
@@ -330,10 +588,11 @@ export class Session {
     }
   }
 
-  #drop(key: string): void {
-    const s = this[STATE];
-    if (s.fields[key] === undefined) return;
-    delete s.fields[key];
-    s.changes.set(key, null);
+  async #resetViews(reason: ViewReset): Promise<void> {
+    for (const view of [...this.#state.views.values()]) await view.reset(reason);
+  }
+
+  #writable(operation: string): void {
+    if (this.#state.phase === "committed") throw new SessionCommittedError(operation);
   }
 }

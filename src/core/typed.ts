@@ -1,4 +1,11 @@
-import { engineOf, type Session } from "./session.js";
+import {
+  dropView,
+  engineOf,
+  type Session,
+  type SessionView,
+  type ViewReset,
+  viewOf,
+} from "./session.js";
 
 /**
  * The part of the Standard Schema v1 interface (https://standardschema.dev) that coatcheck uses.
@@ -35,23 +42,38 @@ type Check<T> = (value: unknown) => Promise<{ ok: true; value: T } | { ok: false
 /** Session keys starting with `_` belong to coatcheck (`_csrf_token`, `_auth`, `_flash:…`). */
 const RESERVED = "_";
 
-/** The views of one request's session, by name, so every `open` of a name shares one view. */
-interface Slot {
-  definition: object;
-  view: Promise<unknown>;
-  /** Put the view back to its default (after the session was destroyed). */
-  reset(): Promise<void>;
-}
-const slotsBySession = new WeakMap<Session, Map<string, Slot>>();
+/**
+ * A typed view's place among its session's views: one per name, so every `open` of a name in a
+ * request shares one view, and the session can bring it up to date after `destroy()` or `lock()`.
+ */
+class TypedSlot implements SessionView {
+  readonly definition: TypedSessionDefinition<unknown>;
+  readonly view: Promise<TypedSession<unknown>>;
+  readonly #session: Session;
 
-function slotsOf(session: Session): Map<string, Slot> {
-  let slots = slotsBySession.get(session);
-  if (slots === undefined) {
-    slots = new Map();
-    slotsBySession.set(session, slots);
+  constructor(
+    definition: TypedSessionDefinition<unknown>,
+    session: Session,
+    view: Promise<TypedSession<unknown>>,
+  ) {
+    this.definition = definition;
+    this.#session = session;
+    this.view = view;
   }
-  return slots;
+
+  async reset(reason: ViewReset): Promise<void> {
+    if (reason === "cycle") return; // same data under a new id
+    const current = await this.view.catch(() => null);
+    if (current === null) return;
+    current.adopt(
+      reason === "destroy"
+        ? await this.definition.defaultValue()
+        : await this.definition.read(this.#session),
+    );
+  }
 }
+
+const slotKey = (name: string) => `typed:${name}`;
 
 function describeIssues(result: { issues: ReadonlyArray<{ message: string; path?: unknown }> }) {
   return result.issues
@@ -160,29 +182,29 @@ export class TypedSessionDefinition<T> {
    * Rejects when another definition already uses this name in the same session.
    */
   open(session: Session): Promise<TypedSession<T>> {
-    const slots = slotsOf(session);
-    const slot = slots.get(this.name);
-    if (slot !== undefined) {
-      if (slot.definition !== this) {
-        return Promise.reject(
-          new Error(
-            `coatcheck: two typed sessions use the name "${this.name}"; give each its own name`,
-          ),
-        );
-      }
-      return slot.view as Promise<TypedSession<T>>;
+    const key = slotKey(this.name);
+    const slot = viewOf(
+      session,
+      key,
+      () =>
+        new TypedSlot(
+          this as TypedSessionDefinition<unknown>,
+          session,
+          this.read(session).then((data) => this.#create(this, session, data)) as Promise<
+            TypedSession<unknown>
+          >,
+        ),
+    );
+    if (slot.definition !== (this as TypedSessionDefinition<unknown>)) {
+      return Promise.reject(
+        new Error(
+          `coatcheck: two typed sessions use the name "${this.name}"; give each its own name`,
+        ),
+      );
     }
-    const view = this.#read(session).then((data) => this.#create(this, session, data));
-    const reset = async () => {
-      const current = await view.catch(() => null);
-      current?.reset(await this.#defaultValue());
-    };
-    slots.set(this.name, { definition: this, view, reset });
     // A failed read (store down) is not kept, so a retry within the request reads again.
-    view.catch(() => {
-      if (slots.get(this.name)?.view === view) slots.delete(this.name);
-    });
-    return view;
+    slot.view.catch(() => dropView(session, key, slot));
+    return slot.view as Promise<TypedSession<T>>;
   }
 
   /** @internal The default value, fresh each call. */
@@ -195,7 +217,8 @@ export class TypedSessionDefinition<T> {
     return this.#check(value);
   }
 
-  async #read(session: Session): Promise<T> {
+  /** @internal Read and check the stored value; the default when absent or unfit. */
+  async read(session: Session): Promise<T> {
     const stored = await session.get(this.name);
     if (stored === undefined) return this.#defaultValue();
     const checked = await this.#check(stored);
@@ -210,7 +233,7 @@ export class TypedSessionDefinition<T> {
 }
 
 /**
- * One request's typed view of a named session key: the seed's `TypedSession<T>`.
+ * One request's typed view of a named session key.
  *
  * `data()` and `dataMut()` return the same object; `dataMut()` only says, in the type, that you
  * mean to change it. Changes reach the session when you call {@link TypedSession.save}.
@@ -271,13 +294,11 @@ export class TypedSession<T> {
 
   /**
    * Destroy the whole session (every key, not just this one): the record is deleted and the cookie
-   * cleared. Every typed view of this session in the request is reset to its default.
+   * cleared. Every typed view of this session in the request is reset to its default, as after a
+   * plain `session.destroy()`.
    */
   async destroy(): Promise<void> {
     await this.#session.destroy();
-    const slots = slotsBySession.get(this.#session);
-    if (slots === undefined) return;
-    for (const slot of slots.values()) await slot.reset();
   }
 
   /** Give the session a new id, keeping its data (the old id dies at once); rotates the CSRF secret. */
@@ -287,6 +308,14 @@ export class TypedSession<T> {
 
   /** @internal Replace the in-memory data without touching the session. */
   reset(data: T): void {
+    this.#data = data;
+  }
+
+  /**
+   * @internal Take `data` as what the session holds now (after `destroy()` or `lock()`): the view
+   * forgets unsaved changes.
+   */
+  adopt(data: T): void {
     this.#data = data;
   }
 }

@@ -1,12 +1,25 @@
-import { randomBytes } from "node:crypto";
-import { deadlineOf, type SessionMeta } from "../core/expiry.js";
-import type { SessionStore, SessionWrite, StoredSession, WriteMode } from "../core/store.js";
+import { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
+import type {
+  LockStore,
+  RecordStore,
+  SessionWrite,
+  StoredSession,
+  WriteMode,
+} from "../core/store.js";
+
+/** No record outlives the longest cookie a browser keeps, whatever its metadata says. */
+const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
+
+function deadlineAt(meta: SessionMeta, now: number): number {
+  return Math.min(deadlineOf(meta, now), now + MAX_LIFETIME_MS);
+}
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
   /**
    * Most records kept. When a new record would exceed it, expired records are reclaimed first, then
-   * the record closest to its deadline is evicted (it had the least time left to live anyway).
+   * the record closest to its real deadline (idle renewal included) is evicted: it had the least
+   * time left to live anyway, and an active session is never evicted before an idle one.
    * Default 100 000.
    */
   maxSessions?: number;
@@ -101,7 +114,7 @@ class Entry {
  * - Same semantics as the Redis store: per-key merges, create-if-absent, update-if-present,
  *   atomic take and claim, a per-session lock.
  */
-export class MemoryStore implements SessionStore {
+export class MemoryStore implements RecordStore, LockStore {
   /** Tells the engine that operations cannot hang, so no timeout race is needed. */
   readonly inProcess = true;
   readonly #entries = new Map<string, Entry>();
@@ -133,7 +146,7 @@ export class MemoryStore implements SessionStore {
       this.#entries.delete(id);
       return null;
     }
-    entry.deadline = deadlineOf(entry, now);
+    if (entry.idleMs > 0) entry.deadline = deadlineAt(entry, now);
     return { fields: entry.fields(), meta: entry.meta };
   }
 
@@ -145,8 +158,9 @@ export class MemoryStore implements SessionStore {
       entry = undefined;
     }
     if (mode === "create" ? entry !== undefined : entry === undefined) return false;
-    const deadline = deadlineOf(write.meta, now);
     if (entry === undefined) {
+      if (write.meta === undefined) return false; // a create always carries its metadata
+      const deadline = deadlineAt(write.meta, now);
       if (this.#entries.size >= this.#max) this.#makeRoom(now);
       entry = new Entry(write.meta, deadline);
       const keys = Object.keys(write.set);
@@ -163,7 +177,10 @@ export class MemoryStore implements SessionStore {
     }
     for (const key of Object.keys(write.set)) entry.set(key, write.set[key] as string);
     for (const key of write.del) entry.delete(key);
-    entry.meta = write.meta;
+    if (write.meta !== undefined) entry.meta = write.meta;
+    const deadline = deadlineAt(entry, now);
+    // The heap entry must never be later than the deadline: a shortened lifetime is queued anew.
+    if (deadline < entry.deadline) this.#push(deadline, id);
     entry.deadline = deadline;
     if (entry.pairs.length === 0) this.#entries.delete(id);
     return true;
@@ -194,16 +211,15 @@ export class MemoryStore implements SessionStore {
     return out;
   }
 
-  async tryLock(id: string, ttlMs: number): Promise<string | null> {
+  async acquireLock(id: string, token: string, ttlMs: number): Promise<boolean> {
     const now = performance.now();
     const held = this.#locks.get(id);
-    if (held !== undefined && held.until > now) return null;
-    const token = randomBytes(12).toString("base64url");
+    if (held !== undefined && held.until > now) return false;
     this.#locks.set(id, { token, until: now + ttlMs });
-    return token;
+    return true;
   }
 
-  async unlock(id: string, token: string): Promise<void> {
+  async releaseLock(id: string, token: string): Promise<void> {
     if (this.#locks.get(id)?.token === token) this.#locks.delete(id);
   }
 
@@ -217,19 +233,40 @@ export class MemoryStore implements SessionStore {
   /** Reclaim up to `budget` records whose heap entry is due. */
   #reclaim(now: number, budget: number): void {
     while (budget-- > 0 && this.#heapAt.length > 0 && (this.#heapAt[0] as number) <= now) {
-      const id = this.#pop();
-      const entry = this.#entries.get(id);
-      if (entry === undefined) continue;
-      if (entry.deadline <= now) this.#entries.delete(id);
-      else this.#push(entry.deadline, id); // renewed since it was queued
+      // A current entry that is due is an expired record; an early one was queued again.
+      const id = this.#popCurrent();
+      if (id !== null) this.#entries.delete(id);
     }
   }
 
+  /**
+   * Evict the records closest to their real deadline until there is room. Heap entries of renewed
+   * records are early: they are queued again at the real deadline rather than evicted, so the heap
+   * top is always the record with the least time left.
+   */
   #makeRoom(now: number): void {
     this.#reclaim(now, 64);
     while (this.#entries.size >= this.#max && this.#heapAt.length > 0) {
-      this.#entries.delete(this.#pop());
+      const id = this.#popCurrent();
+      if (id !== null) this.#entries.delete(id);
     }
+  }
+
+  /**
+   * Pop the heap top. Returns its id when the entry is current (its time is the record's deadline);
+   * an early entry (renewed since) is queued again at the real deadline, and an entry of a record
+   * that is gone or queued anew elsewhere is dropped: both return null.
+   */
+  #popCurrent(): string | null {
+    const at = this.#heapAt[0] as number;
+    const id = this.#pop();
+    const entry = this.#entries.get(id);
+    if (entry === undefined || at > entry.deadline) return null;
+    if (at < entry.deadline) {
+      this.#push(entry.deadline, id);
+      return null;
+    }
+    return id;
   }
 
   #push(at: number, id: string): void {

@@ -1,12 +1,19 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { Logger } from "../core/engine.js";
 import { ConfigError } from "../core/errors.js";
 import { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
-import type { SessionStore, SessionWrite, StoredSession, WriteMode } from "../core/store.js";
+import type {
+  LockStore,
+  RecordStore,
+  SessionWrite,
+  StoredSession,
+  WriteMode,
+} from "../core/store.js";
 
 /**
  * The Redis store. Typed by the few methods it calls, so it depends on neither client package:
- * node-redis (`createClient`, `createCluster`) and ioredis (`new Redis`, `new Cluster`) all fit.
+ * node-redis (`createClient`, `createCluster`, `createSentinel`) and ioredis (`new Redis`,
+ * `new Cluster`) all fit.
  */
 
 /** A node-redis v5+ client (`createClient()`). */
@@ -24,13 +31,26 @@ export interface NodeRedisClusterLike {
   ): Promise<unknown>;
 }
 
+/**
+ * A node-redis v5+ Sentinel client (`createSentinel()`); told apart by `getMasterNode`. Commands go
+ * to the current primary.
+ */
+export interface NodeRedisSentinelLike {
+  getMasterNode(): unknown;
+  sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+}
+
 /** An ioredis client or cluster (`new Redis()`, `new Cluster()`). */
 export interface IoRedisLike {
   call(command: string, ...args: string[]): Promise<unknown>;
 }
 
 /** Any client {@link RedisStore} accepts. */
-export type RedisClientLike = NodeRedisClientLike | NodeRedisClusterLike | IoRedisLike;
+export type RedisClientLike =
+  | NodeRedisClientLike
+  | NodeRedisClusterLike
+  | NodeRedisSentinelLike
+  | IoRedisLike;
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -46,6 +66,17 @@ export interface RedisStoreOptions {
   ready?: Promise<unknown>;
   /** Called by {@link RedisStore.close}: pass one when the store should shut its client down. */
   onClose?: () => void | Promise<void>;
+  /**
+   * Durability: a write that creates a record (a new session, a cycled id, a sign-in) waits until
+   * this many replicas acknowledge it (`WAIT`, on the node that owns the key), so a failover right
+   * after the response cannot lose it. When fewer acknowledge within `waitTimeoutMs` the write
+   * fails (the request answers 503) and a warning is logged. Default 0: no waiting. Needs a client
+   * whose command follows the write on the same connection: node-redis client, cluster or Sentinel
+   * (`masterPoolSize` 1, the default), or an ioredis client; not an ioredis Cluster.
+   */
+  waitReplicas?: number;
+  /** How long a new record waits for `waitReplicas` acknowledgements. Default 500. */
+  waitTimeoutMs?: number;
 }
 
 /**
@@ -73,35 +104,50 @@ local function live()
   end
   return 'hash'
 end
+local function deadline_of(m, cap)
+  local deadline = cap
+  if m.idleMs > 0 and now + m.idleMs < deadline then deadline = now + m.idleMs end
+  if m.absoluteAt > 0 and m.absoluteAt < deadline then deadline = m.absoluteAt end
+  return math.floor(deadline)
+end
+local function stored_meta()
+  local ok, m = pcall(cjson.decode, redis.call('HGET', key, 'm') or '')
+  if not ok or type(m) ~= 'table' or type(m.idleMs) ~= 'number' or type(m.absoluteAt) ~= 'number' then
+    return nil
+  end
+  return m
+end
 `;
 
 /**
  * load(now, cap): read the record and renew its idle deadline, in one round trip. A foreign value
- * or unreadable metadata comes back as {'!', reason}: no HGETALL field starts with '!'.
+ * or unreadable metadata is deleted (the key space under the prefix is ours) and comes back as
+ * {'!', reason}: no HGETALL field starts with '!'.
  */
 const LOAD = `${PRELUDE}
 local state = live()
 if state == 'none' or state == 'dead' then return false end
-if state ~= 'hash' then return {'!', 'a ' .. state .. ' instead of a hash'} end
-local ok, m = pcall(cjson.decode, redis.call('HGET', key, 'm') or '')
-if not ok or type(m) ~= 'table' or type(m.idleMs) ~= 'number' or type(m.absoluteAt) ~= 'number' then
+if state ~= 'hash' then
+  redis.call('DEL', key)
+  return {'!', 'a ' .. state .. ' instead of a hash'}
+end
+local m = stored_meta()
+if m == nil then
+  redis.call('DEL', key)
   return {'!', 'unreadable metadata'}
 end
 if m.idleMs > 0 then
-  local deadline = now + m.idleMs
-  if m.absoluteAt > 0 and m.absoluteAt < deadline then deadline = m.absoluteAt end
-  local cap = tonumber(ARGV[2])
-  if deadline > cap then deadline = cap end
-  deadline = math.floor(deadline)
+  local deadline = deadline_of(m, tonumber(ARGV[2]))
   redis.call('HSET', key, 'd', deadline)
-  redis.call('PEXPIRE', key, deadline - math.floor(now))
+  redis.call('PEXPIRE', key, math.max(1, deadline - math.floor(now)))
 end
 return redis.call('HGETALL', key)
 `;
 
 /**
- * write(now, mode, deadline, meta, nset, f1, v1, …, del1, …): 1 done, 0 precondition failed,
- * -1 a foreign value holds the key.
+ * write(now, mode, deadline, meta, cap, nset, f1, v1, …, del1, …): 1 done, 0 precondition failed,
+ * -1 a foreign value holds the key. An update with meta '' keeps the stored metadata and takes the
+ * deadline from it.
  */
 const WRITE = `${PRELUDE}
 local state = live()
@@ -112,13 +158,23 @@ elseif state ~= 'hash' then
   return 0
 end
 local deadline = tonumber(ARGV[3])
-local i = 6
-for _ = 1, tonumber(ARGV[5]) do
+local meta = ARGV[4]
+if meta == '' then
+  local m = stored_meta()
+  if m == nil then
+    redis.call('DEL', key)
+    return 0
+  end
+  meta = redis.call('HGET', key, 'm')
+  deadline = deadline_of(m, tonumber(ARGV[5]))
+end
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
   i = i + 2
 end
 for j = i, #ARGV do redis.call('HDEL', key, ARGV[j]) end
-redis.call('HSET', key, 'm', ARGV[4], 'd', deadline)
+redis.call('HSET', key, 'm', meta, 'd', deadline)
 if redis.call('HLEN', key) <= 2 or deadline <= now then
   redis.call('DEL', key)
 else
@@ -131,7 +187,10 @@ return 1
 const CLAIM = `${PRELUDE}
 local state = live()
 if state == 'none' or state == 'dead' then return false end
-if state ~= 'hash' then return {'!', 'a ' .. state .. ' instead of a hash'} end
+if state ~= 'hash' then
+  redis.call('DEL', key)
+  return {'!', 'a ' .. state .. ' instead of a hash'}
+end
 local all = redis.call('HGETALL', key)
 redis.call('DEL', key)
 return all
@@ -186,6 +245,10 @@ function senderFor(client: RedisClientLike): Send {
     return (_key, [command, ...args]) => io.call(command as string, ...args);
   }
   if (typeof c.sendCommand === "function") {
+    if (typeof c.getMasterNode === "function") {
+      const sentinel = client as NodeRedisSentinelLike;
+      return (_key, args) => sentinel.sendCommand(false, args);
+    }
     if ("masters" in c) {
       const cluster = client as NodeRedisClusterLike;
       return (key, args) => cluster.sendCommand(key, false, args);
@@ -195,7 +258,7 @@ function senderFor(client: RedisClientLike): Send {
   }
   throw new TypeError(
     "coatcheck: RedisStore needs a node-redis client or cluster (createClient/createCluster from " +
-      '"redis") or an ioredis client or cluster',
+      '"redis"), a node-redis Sentinel (createSentinel) or an ioredis client or cluster',
   );
 }
 
@@ -242,7 +305,7 @@ const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
  *   the script yet (restart, failover, new cluster node) gets it once with EVAL.
  * - Writes apply only the changed keys, refuse to create over an existing record or to update a
  *   missing one (no resurrection), and always set the TTL from the session's deadline.
- * - Corrupt records are logged and treated as missing.
+ * - Corrupt records (not a hash, unreadable metadata) are logged, deleted and treated as missing.
  *
  * Commands fail (and the engine answers 503) rather than wait for a connection: configure your own
  * client the same way (node-redis `disableOfflineQueue: true`, ioredis `enableOfflineQueue: false`),
@@ -258,12 +321,15 @@ const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
  * app.use(session({ store: new RedisStore(client) }));
  * ```
  */
-export class RedisStore implements SessionStore {
+export class RedisStore implements RecordStore, LockStore {
+  /** Operations cross the network: the engine guards each with `operation_timeout_ms`. */
+  readonly inProcess = false;
   readonly #send: Send;
   readonly #prefix: string;
   readonly #logger: Pick<Logger, "warn">;
   readonly #onClose: (() => void | Promise<void>) | undefined;
   readonly #ready: Promise<void> | undefined;
+  readonly #wait: { replicas: string; timeout: string } | undefined;
 
   constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
     this.#send = senderFor(client);
@@ -278,6 +344,17 @@ export class RedisStore implements SessionStore {
     this.#logger = options.logger ?? console;
     this.#onClose = options.onClose;
     this.#ready = options.ready?.then(() => {});
+    const replicas = options.waitReplicas ?? 0;
+    if (replicas > 0 && (client as { isCluster?: unknown }).isCluster === true) {
+      throw new ConfigError(
+        "session.redis_wait_replicas",
+        "needs a node-redis cluster (createCluster): an ioredis Cluster sends WAIT to a random node",
+      );
+    }
+    this.#wait =
+      replicas > 0
+        ? { replicas: String(replicas), timeout: String(options.waitTimeoutMs ?? 500) }
+        : undefined;
   }
 
   /** Settles when the client given as `ready` is first connected (at once without one). */
@@ -298,13 +375,18 @@ export class RedisStore implements SessionStore {
 
   async write(id: string, change: SessionWrite, mode: WriteMode, now: number): Promise<boolean> {
     const key = this.keyOf(id);
-    const deadline = Math.ceil(Math.min(deadlineOf(change.meta, now), now + MAX_LIFETIME_MS));
+    const meta = change.meta;
+    if (meta === undefined && mode === "create") return false; // a create carries its metadata
+    const cap = now + MAX_LIFETIME_MS;
+    const deadline =
+      meta === undefined ? "" : String(Math.ceil(Math.min(deadlineOf(meta, now), cap)));
     const sets = Object.keys(change.set);
     const args = [
       String(Math.floor(now)),
       mode,
-      String(deadline),
-      JSON.stringify(change.meta),
+      deadline,
+      meta === undefined ? "" : JSON.stringify(meta),
+      String(Math.floor(cap)),
       String(sets.length),
     ];
     for (const field of sets) args.push(DATA + field, change.set[field] as string);
@@ -315,7 +397,18 @@ export class RedisStore implements SessionStore {
         `[coatcheck] Redis key ${key} holds a value that is not a session; not written`,
       );
     }
+    if (Number(reply) === 1 && mode === "create" && this.#wait) await this.#replicated(key);
     return Number(reply) === 1;
+  }
+
+  /** WAIT on the connection that wrote `key`; throws when too few replicas acknowledged. */
+  async #replicated(key: string): Promise<void> {
+    const { replicas, timeout } = this.#wait as { replicas: string; timeout: string };
+    const acked = Number(await this.#send(key, ["WAIT", replicas, timeout]));
+    if (acked >= Number(replicas)) return;
+    const message = `new session record acknowledged by ${acked} of ${replicas} replicas within ${timeout} ms (redis_wait_replicas); answering 503`;
+    this.#logger.warn(`[coatcheck] ${message}`);
+    throw new Error(message);
   }
 
   async destroy(id: string): Promise<void> {
@@ -344,9 +437,8 @@ export class RedisStore implements SessionStore {
     return out;
   }
 
-  async tryLock(id: string, ttlMs: number): Promise<string | null> {
+  async acquireLock(id: string, token: string, ttlMs: number): Promise<boolean> {
     const key = `${this.keyOf(id)}:lock`;
-    const token = randomBytes(16).toString("base64url");
     const reply = await this.#send(key, [
       "SET",
       key,
@@ -355,10 +447,10 @@ export class RedisStore implements SessionStore {
       "PX",
       String(Math.max(1, Math.ceil(ttlMs))),
     ]);
-    return reply === null || reply === undefined ? null : token;
+    return reply !== null && reply !== undefined;
   }
 
-  async unlock(id: string, token: string): Promise<void> {
+  async releaseLock(id: string, token: string): Promise<void> {
     const key = `${this.keyOf(id)}:lock`;
     await this.#run(SCRIPTS.unlock, key, [token]);
   }
@@ -393,6 +485,8 @@ export class RedisStore implements SessionStore {
     const meta = parseMeta(metaText);
     if (meta === null) {
       this.#corrupt(key, "unreadable metadata");
+      // Readable to Lua but not to us (e.g. a negative time): delete it too, so it is logged once.
+      this.#send(key, ["DEL", key]).catch(() => {});
       return null;
     }
     return { fields, meta };
@@ -400,7 +494,7 @@ export class RedisStore implements SessionStore {
 
   #corrupt(key: string, reason: string): void {
     this.#logger.warn(
-      `[coatcheck] Redis key ${key} is not a readable session (${reason}); treated as missing`,
+      `[coatcheck] Redis key ${key} is not a readable session (${reason}); deleted`,
     );
   }
 }

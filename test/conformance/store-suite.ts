@@ -7,6 +7,8 @@ import type { SessionStore, SessionWrite } from "../../src/core/store.js";
 export interface StoreProbes {
   /** Remaining time to live of the record's backend key in ms, or null when the key is missing. */
   ttlOf?(store: SessionStore, id: string): Promise<number | null>;
+  /** `false` for a store without locks (`acquireLock`/`releaseLock`): the lock tests are skipped. */
+  locks?: boolean;
 }
 
 /** A fixed, fake epoch: stores must take time from the `now` argument, never from their own clock. */
@@ -245,51 +247,137 @@ export function describeStoreConformance(
       expect(winners[0]?.flash).toBe('"once"');
     });
 
-    test("tryLock: one holder at a time; unlock needs the holder's token", async () => {
-      const id = generateId();
-      const token = await store.tryLock(id, 10_000);
-      expect(typeof token).toBe("string");
-      expect(await store.tryLock(id, 10_000)).toBeNull();
-      await store.unlock(id, "not-the-token");
-      expect(await store.tryLock(id, 10_000)).toBeNull();
-      expect(await store.tryLock(generateId(), 10_000)).not.toBeNull();
-      await store.unlock(id, token as string);
-      const again = await store.tryLock(id, 10_000);
-      expect(again).not.toBeNull();
-      expect(again).not.toBe(token);
-      await store.unlock(id, again as string);
+    const locks = () => {
+      if (typeof store.acquireLock !== "function" || typeof store.releaseLock !== "function") {
+        throw new Error(`${name} has no locks; pass { locks: false } to skip the lock tests`);
+      }
+      return store as Required<SessionStore>;
+    };
+
+    if (probes.locks !== false) {
+      test("acquireLock: one holder at a time; releaseLock needs the holder's token", async () => {
+        const s = locks();
+        const id = generateId();
+        expect(await s.acquireLock(id, "token-a", 10_000)).toBe(true);
+        expect(await s.acquireLock(id, "token-b", 10_000)).toBe(false);
+        await s.releaseLock(id, "not-the-token");
+        expect(await s.acquireLock(id, "token-b", 10_000)).toBe(false);
+        expect(await s.acquireLock(generateId(), "token-b", 10_000)).toBe(true);
+        await s.releaseLock(id, "token-a");
+        expect(await s.acquireLock(id, "token-b", 10_000)).toBe(true);
+        await s.releaseLock(id, "token-b");
+      });
+
+      test("releaseLock is idempotent: twice, or for a lock never taken", async () => {
+        const s = locks();
+        const id = generateId();
+        await expect(s.releaseLock(id, "never")).resolves.toBeUndefined();
+        expect(await s.acquireLock(id, "t", 10_000)).toBe(true);
+        await s.releaseLock(id, "t");
+        await expect(s.releaseLock(id, "t")).resolves.toBeUndefined();
+        expect(await s.acquireLock(id, "u", 10_000)).toBe(true);
+        await s.releaseLock(id, "u");
+      });
+
+      test("parallel acquireLock: exactly one wins", async () => {
+        const s = locks();
+        const id = generateId();
+        const held = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => s.acquireLock(id, `t${i}`, 10_000)),
+        );
+        expect(held.filter(Boolean)).toHaveLength(1);
+        await s.releaseLock(id, `t${held.indexOf(true)}`);
+      });
+
+      test("a lock frees itself after its TTL", async () => {
+        const s = locks();
+        const id = generateId();
+        expect(await s.acquireLock(id, "first", 40)).toBe(true);
+        // The lock TTL is real time by contract (it guards real requests), so this test waits.
+        await new Promise((r) => setTimeout(r, 120));
+        expect(await s.acquireLock(id, "next", 10_000)).toBe(true);
+        // The expired holder's late release must not free the new holder's lock.
+        await s.releaseLock(id, "first");
+        expect(await s.acquireLock(id, "third", 10_000)).toBe(false);
+        await s.releaseLock(id, "next");
+      });
+
+      test("the lock is independent of the record", async () => {
+        const s = locks();
+        const id = generateId();
+        await store.write(id, write(fields({ a: 1 })), "create", T0);
+        expect(await s.acquireLock(id, "t", 10_000)).toBe(true);
+        expect(await store.load(id, T0)).not.toBeNull();
+        await store.destroy(id);
+        expect(await s.acquireLock(id, "u", 10_000)).toBe(false);
+        await s.releaseLock(id, "t");
+      });
+    }
+
+    test("inProcess is a boolean the store declares", () => {
+      expect(typeof store.inProcess).toBe("boolean");
     });
 
-    test("parallel tryLock: exactly one wins", async () => {
+    test("an update without metadata keeps the stored lifetime", async () => {
       const id = generateId();
-      const tokens = await Promise.all(Array.from({ length: 10 }, () => store.tryLock(id, 10_000)));
-      const held = tokens.filter((t) => t !== null);
-      expect(held).toHaveLength(1);
-      await store.unlock(id, held[0] as string);
-    });
-
-    test("a lock frees itself after its TTL", async () => {
-      const id = generateId();
-      const token = await store.tryLock(id, 40);
-      expect(token).not.toBeNull();
-      // The lock TTL is real time by contract (it guards real requests), so this test waits.
-      await new Promise((r) => setTimeout(r, 120));
-      const next = await store.tryLock(id, 10_000);
-      expect(next).not.toBeNull();
-      // The expired holder's late unlock must not free the new holder's lock.
-      await store.unlock(id, token as string);
-      expect(await store.tryLock(id, 10_000)).toBeNull();
-      await store.unlock(id, next as string);
-    });
-
-    test("the lock is independent of the record", async () => {
-      const id = generateId();
+      const m = meta({ absoluteAt: T0 + 30 * 86_400_000, maxAgeSecs: 30 * 86_400 });
       await store.write(id, write(fields({ a: 1 })), "create", T0);
-      const token = await store.tryLock(id, 10_000);
-      expect(await store.load(id, T0)).not.toBeNull();
-      await store.destroy(id);
-      expect(await store.tryLock(id, 10_000)).toBeNull();
-      await store.unlock(id, token as string);
+      // A parallel request's setExpiry…
+      expect(await store.write(id, write(fields({}), [], m), "update", T0 + 1)).toBe(true);
+      // …is not undone by a request that only changed a key.
+      expect(await store.write(id, { set: fields({ b: 2 }), del: [] }, "update", T0 + 2)).toBe(
+        true,
+      );
+      const got = await store.load(id, T0 + 3);
+      expect(got?.meta).toEqual(m);
+      expect(plain(got?.fields ?? {})).toEqual({ a: "1", b: "2" });
+      // The stored deadline still holds: alive a day before it, gone after.
+      expect(await store.load(id, T0 + 29 * 86_400_000)).not.toBeNull();
+      expect(await store.load(id, T0 + 30 * 86_400_000 + 1)).toBeNull();
+    });
+
+    test("an update without metadata renews the idle deadline from the stored metadata", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 }), [], meta({ idleMs: 1000 })), "create", T0);
+      expect(await store.write(id, { set: fields({ b: 2 }), del: [] }, "update", T0 + 900)).toBe(
+        true,
+      );
+      expect(await store.load(id, T0 + 1800)).not.toBeNull();
+      expect(await store.load(id, T0 + 2801)).toBeNull();
+    });
+
+    test("a late reply's retry: the same update applied twice gives the same record", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1, gone: 2 })), "create", T0);
+      const change = { set: fields({ b: 3 }), del: ["gone"] };
+      expect(await store.write(id, change, "update", T0 + 1)).toBe(true);
+      expect(await store.write(id, change, "update", T0 + 2)).toBe(true);
+      expect(plain((await store.load(id, T0 + 3))?.fields ?? {})).toEqual({ a: "1", b: "3" });
+    });
+
+    test("a claimed record written back with create under its id is whole again (late claim)", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 60_000, maxAgeSecs: 3600 });
+      await store.write(id, write(fields({ a: 1, b: 2 }), [], m), "create", T0);
+      const claimed = await store.claim(id, T0 + 1);
+      expect(claimed).not.toBeNull();
+      const back = { set: claimed?.fields ?? {}, del: [], meta: claimed?.meta as SessionMeta };
+      expect(await store.write(id, back, "create", T0 + 2)).toBe(true);
+      const got = await store.load(id, T0 + 3);
+      expect(plain(got?.fields ?? {})).toEqual({ a: "1", b: "2" });
+      expect(got?.meta).toEqual(m);
+    });
+
+    test("a create without metadata is refused", async () => {
+      const id = generateId();
+      expect(await store.write(id, { set: fields({ a: 1 }), del: [] }, "create", T0)).toBe(false);
+      expect(await store.load(id, T0)).toBeNull();
+    });
+
+    test("a record without any deadline still ends within 400 days", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 }), [], meta({ absoluteAt: 0 })), "create", T0);
+      expect(await store.load(id, T0 + 401 * 86_400_000)).toBeNull();
     });
 
     test("keys named __proto__, constructor and prototype stay plain keys", async () => {

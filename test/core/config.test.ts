@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { CSRF_KEYS, defineConfig, loadConfig, SESSION_KEYS } from "../../src/core/config.js";
 import { ConfigError } from "../../src/core/errors.js";
+import { createSessionEngine } from "../../src/setup.js";
+import { MemoryStore } from "../../src/stores/memory.js";
 
 const SEED_TOML = `
 [session]
@@ -79,10 +81,54 @@ describe("config.toml", () => {
   test("a missing file and invalid TOML are start-up errors", () => {
     expect(
       errorOf(() => loadConfig({ file: "/nonexistent/config.toml", env: {} })).message,
-    ).toMatch(/cannot read/);
+    ).toMatch(/cannot read \/nonexistent\/config\.toml: no such file$/);
+    // A relative path names the file it looked for and where it resolved from.
+    const relative = errorOf(() => loadConfig({ file: "conf/missing.toml", env: {} })).message;
+    expect(relative).toContain(`cannot read ${join(process.cwd(), "conf/missing.toml")}`);
+    expect(relative).toContain(`resolved from the working directory, ${process.cwd()}`);
     expect(errorOf(() => loadConfig({ toml: "[session\nx=", env: {} })).message).toMatch(
       /not valid TOML/,
     );
+  });
+});
+
+describe("session settings in the wrong place are errors, the app's own tables are not", () => {
+  test.each([
+    [
+      "[sessions]\nsecure = false\n",
+      "sessions",
+      /reads its settings from \[session\].*not \[sessions\]\. Did you mean \[session\]\?/,
+    ],
+    ["[Session]\nsecure = false\n", "Session", /Did you mean \[session\]\?/],
+    ["[sesion]\nsecure = false\n", "sesion", /Did you mean \[session\]\?/],
+    ["[csrf]\nenabled = false\n", "csrf", /\[session\.csrf\], not \[csrf\]/],
+    [
+      "secure = false\n[session]\nexpiry_secs = 60\n",
+      "secure",
+      /move `secure = …` under \[session\]/,
+    ],
+    ["Same_Site = 'lax'\n", "Same_Site", /move `same_site = …` under \[session\]/],
+  ])("%s", (toml, key, message) => {
+    const err = errorOf(() => loadConfig({ toml, env: {} }));
+    expect(err.key).toBe(key);
+    expect(err.message).toMatch(message);
+  });
+
+  test("other top-level keys and tables belong to the app", () => {
+    const toml = `port = 8080\ntitle = "shop"\n[server]\nsecure_port = 1\n[version]\nmajor = 1\n[sessionstore]\nx = 1\n[session]\nexpiry_secs = 60\n`;
+    expect(loadConfig({ toml, env: {} }).expirySecs).toBe(60);
+  });
+});
+
+describe("values are accepted in the forms people write", () => {
+  test.each(["Lax", "LAX", "lax", "Strict", "NONE"])("same_site = %j", (value) => {
+    const toml = `[session]\nsame_site = "${value}"\n`;
+    expect(loadConfig({ toml, env: {} }).sameSite).toBe(value.toLowerCase());
+  });
+
+  test("same_site in the environment and in options, any case", () => {
+    expect(loadConfig({ env: { COATCHECK_SESSION__SAME_SITE: "Strict" } }).sameSite).toBe("strict");
+    expect(defineConfig({ sameSite: "Lax" as "lax" }).sameSite).toBe("lax");
   });
 });
 
@@ -91,11 +137,21 @@ describe("errors name the key, the bad value and what is allowed", () => {
     ['same_site = "sometimes"', "session.same_site", /"sometimes".*"strict", "lax", "none"/],
     ["expiry_secs = -5", "session.expiry_secs", /-5.*integer from 0 to 34560000/],
     ["expiry_secs = 1.5", "session.expiry_secs", /1\.5.*integer/],
-    ['expiry_secs = "1 day"', "session.expiry_secs", /"1 day".*must be a integer/],
+    ['expiry_secs = "1 day"', "session.expiry_secs", /"1 day".*must be an integer/],
     ["secure = 1", "session.secure", /1.*must be a boolean/],
-    ['storage = "postgres"', "session.storage", /"postgres".*"memory" or "redis"/],
+    ['storage = "mongodb"', "session.storage", /"mongodb".*"memory", "redis" or "postgres"/],
+    ['postgres_url = "mysql://x/db"', "session.postgres_url", /postgres:\/\/ or postgresql:\/\//],
+    ['postgres_table = "sessions; drop"', "session.postgres_table", /letters, digits or _/],
+    ['postgres_schema = "1st"', "session.postgres_schema", /not starting with a digit/],
     ['storage = "redis"', "session.redis_url", /required when storage = "redis"/],
     ['redis_url = "http://x"', "session.redis_url", /redis:\/\/ or rediss:\/\//],
+    [
+      'redis_cluster_nodes = ["redis://a:1", "http://b"]',
+      "session.redis_cluster_nodes",
+      /"http:\/\/b"/,
+    ],
+    ['redis_sentinels = ["s1:26379", "s2"]', "session.redis_sentinels", /"s2", not a host:port/],
+    ["redis_wait_replicas = -1", "session.redis_wait_replicas", /integer from 0 to 16/],
     ['cookie_name = "a b"', "session.cookie_name", /cookie-name token/],
     ['cookie_path = "/; Domain=evil.com"', "session.cookie_path", /no ; or control/],
     ['cookie_domain = "a.com\\r\\nX: y"', "session.cookie_domain", /host name/],
@@ -104,6 +160,11 @@ describe("errors name the key, the bad value and what is allowed", () => {
     ['cookie_name = "__Host-sid"\ncookie_path = "/app"', "session.cookie_path", /__Host-/],
     ['cookie_name = "__Host-sid"\nsecure = false', "session.cookie_name", /secure = true/],
     ['cookie_name = "__Secure-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    // Browsers match the prefixes case-insensitively, so the checks do too.
+    ['cookie_name = "__host-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    ['cookie_name = "__HOST-sid"\ncookie_domain = "a.com"', "session.cookie_domain", /__Host-/],
+    ['cookie_name = "__secure-sid"\nsecure = false', "session.cookie_name", /secure = true/],
+    ['cookie_domain = "example.com:8080"', "session.cookie_domain", /without a port/],
   ])("%s", (toml, key, message) => {
     const err = errorOf(() => loadConfig({ toml: `[session]\n${toml}\n`, env: {} }));
     expect(err.key).toBe(key);
@@ -172,10 +233,27 @@ describe("programmatic options and the environment", () => {
       inactivity_timeout_secs: "30",
       storage: "memory",
       redis_url: "rediss://u:p@h:6380/1",
+      postgres_url: "postgresql://u:p@db:5433/app?sslmode=require",
+      postgres_schema: "app",
+      postgres_table: "web_sessions",
+      postgres_create_table: "yes",
+      redis_cluster_nodes: "redis://a:7000, redis://b:7001",
+      redis_sentinels: "s1:26379,s2:26379",
+      redis_sentinel_name: "primary",
+      redis_sentinel_username: "sentinel-user",
+      redis_sentinel_password: "sentinel-secret",
+      redis_username: "app",
+      redis_password: "secret",
+      redis_wait_replicas: "1",
+      redis_wait_timeout_ms: "200",
       key_prefix: "app:",
       operation_timeout_ms: "250",
       lock_timeout_ms: "900",
       max_sessions: "5",
+      max_value_bytes: "1024",
+      max_session_bytes: "4096",
+      max_flash_messages: "7",
+      max_depth: "8",
     };
     const csrfValues: Record<string, string> = {
       enabled: "false",
@@ -202,10 +280,27 @@ describe("programmatic options and the environment", () => {
       expirySecs: 60,
       inactivityTimeoutSecs: 30,
       redisUrl: "rediss://u:p@h:6380/1",
+      postgresUrl: "postgresql://u:p@db:5433/app?sslmode=require",
+      postgresSchema: "app",
+      postgresTable: "web_sessions",
+      postgresCreateTable: true,
+      redisClusterNodes: ["redis://a:7000", "redis://b:7001"],
+      redisSentinels: ["s1:26379", "s2:26379"],
+      redisSentinelName: "primary",
+      redisSentinelUsername: "sentinel-user",
+      redisSentinelPassword: "sentinel-secret",
+      redisUsername: "app",
+      redisPassword: "secret",
+      redisWaitReplicas: 1,
+      redisWaitTimeoutMs: 200,
       keyPrefix: "app:",
       operationTimeoutMs: 250,
       lockTimeoutMs: 900,
       maxSessions: 5,
+      maxValueBytes: 1024,
+      maxSessionBytes: 4096,
+      maxFlashMessages: 7,
+      maxDepth: 8,
       csrf: {
         enabled: false,
         tokenLength: 48,
@@ -220,13 +315,61 @@ describe("programmatic options and the environment", () => {
   test("bad environment values and unknown environment keys name the variable", () => {
     expect(
       errorOf(() => loadConfig({ env: { COATCHECK_SESSION__SECURE: "maybe" } })).message,
-    ).toMatch(/secure.*"maybe".*true or false/);
+    ).toMatch(/COATCHECK_SESSION__SECURE: got "maybe" from the environment; must be true or false/);
     expect(
       errorOf(() => loadConfig({ env: { COATCHECK_SESSION__EXPIRY_SECS: "soon" } })).message,
     ).toMatch(/integer/);
     expect(
       errorOf(() => loadConfig({ env: { COATCHECK_SESSION__REDIS_ULR: "redis://x" } })).message,
-    ).toMatch(/Did you mean "redis_url"\?/);
+    ).toMatch(/Did you mean "COATCHECK_SESSION__REDIS_URL"\?/);
+  });
+
+  test.each([
+    [
+      "COATCHECK_SESSION__EXPIRY_SEC",
+      "60",
+      /unknown variable\. Did you mean "COATCHECK_SESSION__EXPIRY_SECS"\?/,
+    ],
+    [
+      "COATCHECK_SESSION__CSRF_ENABLED",
+      "false",
+      /Did you mean "COATCHECK_SESSION__CSRF__ENABLED"\?/,
+    ],
+    [
+      "COATCHECK_SESSION__CSRF__HEADER",
+      "X",
+      /Did you mean "COATCHECK_SESSION__CSRF__HEADER_NAME"\?/,
+    ],
+    ["COATCHECK_SESSION__Expiry_Secs", "soon", /"soon" from the environment; must be an integer/],
+    ["COATCHECK_SESSION__EXPIRY_SECS", "-1", /"?-1"?; must be an integer from 0/],
+    ["COATCHECK_SESSION__SAME_SITE", "sometimes", /"sometimes"; must be one of/],
+    ["COATCHECK_SESSION__CSRF__TOKEN_LENGTH", "8", /16 to 128/],
+  ])("the environment error names %s as written", (name, value, message) => {
+    const err = errorOf(() => loadConfig({ env: { [name]: value } }));
+    expect(err.key).toBe(name);
+    expect(err.message).toMatch(new RegExp(`^coatcheck config: ${name}: `));
+    expect(err.message).toMatch(message);
+  });
+
+  test("an unknown variable far from every name lists the valid ones", () => {
+    expect(
+      errorOf(() => loadConfig({ env: { COATCHECK_SESSION__ZZZZZZZZZZ: "1" } })).message,
+    ).toMatch(
+      /Valid variables: COATCHECK_SESSION__COOKIE_NAME, .*COATCHECK_SESSION__CSRF__ENABLED/,
+    );
+  });
+
+  test("the memory store under NODE_ENV=production: one warning at start-up", () => {
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), error: () => {} };
+    createSessionEngine({ env: { NODE_ENV: "production" }, logger });
+    expect(warnings).toEqual([
+      expect.stringMatching(/WARNING: storage = "memory" with NODE_ENV=production/),
+    ]);
+    // Not in development, and not when the app passes a store of its own.
+    createSessionEngine({ env: { NODE_ENV: "development" }, logger });
+    createSessionEngine({ env: { NODE_ENV: "production" }, logger, store: new MemoryStore() });
+    expect(warnings).toHaveLength(1);
   });
 
   test("secure = false under NODE_ENV=production is a loud warning, not silence", () => {

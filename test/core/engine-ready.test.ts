@@ -20,8 +20,9 @@ function slowStartStore() {
     destroy: (id) => memory.destroy(id),
     claim: (id, now) => memory.claim(id, now),
     take: (id, keys) => memory.take(id, keys),
-    tryLock: (id, ttl) => memory.tryLock(id, ttl),
-    unlock: (id, token) => memory.unlock(id, token),
+    inProcess: false,
+    acquireLock: (id, token, ttl) => memory.acquireLock(id, token, ttl),
+    releaseLock: (id, token) => memory.releaseLock(id, token),
     ready: () => ready,
   };
   return { store, open: () => open() };
@@ -33,7 +34,7 @@ describe("store readiness", () => {
     const engine = new SessionEngine(defineConfig({ operationTimeoutMs: 2000 }), store, {
       logger: quiet,
     });
-    const op = engine.guard(() => store.load("x".repeat(32), Date.now()));
+    const op = engine.guarded.load("x".repeat(32), Date.now());
     setTimeout(open, 50);
     await expect(op).resolves.toBeNull();
   });
@@ -43,7 +44,7 @@ describe("store readiness", () => {
     const engine = new SessionEngine(defineConfig({ operationTimeoutMs: 30 }), store, {
       logger: quiet,
     });
-    await expect(engine.guard(() => store.load("x".repeat(32), Date.now()))).rejects.toBeInstanceOf(
+    await expect(engine.guarded.load("x".repeat(32), Date.now())).rejects.toBeInstanceOf(
       StoreUnavailableError,
     );
   });

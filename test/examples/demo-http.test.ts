@@ -2,16 +2,30 @@
 import { createSessionEngine, type SessionEngine } from "coatcheck";
 import { afterAll, describe, expect, test } from "vitest";
 import { createDemoApp, DEMO_CONFIG } from "../../examples/demo/app.js";
-import { REDIS_URL, requireSharedRedis, uniquePrefix } from "../support/redis.js";
+import { migrate } from "../../src/stores/postgres.js";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
+import { nodeRedis, REDIS_URL, requireSharedRedis, uniquePrefix } from "../support/redis.js";
 
 /**
  * The demo's routes are a stable surface anyone can script against: this drives them over HTTP
- * (Hono's request path) on the memory store and, switched by the environment alone, on Redis.
+ * (Hono's request path) on the memory store and, switched by the environment alone, on Redis and
+ * on PostgreSQL (in a database of this run's own, migrated first as a deploy would).
  */
 const engines: SessionEngine[] = [];
+let postgres: Promise<TestDatabase> | undefined;
 afterAll(async () => {
   for (const e of engines) await e.store.close?.();
+  await (await postgres)?.drop();
 });
+
+async function postgresDatabase(): Promise<TestDatabase> {
+  postgres ??= createTestDatabase("demo").then(async (db) => {
+    const pool = db.pool({ max: 1 });
+    await migrate(pool);
+    return db;
+  });
+  return postgres;
+}
 
 const backends: Array<[string, () => Promise<Record<string, string>>]> = [
   ["memory", async () => ({})],
@@ -26,7 +40,33 @@ const backends: Array<[string, () => Promise<Record<string, string>>]> = [
       };
     },
   ],
+  [
+    "postgres (COATCHECK_SESSION__STORAGE=postgres)",
+    async () => ({
+      COATCHECK_SESSION__STORAGE: "postgres",
+      COATCHECK_SESSION__POSTGRES_URL: (await postgresDatabase()).url,
+    }),
+  ],
 ];
+
+/** Records the engine's store holds: the memory store counts them, Redis and PostgreSQL are asked. */
+async function recordsOf(engine: SessionEngine): Promise<number> {
+  const memory = engine.store as { stats?: () => { records: number } };
+  if (memory.stats) return memory.stats().records;
+  if (engine.config.storage === "postgres") {
+    const { postgresSchema: schema, postgresTable: table } = engine.config;
+    const pool = (await postgresDatabase()).pool({ max: 1 });
+    const result = await pool.query(`SELECT count(*)::int AS n FROM "${schema}"."${table}"`);
+    return (result.rows[0] as { n: number }).n;
+  }
+  const client = await nodeRedis();
+  try {
+    const keys = await client.keys(`${engine.config.keyPrefix}*`);
+    return keys.filter((k) => !k.endsWith(":lock")).length;
+  } finally {
+    client.destroy();
+  }
+}
 
 describe.each(backends)("demo routes on %s", (_name, envFor) => {
   async function client() {
@@ -53,6 +93,24 @@ describe.each(backends)("demo routes on %s", (_name, envFor) => {
       /<meta name="csrf-token" content="([^"]+)"/.exec(html)?.[1] ?? "";
     return { engine, send, token, meta, cookie: () => cookie };
   }
+
+  test("an anonymous visitor who only reads gets no token, no cookie and no record", async () => {
+    const c = await client();
+    const before = await recordsOf(c.engine);
+    for (const path of ["/", "/static/csrf-htmx.js", "/"]) {
+      const visit = await c.send("GET", path);
+      expect(visit.res.status).toBe(200);
+      expect(visit.set).toBeNull();
+      expect(visit.text).not.toMatch(/<meta name="csrf-token"|name="_csrf"/);
+    }
+    expect(await recordsOf(c.engine)).toBe(before);
+    // A page with a form still renders its token, and starts the session then.
+    const login = await c.send("GET", "/login");
+    expect(c.token(login.text)).not.toBe("");
+    expect(c.meta(login.text)).not.toBe("");
+    expect(login.set).toMatch(/^session_id=/);
+    expect(await recordsOf(c.engine)).toBe(before + 1);
+  });
 
   test("login (multipart) → dashboard with a flash once → cart via HTMX → logout", async () => {
     const c = await client();

@@ -1,59 +1,29 @@
 import { Cluster } from "ioredis";
 import { createCluster } from "redis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { StoreUnavailableError } from "../../src/core/errors.js";
 import { generateId } from "../../src/core/id.js";
 import type { SessionStore } from "../../src/core/store.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { describeStoreConformance } from "../conformance/store-suite.js";
-import {
-  execFileAsync,
-  freePort,
-  type RedisServer,
-  startRedisServer,
-  uniquePrefix,
-} from "../support/redis.js";
+import { engineHarness } from "../support/engine-harness.js";
+import { LateStore } from "../support/late-store.js";
+import { type RedisServer, uniquePrefix } from "../support/redis.js";
+import { type ClusterTopology, startCluster } from "../support/topology.js";
 
 /**
  * The store conformance suite on a three-master Redis Cluster that this file starts on loopback
  * ports from the redis-server binary, and stops afterwards.
  */
 
-const nodes: RedisServer[] = [];
+let topology: ClusterTopology;
+let nodes: RedisServer[] = [];
 let node: ReturnType<typeof createCluster>;
 let io: Cluster;
 
 beforeAll(async () => {
-  for (let i = 0; i < 3; i++) {
-    nodes.push(
-      await startRedisServer({
-        args: [
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          "nodes.conf",
-          "--cluster-port",
-          String(await freePort()),
-          "--cluster-node-timeout",
-          "5000",
-        ],
-      }),
-    );
-  }
-  await execFileAsync("redis-cli", [
-    "--cluster",
-    "create",
-    ...nodes.map((n) => `127.0.0.1:${n.port}`),
-    "--cluster-replicas",
-    "0",
-    "--cluster-yes",
-  ]);
-  const until = performance.now() + 20_000;
-  for (const n of nodes) {
-    while (!(await n.cli("CLUSTER", "INFO")).includes("cluster_state:ok")) {
-      if (performance.now() > until) throw new Error("the test cluster did not become ready");
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  topology = await startCluster({ replicas: 0, timeoutMs: 5000 });
+  nodes = topology.nodes;
   node = createCluster({ rootNodes: [{ url: nodes[0]?.url as string }] });
   node.on("error", () => {});
   await node.connect();
@@ -70,7 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await node?.close().catch(() => {});
   io?.disconnect();
-  await Promise.all(nodes.map((n) => n.dispose()));
+  await topology?.dispose();
 });
 
 const ttlOf = async (store: SessionStore, id: string) => {
@@ -100,5 +70,20 @@ describe("Redis Cluster layout", () => {
       slots.add(Math.floor(slot / (16384 / 3)));
     }
     expect(slots.size).toBeGreaterThan(1);
+  });
+});
+
+describe("cycleId across cluster slots with late replies", () => {
+  test("a claim whose reply is late costs a retry, not the session, though old and new ids live on different nodes", async () => {
+    const late = new LateStore(new RedisStore(io, { keyPrefix: uniquePrefix("cluster-late") }));
+    const h = engineHarness(late, { operationTimeoutMs: 250 });
+    const id = await h.seed({ user: "alice" });
+    late.lateOnce("claim");
+    await expect(h.request(id, (s) => s.cycleId())).rejects.toBeInstanceOf(StoreUnavailableError);
+    await late.idle();
+    expect(await h.contents(id)).toEqual({ user: "alice" });
+    const retry = await h.request(id, (s) => s.cycleId());
+    expect(await h.contents(retry.cookieId as string)).toEqual({ user: "alice" });
+    expect(await h.contents(id)).toEqual({});
   });
 });

@@ -106,14 +106,16 @@ describe("Hono on the Redis store", () => {
     expect(read.status).toBe(200);
     expect(await read.json()).toBeNull();
     expect(warnings.join("\n")).toContain(key);
-    await client.del(key);
+    // Deleted when found, so it is logged once, not on every read.
+    expect(await client.exists(key)).toBe(0);
+    expect(warnings).toHaveLength(1);
     await client.set(key, "a string, not a hash");
     expect((await app.request("/get/user", { headers: jar.headers() })).status).toBe(200);
+    expect(await client.exists(key)).toBe(0);
     const fresh = await app.request("/set/user/bob", { method: "POST", headers: jar.headers() });
     expect(fresh.status).toBe(200);
     expect(fresh.headers.get("set-cookie")).toMatch(/^session_id=/);
-    expect(await client.get(key)).toBe("a string, not a hash");
-    await client.del(key);
+    expect(warnings).toHaveLength(2);
   });
 
   test("two parallel requests changing different keys both persist", async () => {
@@ -175,7 +177,8 @@ describe("Hono on the Redis store", () => {
       release.open();
       const late = await slow;
       expect(late.status).toBe(200);
-      expect(late.headers.get("set-cookie")).toMatch(/Max-Age=0/);
+      // No Set-Cookie at all: clearing by name would also wipe the cookie the winner just set.
+      expect(late.headers.get("set-cookie")).toBeNull();
 
       expect(await client.exists(store.keyOf(oldId))).toBe(0);
       const old = await app.request("/keys", { headers: oldCookie });

@@ -100,7 +100,8 @@ describeMatrix("one session, parallel requests", (t) => {
   });
 
   test("parallel flash consumers and producers: each message is shown exactly once", async () => {
-    const app = await t.mount({}, routes);
+    // 100 pending messages at the peak: above the default max_flash_messages.
+    const app = await t.mount({ maxFlashMessages: 200 }, routes);
     const client = app.client();
     await client.post("/set/user");
     await client.post("/flash/0/50");

@@ -83,6 +83,8 @@ export interface RedisServer {
   readonly port: number;
   readonly url: string;
   readonly dir: string;
+  /** Started and not killed (nor exited). */
+  readonly alive: boolean;
   /** Start (or restart, on the same port) and wait until it answers. */
   start(): Promise<void>;
   /** SIGKILL, like a crash. */
@@ -116,6 +118,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     port,
     url: `redis://127.0.0.1:${port}`,
     dir,
+    get alive() {
+      return child !== null && child.exitCode === null && child.signalCode === null;
+    },
     async start() {
       const proc = spawn(
         "redis-server",

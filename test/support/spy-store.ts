@@ -1,4 +1,3 @@
-import type { SessionStore } from "../../src/core/store.js";
 import { MemoryStore } from "../../src/stores/memory.js";
 
 /** A MemoryStore that records every call, to prove which requests reach the store. */
@@ -13,10 +12,10 @@ export class SpyStore extends MemoryStore {
       "destroy",
       "claim",
       "take",
-      "tryLock",
-      "unlock",
+      "acquireLock",
+      "releaseLock",
     ] as const) {
-      const original = (this as SessionStore)[name].bind(this) as (
+      const original = (this as MemoryStore)[name].bind(this) as (
         ...args: unknown[]
       ) => Promise<unknown>;
       Object.defineProperty(this, name, {

@@ -44,6 +44,7 @@ export const hono: Adapter = {
         const result = await route.handler({
           session: honoAdapter.getSession(c),
           params: c.req.param() as Record<string, string>,
+          csrfToken: () => honoAdapter.getCsrfToken(c),
         });
         if (result.redirect !== undefined) return c.redirect(result.redirect, 303);
         const body = result.chunks ? streamOf(result.chunks) : (result.body ?? "");
@@ -87,6 +88,7 @@ function expressAdapter(name: "express" | "express4", factory: typeof express): 
             .handler({
               session: expressSession.getSession(req),
               params: req.params as Record<string, string>,
+              csrfToken: () => expressSession.getCsrfToken(req),
             })
             .then((result) => sendExpress(res, result), next);
         };
@@ -157,6 +159,7 @@ export const fastify: Adapter = {
           const result = await route.handler({
             session: fastifyAdapter.getSession(request),
             params: request.params as Record<string, string>,
+            csrfToken: () => fastifyAdapter.getCsrfToken(request),
           });
           if (result.redirect !== undefined) return reply.redirect(result.redirect, 303);
           reply.code(result.status ?? 200).headers(result.headers ?? {});

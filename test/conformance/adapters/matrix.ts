@@ -1,6 +1,6 @@
 import { afterEach, describe } from "vitest";
 import type { SessionEngine } from "../../../src/core/engine.js";
-import type { SessionStore, SessionWrite, WriteMode } from "../../../src/core/store.js";
+import type { LockStore, RecordStore, SessionWrite, WriteMode } from "../../../src/core/store.js";
 import { type CoatcheckOptions, createSessionEngine } from "../../../src/setup.js";
 import { MemoryStore } from "../../../src/stores/memory.js";
 import { RedisStore } from "../../../src/stores/redis.js";
@@ -17,7 +17,7 @@ import { type Reply, type RequestInit, type Route, standardRoutes } from "./scen
 export interface StoreKind {
   name: string;
   /** A fresh store for one test; `dispose` runs after it. */
-  create(): Promise<{ store: SessionStore; dispose(): Promise<void> }>;
+  create(): Promise<{ store: RecordStore & LockStore; dispose(): Promise<void> }>;
 }
 
 export const memory: StoreKind = {
@@ -45,25 +45,25 @@ export const redis: StoreKind = {
 
 export const storeKinds: StoreKind[] = [memory, redis];
 
-type Operation = "load" | "write" | "destroy" | "claim" | "take" | "tryLock" | "unlock";
+type Operation = "load" | "write" | "destroy" | "claim" | "take" | "acquireLock" | "releaseLock";
 
 /**
  * Wraps the store under test: records every call (to prove which requests reach the store), can
  * make operations fail (outage rows), and can slow writes down (ordering rows: the write must have
  * finished before the response's headers are seen, however long it takes).
  */
-export class ProbeStore implements SessionStore {
+export class ProbeStore implements RecordStore, LockStore {
   readonly calls: string[] = [];
   /** Ordered log shared with the request helpers: `write done`, `headers`. */
   readonly events: string[] = [];
   readonly failing = new Set<Operation>();
   writeDelayMs = 0;
   readonly inProcess: boolean;
-  readonly #inner: SessionStore;
+  readonly #inner: RecordStore & LockStore;
 
-  constructor(inner: SessionStore) {
+  constructor(inner: RecordStore & LockStore) {
     this.#inner = inner;
-    this.inProcess = (inner as { inProcess?: boolean }).inProcess === true;
+    this.inProcess = inner.inProcess;
   }
 
   reset(): void {
@@ -97,11 +97,11 @@ export class ProbeStore implements SessionStore {
   take(id: string, keys: readonly string[]) {
     return this.#run("take", "take", () => this.#inner.take(id, keys));
   }
-  tryLock(id: string, ttlMs: number) {
-    return this.#run("tryLock", "tryLock", () => this.#inner.tryLock(id, ttlMs));
+  acquireLock(id: string, token: string, ttlMs: number) {
+    return this.#run("acquireLock", "acquireLock", () => this.#inner.acquireLock(id, token, ttlMs));
   }
-  unlock(id: string, token: string) {
-    return this.#run("unlock", "unlock", () => this.#inner.unlock(id, token));
+  releaseLock(id: string, token: string) {
+    return this.#run("releaseLock", "releaseLock", () => this.#inner.releaseLock(id, token));
   }
 }
 

@@ -1,3 +1,4 @@
+import type { CsrfToken } from "../../../src/core/csrf.js";
 import type { Session } from "../../../src/core/session.js";
 
 /**
@@ -8,6 +9,8 @@ export interface ScenarioContext {
   session: Session;
   /** Path parameters (`:name` segments). */
   params: Record<string, string>;
+  /** The framework's own `getCsrfToken` for this request. */
+  csrfToken: () => Promise<CsrfToken>;
 }
 
 export interface ScenarioResult {
