@@ -39,7 +39,12 @@ export {
   formFieldFromBytes,
   webFormField,
 } from "./core/csrf-form.js";
-export { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
+export {
+  type EngineHealth,
+  type EngineOptions,
+  type Logger,
+  SessionEngine,
+} from "./core/engine.js";
 export {
   CoatcheckError,
   ConfigError,
@@ -50,6 +55,13 @@ export {
   SessionValueError,
   StoreUnavailableError,
 } from "./core/errors.js";
+export {
+  type CookieRejection,
+  EVENTS,
+  type EventMessages,
+  type EventName,
+  type StoreErrorKind,
+} from "./core/events.js";
 export { type ExpiryPolicy, MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
 export { FLASH_KEY_PREFIX, FlashKind, FlashMessage, FlashMessages } from "./core/flash.js";
 export {

@@ -24,12 +24,6 @@ export interface BreakerOptions {
   maxOpenMs: number;
 }
 
-export const DEFAULT_BREAKER: Readonly<BreakerOptions> = Object.freeze({
-  threshold: 3,
-  openMs: 500,
-  maxOpenMs: 5_000,
-});
-
 /** `closed`: all pass; `open`: all refused; `probing`: one operation is out to test the store. */
 export type BreakerState = "closed" | "open" | "probing";
 
