@@ -21,7 +21,12 @@ export {
 } from "./core/config.js";
 export { CSRF_FAILED_EVENT, type CsrfFailureReason, CsrfToken } from "./core/csrf.js";
 export type { FormBodyProblem } from "./core/csrf-form.js";
-export { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
+export {
+  type EngineHealth,
+  type EngineOptions,
+  type Logger,
+  SessionEngine,
+} from "./core/engine.js";
 export {
   CoatcheckError,
   ConfigError,
@@ -34,6 +39,13 @@ export {
   SessionValueError,
   StoreUnavailableError,
 } from "./core/errors.js";
+export {
+  type CookieRejection,
+  EVENTS,
+  type EventMessages,
+  type EventName,
+  type StoreErrorKind,
+} from "./core/events.js";
 export type { ExpiryPolicy } from "./core/expiry.js";
 export { FlashKind, FlashMessage, FlashMessages } from "./core/flash.js";
 export type { GuardOptions } from "./core/guard.js";

@@ -52,6 +52,12 @@ export interface SessionConfig {
   keyPrefix: string;
   /** A store operation slower than this fails with 503. */
   operationTimeoutMs: number;
+  /** Consecutive store timeouts that open the circuit breaker; 0 = no breaker. */
+  breakerThreshold: number;
+  /** First back-off of the open breaker, ms (doubles while probes fail). */
+  breakerOpenMs: number;
+  /** Longest back-off of the open breaker, ms. */
+  breakerMaxOpenMs: number;
   /** How long a request waits for the per-session lock before giving up with 503. */
   lockTimeoutMs: number;
   /** Memory store: most records kept; past it the soonest-to-expire record is evicted. */
@@ -359,6 +365,30 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     default: 1000,
     doc: "A store operation slower than this fails the request with 503.",
     check: int(1, 60_000),
+  },
+  {
+    toml: "breaker_threshold",
+    option: "breakerThreshold",
+    kind: "integer",
+    default: 3,
+    doc: "Consecutive store timeouts after which requests get 503 at once for a back-off; 0 = never.",
+    check: int(0, 1000),
+  },
+  {
+    toml: "breaker_open_ms",
+    option: "breakerOpenMs",
+    kind: "integer",
+    default: 250,
+    doc: "How long the breaker answers 503 before it lets one probe through (doubles while probes time out).",
+    check: int(1, 600_000),
+  },
+  {
+    toml: "breaker_max_open_ms",
+    option: "breakerMaxOpenMs",
+    kind: "integer",
+    default: 1000,
+    doc: "Longest back-off of the breaker: recovery is noticed within about this long after the store answers again.",
+    check: int(1, 600_000),
   },
   {
     toml: "lock_timeout_ms",

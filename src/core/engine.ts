@@ -1,9 +1,12 @@
+import { Breaker } from "./breaker.js";
 import type { SessionConfig } from "./config.js";
 import { readCookie } from "./cookie.js";
 import type { StoreUnavailableError } from "./errors.js";
+import { EVENTS, publish, type StoreErrorKind } from "./events.js";
 import type { ExpiryPolicy } from "./expiry.js";
-import { isWellFormedId } from "./id.js";
+import { generateId, isWellFormedId } from "./id.js";
 import { type CommitResult, commit } from "./lifecycle.js";
+import { BurstLimiter } from "./log.js";
 import { Session } from "./session.js";
 import { guardStore, type SessionStore, type StoreOperations } from "./store.js";
 
@@ -11,6 +14,19 @@ import { guardStore, type SessionStore, type StoreOperations } from "./store.js"
 export interface Logger {
   warn(message: string, ...details: unknown[]): void;
   error(message: string, ...details: unknown[]): void;
+}
+
+/** Store failures of one kind are logged once per this many ms, with a count of the rest. */
+const STORE_LOG_WINDOW_MS = 10_000;
+
+/** What {@link SessionEngine.ready} answers. */
+export interface EngineHealth {
+  /** The store answered in time. */
+  ok: boolean;
+  /** The circuit breaker's state: `closed` (normal), `open` (refusing), `probing`. */
+  breaker: "closed" | "open" | "probing";
+  /** Why not, when `ok` is false. */
+  reason?: string;
 }
 
 /** Options of {@link SessionEngine} beyond the configuration. */
@@ -41,6 +57,10 @@ export class SessionEngine {
   /** The store's first-connection promise, until it settles. */
   #warming: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
+  /** Refuses store operations at once while the store stalls; null for in-process stores. */
+  readonly #breaker: Breaker | null;
+  /** One log line per kind of store failure per burst, not one per request during an outage. */
+  readonly #storeLog: BurstLimiter;
 
   constructor(config: SessionConfig, store: SessionStore, options: EngineOptions = {}) {
     this.config = config;
@@ -58,11 +78,57 @@ export class SessionEngine {
       };
       this.#warming = ready.then(settle, settle);
     }
+    this.#breaker =
+      store.inProcess || config.breakerThreshold === 0
+        ? null
+        : new Breaker(
+            {
+              threshold: config.breakerThreshold,
+              openMs: config.breakerOpenMs,
+              maxOpenMs: Math.max(config.breakerOpenMs, config.breakerMaxOpenMs),
+            },
+            this.monotonic,
+          );
+    this.#storeLog = new BurstLimiter(STORE_LOG_WINDOW_MS, this.monotonic);
     this.guarded = guardStore(store, {
       timeoutMs: store.inProcess ? null : config.operationTimeoutMs,
       warming: () => this.#warming,
-      report: (error) => this.logger.error(`[coatcheck] ${error.message}`, error.cause ?? ""),
+      breaker: this.#breaker,
+      report: (error, operation, kind) => this.#reportStoreError(error, operation, kind),
     });
+  }
+
+  #reportStoreError(error: StoreUnavailableError, operation: string, kind: StoreErrorKind): void {
+    publish(EVENTS.storeError, () => ({ operation, kind, message: error.message }));
+    const suppressed = this.#storeLog.admit(kind);
+    if (suppressed === null) return;
+    const more = suppressed > 0 ? ` (${suppressed} similar since the last report)` : "";
+    this.logger.error(`[coatcheck] ${error.message}${more}`, error.cause ?? "");
+  }
+
+  /**
+   * A readiness check for your orchestrator's probe: `{ ok: true }` when the store answers within
+   * `operation_timeout_ms`, else `{ ok: false, reason }`. It never throws and never takes longer
+   * than the operation timeout. While the breaker is open (the store stalled and has not answered
+   * a probe yet) it answers `ok: false` at once, without touching the store. It reads a random id
+   * that names no session, so it changes nothing.
+   *
+   * @example
+   * ```ts
+   * app.get("/ready", async (c) => {
+   *   const health = await engine.ready();
+   *   return c.json(health, health.ok ? 200 : 503);
+   * });
+   * ```
+   */
+  async ready(): Promise<EngineHealth> {
+    const breaker = this.#breaker?.state ?? "closed";
+    try {
+      await this.guarded.load(generateId(), this.now());
+      return { ok: true, breaker: this.#breaker?.state ?? "closed" };
+    } catch (error) {
+      return { ok: false, breaker, reason: (error as Error).message };
+    }
   }
 
   /**

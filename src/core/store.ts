@@ -1,4 +1,6 @@
+import type { Breaker } from "./breaker.js";
 import { StoreUnavailableError } from "./errors.js";
+import type { StoreErrorKind } from "./events.js";
 import type { SessionMeta } from "./expiry.js";
 
 /** What a store holds for one session. */
@@ -165,8 +167,25 @@ export interface GuardSettings {
   timeoutMs: number | null;
   /** Held back until it settles (the store's first connection), then never again. */
   warming: () => Promise<void> | null;
-  /** Called once per failure with the error that the caller gets. */
-  report: (error: StoreUnavailableError) => void;
+  /**
+   * Called once per failure with the error that the caller gets and the operation's name; `kind`
+   * says whether it failed, timed out or was refused by the open breaker.
+   */
+  report: (error: StoreUnavailableError, operation: string, kind: StoreErrorKind) => void;
+  /** Refuses operations at once while the store stalls; none for in-process stores. */
+  breaker?: Breaker | null;
+}
+
+/** The breaker refused the operation: the store stalled recently and has not answered a probe yet. */
+export class BreakerOpenError extends StoreUnavailableError {
+  /** Milliseconds until the breaker lets a probe through. */
+  readonly retryAfterMs: number;
+  constructor(retryAfterMs: number) {
+    super(
+      `the store timed out repeatedly; requests are refused at once for ${Math.ceil(retryAfterMs)} ms before it is tried again`,
+    );
+    this.retryAfterMs = retryAfterMs;
+  }
 }
 
 function unavailable(cause: unknown): StoreUnavailableError {
@@ -181,17 +200,29 @@ function unavailable(cause: unknown): StoreUnavailableError {
  * {@link OperationTimeoutError}. Lock operations of a store without locks throw a plain `Error`.
  */
 export function guardStore(store: SessionStore, options: GuardSettings): StoreOperations {
-  const run = async <T>(operation: () => Promise<T>): Promise<T> => {
+  const breaker = options.breaker ?? null;
+  const fail = (cause: unknown, operation: string): StoreUnavailableError => {
+    const error = unavailable(cause);
+    const kind: StoreErrorKind =
+      error instanceof BreakerOpenError
+        ? "breaker-open"
+        : error instanceof OperationTimeoutError
+          ? "timeout"
+          : "error";
+    options.report(error, operation, kind);
+    return error;
+  };
+  const run = async <T>(name: string, operation: () => Promise<T>): Promise<T> => {
     const limit = options.timeoutMs;
+    const refusal = breaker?.admit() ?? null;
+    if (refusal !== null) throw fail(new BreakerOpenError(refusal.retryAfterMs), name);
     const warming = options.warming();
     const pending = warming ? warming.then(operation) : Promise.resolve().then(operation);
     if (limit === null) {
       try {
         return await pending;
       } catch (cause) {
-        const error = unavailable(cause);
-        options.report(error);
-        throw error;
+        throw fail(cause, name);
       }
     }
     let timer: NodeJS.Timeout | undefined;
@@ -199,13 +230,16 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
       timer = setTimeout(() => reject(new OperationTimeoutError(limit, pending)), limit);
     });
     try {
-      return await Promise.race([pending, timeout]);
+      const result = await Promise.race([pending, timeout]);
+      breaker?.succeeded();
+      return result;
     } catch (cause) {
       // A late failure of the abandoned operation must not become an unhandled rejection.
       pending.catch(() => {});
-      const error = unavailable(cause);
-      options.report(error);
-      throw error;
+      // Only a stall opens the breaker: an error reply shows the store is answering.
+      if (cause instanceof OperationTimeoutError) breaker?.timedOut();
+      else breaker?.succeeded();
+      throw fail(cause, name);
     } finally {
       clearTimeout(timer);
     }
@@ -219,18 +253,18 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
     return store as LockStore;
   };
   return {
-    load: (id, now) => run(() => store.load(id, now)),
-    write: (id, write, mode, now) => run(() => store.write(id, write, mode, now)),
-    destroy: (id) => run(() => store.destroy(id)),
-    claim: (id, now) => run(() => store.claim(id, now)),
-    take: (id, keys) => run(() => store.take(id, keys)),
+    load: (id, now) => run("load", () => store.load(id, now)),
+    write: (id, write, mode, now) => run("write", () => store.write(id, write, mode, now)),
+    destroy: (id) => run("destroy", () => store.destroy(id)),
+    claim: (id, now) => run("claim", () => store.claim(id, now)),
+    take: (id, keys) => run("take", () => store.take(id, keys)),
     acquireLock: (id, token, ttlMs) => {
       const lockStore = locks();
-      return run(() => lockStore.acquireLock(id, token, ttlMs));
+      return run("acquireLock", () => lockStore.acquireLock(id, token, ttlMs));
     },
     releaseLock: (id, token) => {
       const lockStore = locks();
-      return run(() => lockStore.releaseLock(id, token));
+      return run("releaseLock", () => lockStore.releaseLock(id, token));
     },
   };
 }
