@@ -3,6 +3,7 @@ import type { CsrfConfig } from "./config.js";
 import { CsrfBodyError, type FormBodyProblem } from "./csrf-form.js";
 import type { SessionEngine } from "./engine.js";
 import { SessionLockTimeoutError, StoreUnavailableError } from "./errors.js";
+import { EVENTS, publish } from "./events.js";
 import { CSRF_SECRET_KEY, engineOf, renderSecret, type Session } from "./session.js";
 
 /**
@@ -407,5 +408,11 @@ export async function verifyCsrf(
       throw error;
     reason = error instanceof CsrfBodyError ? error.reason : "request_unreadable";
   }
-  return reason === null ? null : csrfRejection(request, reason, config);
+  if (reason === null) return null;
+  const why = reason;
+  const method = typeof request.method === "string" ? request.method.slice(0, 16) : "?";
+  const path = typeof request.path === "string" ? request.path.slice(0, 200) : "?";
+  publish(EVENTS.csrfRejected, () => ({ reason: why, method, path }));
+  engine.logBurst("warn", `csrf:${why}`, `CSRF check refused ${method} ${path}: ${why}`);
+  return csrfRejection(request, reason, config);
 }

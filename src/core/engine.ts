@@ -16,8 +16,8 @@ export interface Logger {
   error(message: string, ...details: unknown[]): void;
 }
 
-/** Store failures of one kind are logged once per this many ms, with a count of the rest. */
-const STORE_LOG_WINDOW_MS = 10_000;
+/** A recurring problem of one kind is logged once per this many ms, with a count of the rest. */
+const BURST_WINDOW_MS = 10_000;
 
 /** What {@link SessionEngine.ready} answers. */
 export interface EngineHealth {
@@ -59,8 +59,8 @@ export class SessionEngine {
   #closed: Promise<void> | null = null;
   /** Refuses store operations at once while the store stalls; null for in-process stores. */
   readonly #breaker: Breaker | null;
-  /** One log line per kind of store failure per burst, not one per request during an outage. */
-  readonly #storeLog: BurstLimiter;
+  /** One log line per kind of recurring problem per burst, not one per request during an outage. */
+  readonly #bursts: BurstLimiter;
 
   constructor(config: SessionConfig, store: SessionStore, options: EngineOptions = {}) {
     this.config = config;
@@ -89,7 +89,7 @@ export class SessionEngine {
             },
             this.monotonic,
           );
-    this.#storeLog = new BurstLimiter(STORE_LOG_WINDOW_MS, this.monotonic);
+    this.#bursts = new BurstLimiter(BURST_WINDOW_MS, this.monotonic);
     this.guarded = guardStore(store, {
       timeoutMs: store.inProcess ? null : config.operationTimeoutMs,
       warming: () => this.#warming,
@@ -100,10 +100,19 @@ export class SessionEngine {
 
   #reportStoreError(error: StoreUnavailableError, operation: string, kind: StoreErrorKind): void {
     publish(EVENTS.storeError, () => ({ operation, kind, message: error.message }));
-    const suppressed = this.#storeLog.admit(kind);
+    this.logBurst("error", `store:${kind}`, error.message, error.cause ?? "");
+  }
+
+  /**
+   * @internal Log a problem that recurs under load (a store outage, a wave of CSRF rejections) at
+   * most once per 10 s for each `key`, saying how many were left out since the last line.
+   */
+  logBurst(level: "warn" | "error", key: string, message: string, detail?: unknown): void {
+    const suppressed = this.#bursts.admit(key);
     if (suppressed === null) return;
     const more = suppressed > 0 ? ` (${suppressed} similar since the last report)` : "";
-    this.logger.error(`[coatcheck] ${error.message}${more}`, error.cause ?? "");
+    if (detail === undefined) this.logger[level](`[coatcheck] ${message}${more}`);
+    else this.logger[level](`[coatcheck] ${message}${more}`, detail);
   }
 
   /**
@@ -137,8 +146,11 @@ export class SessionEngine {
    */
   open(cookieHeader: string | null | undefined): Session {
     const read = readCookie(cookieHeader, this.config.cookieName);
-    const id = read.kind === "present" && isWellFormedId(read.value) ? read.value : null;
-    return new Session(this, id);
+    if (read.kind === "absent") return new Session(this, null);
+    if (read.kind === "present" && isWellFormedId(read.value)) return new Session(this, read.value);
+    const reason = read.kind === "duplicate" ? "duplicate" : "malformed";
+    publish(EVENTS.cookieRejected, () => ({ reason }));
+    return new Session(this, null);
   }
 
   /**

@@ -23,7 +23,7 @@ export const EVENTS = Object.freeze({
   cycled: "coatcheck:session:cycled",
   /** A session was ended from elsewhere (revoked by its user or an admin). `{ session }` */
   revoked: "coatcheck:session:revoked",
-  /** A request offered a session cookie that was not used. `{ reason, method, path }` */
+  /** A request offered a session cookie that was not used. `{ reason }` */
   cookieRejected: "coatcheck:cookie:rejected",
   /** The CSRF check refused a request. `{ reason, method, path }` */
   csrfRejected: "coatcheck:csrf:rejected",
@@ -52,7 +52,7 @@ export interface EventMessages {
   "coatcheck:session:destroyed": { session: string };
   "coatcheck:session:cycled": { from: string; to: string };
   "coatcheck:session:revoked": { session: string };
-  "coatcheck:cookie:rejected": { reason: CookieRejection; method: string; path: string };
+  "coatcheck:cookie:rejected": { reason: CookieRejection };
   "coatcheck:csrf:rejected": { reason: string; method: string; path: string };
   "coatcheck:store:error": { operation: string; kind: StoreErrorKind; message: string };
   "coatcheck:lock:wait": { session: string; waitedMs: number };

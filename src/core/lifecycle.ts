@@ -1,5 +1,6 @@
 import { serializeCookie } from "./cookie.js";
 import type { SessionEngine } from "./engine.js";
+import { EVENTS, idHash, publish } from "./events.js";
 import { cookieMaxAge, newMeta, type SessionMeta } from "./expiry.js";
 import { generateId } from "./id.js";
 import { type CommitInput, type Session, seal, settle } from "./session.js";
@@ -173,6 +174,7 @@ export async function commit(
       outcome = await execute(engine, input, row.action, now, outcome.newId);
     }
     if (outcome.kind === "done") settle(session, outcome.id);
+    announce(row.action, input, outcome);
     return cookieFor(engine, row, input, outcome, now);
   } finally {
     if (input.lock !== null) {
@@ -181,6 +183,35 @@ export async function commit(
         // Logged by the guard; the lock's TTL frees it.
       });
     }
+  }
+}
+
+/** Tell subscribers of coatcheck's events what the commit did (free when nobody listens). */
+function announce(action: Action, input: CommitInput, outcome: Outcome): void {
+  if (outcome.kind !== "done") return;
+  const to = outcome.id;
+  switch (action) {
+    case "create":
+    case "replace":
+      if (to !== null) publish(EVENTS.created, () => ({ session: idHash(to) }));
+      return;
+    case "move": {
+      const from = input.origin?.id;
+      if (to !== null && from !== undefined)
+        publish(EVENTS.cycled, () => ({ from: idHash(from), to: idHash(to) }));
+      return;
+    }
+    case "update":
+      if (to !== null) publish(EVENTS.saved, () => ({ session: idHash(to), action }));
+      return;
+    case "delete": {
+      const gone = input.doomed ?? input.origin?.id;
+      if (gone !== undefined && gone !== null)
+        publish(EVENTS.destroyed, () => ({ session: idHash(gone) }));
+      return;
+    }
+    default:
+      return;
   }
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import type { SessionEngine } from "./engine.js";
 import { SessionCommittedError, SessionLockTimeoutError, SessionValueError } from "./errors.js";
+import { EVENTS, idHash, publish } from "./events.js";
 import { clampLifetime, metaProblem, type SessionMeta } from "./expiry.js";
 import { OperationTimeoutError } from "./store.js";
 import { byteLength, encodeValue, measureFields } from "./values.js";
@@ -499,6 +500,10 @@ export class Session {
         s.fields = fields;
         s.bytes = bytes;
       }
+      const found = s.snapshot !== null;
+      publish(EVENTS.loaded, () => ({ session: idHash(id), found }));
+      // A well-formed id the store does not know: expired, revoked, or guessed.
+      if (!found) publish(EVENTS.cookieRejected, () => ({ reason: "unknown" }));
     }
     if (s.phase === "open") s.phase = "loaded";
     s.usage.loaded = true;
@@ -577,12 +582,16 @@ export class Session {
         }
         throw error;
       }
+      const waited = engine.monotonic() - started;
       if (held) {
         s.lock = { id, token };
+        if (pause > 2) publish(EVENTS.lockWait, () => ({ session: idHash(id), waitedMs: waited }));
         return;
       }
-      const waited = engine.monotonic() - started;
-      if (waited >= limit) throw new SessionLockTimeoutError(Math.round(waited));
+      if (waited >= limit) {
+        publish(EVENTS.lockTimeout, () => ({ session: idHash(id), waitedMs: waited }));
+        throw new SessionLockTimeoutError(Math.round(waited));
+      }
       await new Promise((r) => setTimeout(r, Math.min(pause, limit - waited)));
       pause = Math.min(pause * 2, 50);
     }
