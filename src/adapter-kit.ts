@@ -45,7 +45,7 @@ export {
   refusalFor,
   requestKind,
 } from "./core/errors.js";
-export { MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
+export { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
 export { FLASH_KEY_PREFIX } from "./core/flash.js";
 export {
   type AccessGuard,

@@ -104,6 +104,9 @@ describe("require() of the ESM build (Node ≥ 20.19 loads ES modules synchronou
     ["coatcheck/express", "getCsrfToken"],
     ["coatcheck/fastify", "getCsrfToken"],
     ["coatcheck/redis", "RedisStore"],
+    ["coatcheck/postgres", "PostgresStore"],
+    ["coatcheck/adapter-kit", "RequestPipeline"],
+    ["coatcheck/testing", "describeStoreConformance"],
   ])("require(%j) returns its exports", async (entry, name) => {
     // The package requires itself by name from its own directory (exports self-reference).
     const script = `const m = require(${JSON.stringify(entry)}); process.stdout.write(typeof m[${JSON.stringify(name)}]);`;

@@ -1,0 +1,475 @@
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import type { SessionMeta } from "../core/expiry.js";
+import { generateId } from "../core/id.js";
+import type { SessionStore, SessionWrite } from "../core/store.js";
+
+/** A test or hook body. */
+export type TestBody = () => void | Promise<void>;
+
+/**
+ * The few functions of your test runner the suite needs: vitest, jest and `node:test` all have
+ * them (`import { describe, test, beforeEach, afterEach } from "vitest"`, or `it` as `test`).
+ */
+export interface TestRunner {
+  describe(name: string, body: () => void): unknown;
+  test(name: string, body: TestBody): unknown;
+  beforeEach(body: TestBody): unknown;
+  afterEach(body: TestBody): unknown;
+}
+
+/** JSON data as compared by the suite: null-prototype objects and undefined members ignored. */
+function data(value: unknown): unknown {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
+
+/** The matchers the suite uses, on node:assert, so it runs under any test runner. */
+function expect(actual: unknown) {
+  const is = (expected: unknown) =>
+    ok(Object.is(actual, expected), `expected ${String(actual)} to be ${String(expected)}`);
+  return {
+    toBe: is,
+    toEqual: (expected: unknown) => deepStrictEqual(data(actual), data(expected)),
+    toBeNull: () => is(null),
+    toBeUndefined: () => is(undefined),
+    toHaveLength: (length: number) => strictEqual((actual as { length: number }).length, length),
+    toBeGreaterThan: (n: number) => ok((actual as number) > n, `expected ${actual} > ${n}`),
+    toBeLessThanOrEqual: (n: number) => ok((actual as number) <= n, `expected ${actual} <= ${n}`),
+    not: { toBeNull: () => ok(actual !== null, "expected a value, got null") },
+  };
+}
+
+/** Backend probes a store's test file may offer; the suite checks more when they are given. */
+export interface StoreProbes {
+  /** Remaining time to live of the record's backend key in ms, or null when the key is missing. */
+  ttlOf?(store: SessionStore, id: string): Promise<number | null>;
+  /** `false` for a store without locks (`acquireLock`/`releaseLock`): the lock tests are skipped. */
+  locks?: boolean;
+}
+
+/** A fixed, fake epoch: stores must take time from the `now` argument, never from their own clock. */
+const T0 = Date.UTC(2026, 0, 1);
+const PROTO = "__proto__";
+
+function fields(entries: Record<string, unknown>): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (const [key, value] of Object.entries(entries)) out[key] = JSON.stringify(value);
+  return out;
+}
+
+function meta(overrides: Partial<SessionMeta> = {}): SessionMeta {
+  return { createdAt: T0, absoluteAt: T0 + 3_600_000, idleMs: 0, ...overrides };
+}
+
+function write(set: Record<string, string>, del: string[] = [], m = meta()): SessionWrite {
+  return { set, del, meta: m };
+}
+
+function plain(record: Record<string, string>): Record<string, string> {
+  return { ...record };
+}
+
+/**
+ * The store contract (`RecordStore` and `LockStore` from `coatcheck/adapter-kit`) as one suite:
+ * every built-in store passes it, and so must yours. Call it from a test file of your own with your
+ * runner's functions; `makeStore` is called before each test, and the store is closed after it.
+ * Give it a fresh, empty store (or a unique key prefix) each time.
+ *
+ * @example
+ * ```ts
+ * import { afterEach, beforeEach, describe, test } from "vitest";
+ * import { describeStoreConformance } from "coatcheck/testing";
+ * import { MyStore } from "./my-store.js";
+ *
+ * describeStoreConformance("MyStore", () => new MyStore(), { describe, test, beforeEach, afterEach });
+ * ```
+ */
+export function describeStoreConformance(
+  name: string,
+  makeStore: () => SessionStore | Promise<SessionStore>,
+  runner: TestRunner,
+  probes: StoreProbes = {},
+): void {
+  const { describe, test, beforeEach, afterEach } = runner;
+  describe(`store conformance: ${name}`, () => {
+    let store: SessionStore;
+
+    beforeEach(async () => {
+      store = await makeStore();
+    });
+    afterEach(async () => {
+      await store.close?.();
+    });
+
+    test("a missing record loads as null", async () => {
+      expect(await store.load(generateId(), T0)).toBeNull();
+    });
+
+    test("create stores fields and metadata; load returns them", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 60_000, maxAgeSecs: 3600 });
+      expect(
+        await store.write(id, write(fields({ user: "alice", n: 1 }), [], m), "create", T0),
+      ).toBe(true);
+      const got = await store.load(id, T0 + 1);
+      expect(got).not.toBeNull();
+      expect(plain(got?.fields ?? {})).toEqual({ user: '"alice"', n: "1" });
+      expect(got?.meta).toEqual(m);
+    });
+
+    test("create refuses an existing id and leaves the record alone", async () => {
+      const id = generateId();
+      expect(await store.write(id, write(fields({ a: 1 })), "create", T0)).toBe(true);
+      expect(await store.write(id, write(fields({ a: 2, b: 3 })), "create", T0)).toBe(false);
+      expect(plain((await store.load(id, T0))?.fields ?? {})).toEqual({ a: "1" });
+    });
+
+    test("update refuses a missing id and does not create it", async () => {
+      const id = generateId();
+      expect(await store.write(id, write(fields({ a: 1 })), "update", T0)).toBe(false);
+      expect(await store.load(id, T0)).toBeNull();
+    });
+
+    test("no resurrection: update after destroy or claim fails", async () => {
+      const destroyed = generateId();
+      await store.write(destroyed, write(fields({ a: 1 })), "create", T0);
+      await store.destroy(destroyed);
+      expect(await store.write(destroyed, write(fields({ b: 2 })), "update", T0)).toBe(false);
+      expect(await store.load(destroyed, T0)).toBeNull();
+
+      const claimed = generateId();
+      await store.write(claimed, write(fields({ a: 1 })), "create", T0);
+      expect(await store.claim(claimed, T0)).not.toBeNull();
+      expect(await store.write(claimed, write(fields({ b: 2 })), "update", T0)).toBe(false);
+      expect(await store.load(claimed, T0)).toBeNull();
+    });
+
+    test("destroying a missing record is not an error", async () => {
+      expect(await store.destroy(generateId())).toBeUndefined();
+    });
+
+    test("two writers changing different keys both persist (per-key merge)", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ base: 0, gone: 1 })), "create", T0);
+      await Promise.all([
+        store.write(id, write(fields({ a: "from-a" })), "update", T0 + 1),
+        store.write(id, write(fields({ b: "from-b" }), ["gone"]), "update", T0 + 1),
+      ]);
+      expect(plain((await store.load(id, T0 + 2))?.fields ?? {})).toEqual({
+        base: "0",
+        a: '"from-a"',
+        b: '"from-b"',
+      });
+    });
+
+    test("an update that leaves no keys deletes the record", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1, b: 2 })), "create", T0);
+      expect(await store.write(id, write(fields({}), ["a", "b"]), "update", T0)).toBe(true);
+      expect(await store.load(id, T0)).toBeNull();
+      expect(await store.write(id, write(fields({ c: 3 })), "update", T0)).toBe(false);
+      if (probes.ttlOf) expect(await probes.ttlOf(store, id)).toBeNull();
+    });
+
+    test("idle timeout: each load renews the deadline; an idle record expires", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 1000 });
+      await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+      expect(await store.load(id, T0 + 900)).not.toBeNull();
+      expect(await store.load(id, T0 + 1800)).not.toBeNull();
+      expect(await store.load(id, T0 + 2700)).not.toBeNull();
+      expect(await store.load(id, T0 + 3701)).toBeNull();
+    });
+
+    test("an update renews the idle deadline too; an update after expiry fails", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 1000 });
+      await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+      expect(await store.write(id, write(fields({ b: 2 }), [], m), "update", T0 + 900)).toBe(true);
+      expect(await store.load(id, T0 + 1800)).not.toBeNull();
+      expect(await store.write(id, write(fields({ c: 3 }), [], m), "update", T0 + 2801)).toBe(
+        false,
+      );
+      expect(await store.load(id, T0 + 2801)).toBeNull();
+    });
+
+    test("the absolute deadline caps idle renewal", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 1000, absoluteAt: T0 + 2500 });
+      await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+      expect(await store.load(id, T0 + 900)).not.toBeNull();
+      expect(await store.load(id, T0 + 1800)).not.toBeNull();
+      expect(await store.load(id, T0 + 2400)).not.toBeNull();
+      expect(await store.load(id, T0 + 2501)).toBeNull();
+    });
+
+    test("a record without idle timeout lives until its absolute deadline", async () => {
+      const id = generateId();
+      await store.write(
+        id,
+        write(fields({ a: 1 }), [], meta({ absoluteAt: T0 + 5000 })),
+        "create",
+        T0,
+      );
+      expect(await store.load(id, T0 + 4999)).not.toBeNull();
+      expect(await store.load(id, T0 + 5000)).toBeNull();
+    });
+
+    if (probes.ttlOf) {
+      const ttlOf = probes.ttlOf;
+      // Real time passes between the write and the probe, so allow a little slack below.
+      const near = (ttl: number | null, want: number) => {
+        expect(ttl).not.toBeNull();
+        expect(ttl as number).toBeLessThanOrEqual(want);
+        expect(ttl as number).toBeGreaterThan(want - 5000);
+      };
+
+      test("every write and every load sets the backend TTL from deadlineOf", async () => {
+        const id = generateId();
+        const m = meta({ idleMs: 60_000, absoluteAt: T0 + 100_000 });
+        await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+        near(await ttlOf(store, id), 60_000);
+        await store.load(id, T0 + 30_000);
+        near(await ttlOf(store, id), 60_000);
+        await store.write(id, write(fields({ b: 1 }), [], m), "update", T0 + 60_000);
+        near(await ttlOf(store, id), 40_000);
+        await store.load(id, T0 + 90_000);
+        near(await ttlOf(store, id), 10_000);
+      });
+
+      test("a record without idle timeout gets the absolute deadline as TTL", async () => {
+        const id = generateId();
+        const m = meta({ absoluteAt: T0 + 86_400_000 });
+        await store.write(id, write(fields({ a: 1 }), [], m), "create", T0 + 400_000);
+        near(await ttlOf(store, id), 86_000_000);
+      });
+    }
+
+    test("claim returns the record and deletes it, once", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 60_000 });
+      await store.write(id, write(fields({ a: 1, b: 2 }), [], m), "create", T0);
+      const claimed = await store.claim(id, T0 + 1);
+      expect(plain(claimed?.fields ?? {})).toEqual({ a: "1", b: "2" });
+      expect(claimed?.meta).toEqual(m);
+      expect(await store.claim(id, T0 + 1)).toBeNull();
+      expect(await store.load(id, T0 + 1)).toBeNull();
+    });
+
+    test("claim of an expired record returns null", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 }), [], meta({ idleMs: 1000 })), "create", T0);
+      expect(await store.claim(id, T0 + 1001)).toBeNull();
+      expect(await store.load(id, T0)).toBeNull();
+    });
+
+    test("parallel claims: exactly one wins", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 })), "create", T0);
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.claim(id, T0)));
+      expect(results.filter((r) => r !== null)).toHaveLength(1);
+    });
+
+    test("take returns and deletes only the keys that exist, leaving the rest", async () => {
+      const id = generateId();
+      await store.write(
+        id,
+        write(fields({ "flash.1": "hi", "flash.2": "yo", keep: 1 })),
+        "create",
+        T0,
+      );
+      const got = await store.take(id, ["flash.1", "flash.2", "flash.3"]);
+      expect(plain(got)).toEqual({ "flash.1": '"hi"', "flash.2": '"yo"' });
+      expect(plain((await store.load(id, T0))?.fields ?? {})).toEqual({ keep: "1" });
+      expect(plain(await store.take(id, ["flash.1"]))).toEqual({});
+      expect(plain(await store.take(generateId(), ["flash.1"]))).toEqual({});
+    });
+
+    test("parallel takes of one key: exactly one caller gets it", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ flash: "once", keep: 1 })), "create", T0);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => store.take(id, ["flash"])),
+      );
+      const winners = results.filter((r) => r.flash !== undefined);
+      expect(winners).toHaveLength(1);
+      expect(winners[0]?.flash).toBe('"once"');
+    });
+
+    const locks = () => {
+      if (typeof store.acquireLock !== "function" || typeof store.releaseLock !== "function") {
+        throw new Error(`${name} has no locks; pass { locks: false } to skip the lock tests`);
+      }
+      return store as Required<SessionStore>;
+    };
+
+    if (probes.locks !== false) {
+      test("acquireLock: one holder at a time; releaseLock needs the holder's token", async () => {
+        const s = locks();
+        const id = generateId();
+        expect(await s.acquireLock(id, "token-a", 10_000)).toBe(true);
+        expect(await s.acquireLock(id, "token-b", 10_000)).toBe(false);
+        await s.releaseLock(id, "not-the-token");
+        expect(await s.acquireLock(id, "token-b", 10_000)).toBe(false);
+        expect(await s.acquireLock(generateId(), "token-b", 10_000)).toBe(true);
+        await s.releaseLock(id, "token-a");
+        expect(await s.acquireLock(id, "token-b", 10_000)).toBe(true);
+        await s.releaseLock(id, "token-b");
+      });
+
+      test("releaseLock is idempotent: twice, or for a lock never taken", async () => {
+        const s = locks();
+        const id = generateId();
+        expect(await s.releaseLock(id, "never")).toBeUndefined();
+        expect(await s.acquireLock(id, "t", 10_000)).toBe(true);
+        await s.releaseLock(id, "t");
+        expect(await s.releaseLock(id, "t")).toBeUndefined();
+        expect(await s.acquireLock(id, "u", 10_000)).toBe(true);
+        await s.releaseLock(id, "u");
+      });
+
+      test("parallel acquireLock: exactly one wins", async () => {
+        const s = locks();
+        const id = generateId();
+        const held = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => s.acquireLock(id, `t${i}`, 10_000)),
+        );
+        expect(held.filter(Boolean)).toHaveLength(1);
+        await s.releaseLock(id, `t${held.indexOf(true)}`);
+      });
+
+      test("a lock frees itself after its TTL", async () => {
+        const s = locks();
+        const id = generateId();
+        expect(await s.acquireLock(id, "first", 40)).toBe(true);
+        // The lock TTL is real time by contract (it guards real requests), so this test waits.
+        await new Promise((r) => setTimeout(r, 120));
+        expect(await s.acquireLock(id, "next", 10_000)).toBe(true);
+        // The expired holder's late release must not free the new holder's lock.
+        await s.releaseLock(id, "first");
+        expect(await s.acquireLock(id, "third", 10_000)).toBe(false);
+        await s.releaseLock(id, "next");
+      });
+
+      test("the lock is independent of the record", async () => {
+        const s = locks();
+        const id = generateId();
+        await store.write(id, write(fields({ a: 1 })), "create", T0);
+        expect(await s.acquireLock(id, "t", 10_000)).toBe(true);
+        expect(await store.load(id, T0)).not.toBeNull();
+        await store.destroy(id);
+        expect(await s.acquireLock(id, "u", 10_000)).toBe(false);
+        await s.releaseLock(id, "t");
+      });
+    }
+
+    test("inProcess is a boolean the store declares", () => {
+      expect(typeof store.inProcess).toBe("boolean");
+    });
+
+    test("an update without metadata keeps the stored lifetime", async () => {
+      const id = generateId();
+      const m = meta({ absoluteAt: T0 + 30 * 86_400_000, maxAgeSecs: 30 * 86_400 });
+      await store.write(id, write(fields({ a: 1 })), "create", T0);
+      // A parallel request's setExpiry…
+      expect(await store.write(id, write(fields({}), [], m), "update", T0 + 1)).toBe(true);
+      // …is not undone by a request that only changed a key.
+      expect(await store.write(id, { set: fields({ b: 2 }), del: [] }, "update", T0 + 2)).toBe(
+        true,
+      );
+      const got = await store.load(id, T0 + 3);
+      expect(got?.meta).toEqual(m);
+      expect(plain(got?.fields ?? {})).toEqual({ a: "1", b: "2" });
+      // The stored deadline still holds: alive a day before it, gone after.
+      expect(await store.load(id, T0 + 29 * 86_400_000)).not.toBeNull();
+      expect(await store.load(id, T0 + 30 * 86_400_000 + 1)).toBeNull();
+    });
+
+    test("an update without metadata renews the idle deadline from the stored metadata", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 }), [], meta({ idleMs: 1000 })), "create", T0);
+      expect(await store.write(id, { set: fields({ b: 2 }), del: [] }, "update", T0 + 900)).toBe(
+        true,
+      );
+      expect(await store.load(id, T0 + 1800)).not.toBeNull();
+      expect(await store.load(id, T0 + 2801)).toBeNull();
+    });
+
+    test("a late reply's retry: the same update applied twice gives the same record", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1, gone: 2 })), "create", T0);
+      const change = { set: fields({ b: 3 }), del: ["gone"] };
+      expect(await store.write(id, change, "update", T0 + 1)).toBe(true);
+      expect(await store.write(id, change, "update", T0 + 2)).toBe(true);
+      expect(plain((await store.load(id, T0 + 3))?.fields ?? {})).toEqual({ a: "1", b: "3" });
+    });
+
+    test("a claimed record written back with create under its id is whole again (late claim)", async () => {
+      const id = generateId();
+      const m = meta({ idleMs: 60_000, maxAgeSecs: 3600 });
+      await store.write(id, write(fields({ a: 1, b: 2 }), [], m), "create", T0);
+      const claimed = await store.claim(id, T0 + 1);
+      expect(claimed).not.toBeNull();
+      const back = { set: claimed?.fields ?? {}, del: [], meta: claimed?.meta as SessionMeta };
+      expect(await store.write(id, back, "create", T0 + 2)).toBe(true);
+      const got = await store.load(id, T0 + 3);
+      expect(plain(got?.fields ?? {})).toEqual({ a: "1", b: "2" });
+      expect(got?.meta).toEqual(m);
+    });
+
+    test("a create without metadata is refused", async () => {
+      const id = generateId();
+      expect(await store.write(id, { set: fields({ a: 1 }), del: [] }, "create", T0)).toBe(false);
+      expect(await store.load(id, T0)).toBeNull();
+    });
+
+    test("a record without any deadline still ends within 400 days", async () => {
+      const id = generateId();
+      await store.write(id, write(fields({ a: 1 }), [], meta({ absoluteAt: 0 })), "create", T0);
+      expect(await store.load(id, T0 + 401 * 86_400_000)).toBeNull();
+    });
+
+    test("keys named __proto__, constructor and prototype stay plain keys", async () => {
+      const id = generateId();
+      // Built by assignment: in an object literal, `__proto__:` would set the prototype instead.
+      const set = fields({ constructor: "c", prototype: "p" });
+      set[PROTO] = JSON.stringify({ polluted: true });
+      await store.write(id, write(set), "create", T0);
+      await store.write(id, write(fields({ hasOwnProperty: 1 })), "update", T0);
+      const got = await store.load(id, T0);
+      const f = got?.fields as Record<string, string>;
+      expect(Object.getPrototypeOf(f)).toBeNull();
+      expect(Object.keys(f).sort()).toEqual([
+        "__proto__",
+        "constructor",
+        "hasOwnProperty",
+        "prototype",
+      ]);
+      expect(Object.hasOwn(f, "__proto__")).toBe(true);
+      expect(f[PROTO]).toBe('{"polluted":true}');
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      const taken = await store.take(id, [PROTO, "toString"]);
+      expect(Object.keys(taken)).toEqual([PROTO]);
+      expect(Object.getPrototypeOf(taken)).toBeNull();
+      const claimed = await store.claim(id, T0);
+      expect(Object.getPrototypeOf(claimed?.fields)).toBeNull();
+      expect(Object.keys(claimed?.fields ?? {}).sort()).toEqual([
+        "constructor",
+        "hasOwnProperty",
+        "prototype",
+      ]);
+    });
+
+    test("values round-trip byte for byte (unicode, newlines, large values)", async () => {
+      const id = generateId();
+      const big = "x".repeat(200_000);
+      const set = fields({
+        text: 'héllo 👋\n\t"quoted" \u0000 end',
+        big,
+        nested: { a: [1, null] },
+      });
+      set["key with spaces/and:colons"] = "true";
+      await store.write(id, write(set), "create", T0);
+      expect(plain((await store.load(id, T0))?.fields ?? {})).toEqual(plain(set));
+    });
+  });
+}
