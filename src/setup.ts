@@ -1,5 +1,6 @@
 import { loadConfig, type SessionConfig, type SessionOptions } from "./core/config.js";
 import { type EngineOptions, type Logger, SessionEngine } from "./core/engine.js";
+import { consoleLogger } from "./core/log.js";
 import type { SessionStore } from "./core/store.js";
 import { MemoryStore } from "./stores/memory.js";
 import { postgresStoreFromConfig } from "./stores/postgres-url.js";
@@ -29,7 +30,9 @@ export interface CoatcheckOptions extends SessionOptions, EngineOptions {
  */
 export function createSessionEngine(options: CoatcheckOptions = {}): SessionEngine {
   const { configFile, store, env, now, logger, ...sessionOptions } = options;
-  const warn = logger ? (m: string) => logger.warn(m) : (m: string) => console.warn(m);
+  const log = logger ?? consoleLogger;
+  // Configuration messages carry their own "[coatcheck]" prefix for people reading a console.
+  const warn = (m: string) => log.warn({}, m.replace(/^\[coatcheck\] /, ""));
   const config = loadConfig({
     ...(configFile !== undefined ? { file: configFile } : {}),
     options: sessionOptions,
@@ -45,7 +48,7 @@ export function createSessionEngine(options: CoatcheckOptions = {}): SessionEngi
       '[coatcheck] WARNING: storage = "memory" with NODE_ENV=production. Sessions live in this process only: a restart signs everybody out, and several instances do not share them. Set storage = "redis" and redis_url.',
     );
   }
-  return new SessionEngine(config, store ?? storeFor(config, logger ?? console), {
+  return new SessionEngine(config, store ?? storeFor(config, log), {
     ...(now ? { now } : {}),
     ...(logger ? { logger } : {}),
   });

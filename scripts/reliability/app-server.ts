@@ -36,11 +36,11 @@ const engine = createSessionEngine({
       : { store: memory as SessionStore }),
   logger: {
     // One line per failed request would flood the parent's terminal during an outage.
-    error(message: string) {
+    error(_f: unknown, message: string) {
       logged.errors++;
       if (!quiet) process.stderr.write(`${message}\n`);
     },
-    warn(message: string) {
+    warn(_f: unknown, message: string) {
       logged.warnings++;
       if (!quiet) process.stderr.write(`${message}\n`);
     },

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 // The demo imports the built package, so the engine comes from it too (one SessionEngine class).
-import { createSessionEngine, type SessionEngine } from "coatcheck";
+import { createSessionEngine, type Logger, type SessionEngine } from "coatcheck";
 import type { RedisStore } from "coatcheck/redis";
 import type { Hono } from "hono";
 import { createDemoApp, DEMO_CONFIG } from "../../examples/demo/app.js";
@@ -120,7 +120,7 @@ export async function signIn(
 /** The demo app and its engine, configured from `env` as a deployment would be. */
 export function demoOn(
   env: Record<string, string>,
-  logger: { error(m: string): void; warn(m: string): void } = { error() {}, warn() {} },
+  logger: Logger = { error() {}, warn() {} },
 ): {
   app: Hono;
   engine: SessionEngine;

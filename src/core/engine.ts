@@ -6,15 +6,11 @@ import { EVENTS, publish, type StoreErrorKind } from "./events.js";
 import type { ExpiryPolicy } from "./expiry.js";
 import { generateId, isWellFormedId } from "./id.js";
 import { type CommitResult, commit } from "./lifecycle.js";
-import { BurstLimiter } from "./log.js";
+import { BurstLimiter, consoleLogger, type Logger } from "./log.js";
 import { Session } from "./session.js";
 import { guardStore, type SessionStore, type StoreOperations } from "./store.js";
 
-/** Where coatcheck reports problems it recovers from (corrupt records, store outages). */
-export interface Logger {
-  warn(message: string, ...details: unknown[]): void;
-  error(message: string, ...details: unknown[]): void;
-}
+export type { LogFields, Logger } from "./log.js";
 
 /** A recurring problem of one kind is logged once per this many ms, with a count of the rest. */
 const BURST_WINDOW_MS = 10_000;
@@ -69,7 +65,7 @@ export class SessionEngine {
       expirySecs: config.expirySecs,
       inactivityTimeoutSecs: config.inactivityTimeoutSecs,
     };
-    this.logger = options.logger ?? console;
+    this.logger = options.logger ?? consoleLogger;
     this.now = options.now ?? Date.now;
     const ready = store.ready?.();
     if (ready) {
@@ -100,7 +96,7 @@ export class SessionEngine {
 
   #reportStoreError(error: StoreUnavailableError, operation: string, kind: StoreErrorKind): void {
     publish(EVENTS.storeError, () => ({ operation, kind, message: error.message }));
-    this.logBurst("error", `store:${kind}`, error.message, error.cause ?? "");
+    this.logBurst("error", `store:${kind}`, error.message, error.cause);
   }
 
   /**
@@ -111,8 +107,7 @@ export class SessionEngine {
     const suppressed = this.#bursts.admit(key);
     if (suppressed === null) return;
     const more = suppressed > 0 ? ` (${suppressed} similar since the last report)` : "";
-    if (detail === undefined) this.logger[level](`[coatcheck] ${message}${more}`);
-    else this.logger[level](`[coatcheck] ${message}${more}`, detail);
+    this.logger[level](detail === undefined ? {} : { err: detail }, `${message}${more}`);
   }
 
   /**

@@ -205,7 +205,8 @@ export class FlashMessages {
         out.push(new FlashMessage(v.kind, v.message));
       } else {
         engineOf(this.#session).logger.warn(
-          `[coatcheck] flash message "${key}" is not { kind, message }; dropped`,
+          {},
+          `flash message "${key}" is not { kind, message }; dropped`,
         );
       }
     }

@@ -395,7 +395,8 @@ async function move(engine: SessionEngine, input: CommitInput, now: number): Pro
     if (metaMoved) write.meta = meta;
     await store.write(newId, write, "update", now).catch(() => {
       engine.logger.warn(
-        "[coatcheck] cycleId: keys a parallel request wrote just before the new id was made may be missing (the store did not answer in time)",
+        {},
+        "cycleId: keys a parallel request wrote just before the new id was made may be missing (the store did not answer in time)",
       );
     });
   }

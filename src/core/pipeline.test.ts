@@ -22,7 +22,10 @@ function pipeline(csrf = false, logs: string[] = []) {
     secure: false,
     csrf: { enabled: csrf },
     store: new MemoryStore(),
-    logger: { warn: (m) => logs.push(m), error: (m) => logs.push(m) },
+    logger: {
+      warn: (_f: unknown, m: string) => logs.push(m),
+      error: (_f: unknown, m: string) => logs.push(m),
+    },
   });
   return new RequestPipeline(engine);
 }

@@ -145,7 +145,8 @@ export class RequestPipeline {
     if (this.#warned.has(route) || this.#warned.size >= MAX_WARNED) return;
     this.#warned.add(route);
     this.engine.logger.warn(
-      `[coatcheck] ${route} renders a CSRF token or flash messages under "Cache-Control: ${policy}": a shared cache may hand this page to other users; use "private" or "no-store"`,
+      {},
+      `${route} renders a CSRF token or flash messages under "Cache-Control: ${policy}": a shared cache may hand this page to other users; use "private" or "no-store"`,
     );
   }
 }
@@ -268,7 +269,7 @@ export class Exchange {
       );
     } catch (error) {
       const unavailable = this.failure(error);
-      if (unavailable === null) engine.logger.error("[coatcheck] session commit failed", error);
+      if (unavailable === null) engine.logger.error({ err: error }, "session commit failed");
       return { response: unavailable ?? this.#respond(INTERNAL), set: {}, append: [] };
     }
     if (this.#failure !== null) return { response: this.#failure, set: {}, append: [] };

@@ -274,8 +274,8 @@ export class Session {
       return JSON.parse(text) as T;
     } catch (cause) {
       this.#engine.logger.warn(
-        `[coatcheck] session key "${key}" holds invalid JSON; treated as absent`,
-        cause,
+        { err: cause },
+        `session key "${key}" holds invalid JSON; treated as absent`,
       );
       return undefined;
     }
@@ -423,7 +423,7 @@ export class Session {
       try {
         values.push({ key, value: JSON.parse(text) });
       } catch {
-        this.#engine.logger.warn(`[coatcheck] session key "${key}" holds invalid JSON; dropped`);
+        this.#engine.logger.warn({}, `session key "${key}" holds invalid JSON; dropped`);
       }
     }
     return values;
@@ -524,7 +524,8 @@ export class Session {
     const problem = metaProblem(meta, now) ?? measured.problem;
     if (problem === null) return measured.bytes;
     this.#engine.logger.warn(
-      `[coatcheck] a stored session is corrupt (${problem}); it was deleted and the request starts a new session`,
+      {},
+      `a stored session is corrupt (${problem}); it was deleted and the request starts a new session`,
     );
     this.#engine.guarded.destroy(id).catch(() => {
       // Logged by the guard; the next read finds it again.

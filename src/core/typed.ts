@@ -224,7 +224,8 @@ export class TypedSessionDefinition<T> {
     const checked = await this.#check(stored);
     if (checked.ok) return checked.value;
     engineOf(session).logger.warn(
-      `[coatcheck] typed session "${this.name}" holds a value that does not fit its schema (${checked.why}); it was replaced by the default`,
+      {},
+      `typed session "${this.name}" holds a value that does not fit its schema (${checked.why}); it was replaced by the default`,
     );
     // Drop it so the next request starts clean instead of logging again.
     await session.remove(this.name);

@@ -75,13 +75,14 @@ export function postgresStoreFromConfig(
     if (down) return;
     down = true;
     logger.error(
-      `[coatcheck] PostgreSQL connection lost (${error.message}); session requests answer 503 until it is back`,
+      {},
+      `PostgreSQL connection lost (${error.message}); session requests answer 503 until it is back`,
     );
   });
   pool.on("connect", () => {
     if (!down) return;
     down = false;
-    logger.warn("[coatcheck] PostgreSQL connection restored");
+    logger.warn({}, "PostgreSQL connection restored");
   });
   return new PostgresStore(pool, {
     schema: config.postgresSchema,

@@ -184,7 +184,7 @@ export class PostgresStore implements RecordStore, LockStore {
    */
   ready(): Promise<void> {
     this.#ready ??= this.#checkTables().catch((error: unknown) => {
-      this.#logger.error(`[coatcheck] PostgreSQL store not ready: ${(error as Error).message}`);
+      this.#logger.error({}, `PostgreSQL store not ready: ${(error as Error).message}`);
     });
     return this.#ready;
   }
@@ -312,7 +312,8 @@ export class PostgresStore implements RecordStore, LockStore {
       if (!this.#sweepFailed) {
         this.#sweepFailed = true;
         this.#logger.warn(
-          `[coatcheck] PostgreSQL sweep of expired sessions failed (${(error as Error).message}); retrying on the next interval`,
+          {},
+          `PostgreSQL sweep of expired sessions failed (${(error as Error).message}); retrying on the next interval`,
         );
       }
       throw error;
@@ -386,7 +387,8 @@ export class PostgresStore implements RecordStore, LockStore {
   #corrupt(id: string, reason: string): void {
     const key = this.keyOf(id).toString("hex");
     this.#logger.warn(
-      `[coatcheck] PostgreSQL row ${key} in ${this.#names.sessions} is not a readable session (${reason}); treated as missing`,
+      {},
+      `PostgreSQL row ${key} in ${this.#names.sessions} is not a readable session (${reason}); treated as missing`,
     );
   }
 }

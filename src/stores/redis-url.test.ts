@@ -137,7 +137,7 @@ test("a Sentinel client whose first connection gave up is replaced until one con
       options: { storage: "redis", redisSentinels: ["127.0.0.1:1"], redisSentinelName: "main" },
       env: {},
     }),
-    { error: (m) => errors.push(m), warn() {} },
+    { error: (_f: unknown, m: string) => errors.push(m), warn() {} },
     () => fake,
   );
   await store.ready();

@@ -145,13 +145,14 @@ function outageLog(logger: Logger) {
       down = true;
       const reason = error instanceof Error ? error.message : String(error);
       logger.error(
-        `[coatcheck] Redis connection failed (${reason}); session requests answer 503 until it is back`,
+        {},
+        `Redis connection failed (${reason}); session requests answer 503 until it is back`,
       );
     },
     restored() {
       if (!down) return;
       down = false;
-      logger.warn("[coatcheck] Redis connection restored");
+      logger.warn({}, "Redis connection restored");
     },
   };
 }

@@ -393,9 +393,7 @@ export class RedisStore implements RecordStore, LockStore {
     for (const field of change.del) args.push(DATA + field);
     const reply = await this.#run(SCRIPTS.write, key, args);
     if (Number(reply) === -1) {
-      this.#logger.warn(
-        `[coatcheck] Redis key ${key} holds a value that is not a session; not written`,
-      );
+      this.#logger.warn({}, `Redis key ${key} holds a value that is not a session; not written`);
     }
     if (Number(reply) === 1 && mode === "create" && this.#wait) await this.#replicated(key);
     return Number(reply) === 1;
@@ -407,7 +405,7 @@ export class RedisStore implements RecordStore, LockStore {
     const acked = Number(await this.#send(key, ["WAIT", replicas, timeout]));
     if (acked >= Number(replicas)) return;
     const message = `new session record acknowledged by ${acked} of ${replicas} replicas within ${timeout} ms (redis_wait_replicas); answering 503`;
-    this.#logger.warn(`[coatcheck] ${message}`);
+    this.#logger.warn({}, `${message}`);
     throw new Error(message);
   }
 
@@ -493,8 +491,6 @@ export class RedisStore implements RecordStore, LockStore {
   }
 
   #corrupt(key: string, reason: string): void {
-    this.#logger.warn(
-      `[coatcheck] Redis key ${key} is not a readable session (${reason}); deleted`,
-    );
+    this.#logger.warn({}, `Redis key ${key} is not a readable session (${reason}); deleted`);
   }
 }

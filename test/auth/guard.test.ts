@@ -160,7 +160,7 @@ test("a store outage while the guard reads the session answers 503, not a crash"
     secure: false,
     csrf: { enabled: false },
     store: new DownStore(),
-    logger: { warn: () => {}, error: (m) => errors.push(m) },
+    logger: { warn: () => {}, error: (_f: unknown, m: string) => errors.push(m) },
   });
   const app = new Hono();
   app.onError((_error, c) => c.text("Internal Server Error", 500));

@@ -14,8 +14,8 @@ export function recordingLogger() {
   const warnings: string[] = [];
   const errors: string[] = [];
   const logger: Logger = {
-    warn: (message) => warnings.push(message),
-    error: (message) => errors.push(message),
+    warn: (_f: unknown, message: string) => warnings.push(message),
+    error: (_f: unknown, message: string) => errors.push(message),
   };
   return { logger, warnings, errors };
 }

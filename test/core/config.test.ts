@@ -367,7 +367,7 @@ describe("programmatic options and the environment", () => {
 
   test("the memory store under NODE_ENV=production: one warning at start-up", () => {
     const warnings: string[] = [];
-    const logger = { warn: (m: string) => warnings.push(m), error: () => {} };
+    const logger = { warn: (_f: unknown, m: string) => warnings.push(m), error: () => {} };
     createSessionEngine({ env: { NODE_ENV: "production" }, logger });
     expect(warnings).toEqual([
       expect.stringMatching(/WARNING: storage = "memory" with NODE_ENV=production/),
@@ -383,14 +383,14 @@ describe("programmatic options and the environment", () => {
     loadConfig({
       options: { secure: false },
       env: { NODE_ENV: "production" },
-      warn: (m) => warnings.push(m),
+      warn: (m: string) => warnings.push(m),
     });
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/WARNING: session\.secure = false with NODE_ENV=production/);
     loadConfig({
       options: { secure: false },
       env: { NODE_ENV: "development" },
-      warn: (m) => warnings.push(m),
+      warn: (m: string) => warnings.push(m),
     });
     expect(warnings).toHaveLength(1);
   });

@@ -29,7 +29,7 @@ function app() {
   const engine = createSessionEngine({
     secure: false,
     lockTimeoutMs: 50,
-    logger: { warn: (m: string) => warnings.push(m), error: () => {} },
+    logger: { warn: (_f: unknown, m: string) => warnings.push(m), error: () => {} },
   });
   const a = new Hono();
   a.use(session(engine));

@@ -36,8 +36,8 @@ function recorder() {
     errors,
     warnings,
     logger: {
-      error: (m: string) => errors.push(m),
-      warn: (m: string) => warnings.push(m),
+      error: (_f: unknown, m: string) => errors.push(m),
+      warn: (_f: unknown, m: string) => warnings.push(m),
     },
   };
 }
@@ -123,7 +123,7 @@ describe("PostgreSQL faults", () => {
       await server.start();
       await eventually(async () => (await probe(app, jar)) === "1");
       expect(log.errors.some((e) => e.includes("PostgreSQL connection lost"))).toBe(true);
-      expect(log.warnings).toContain("[coatcheck] PostgreSQL connection restored");
+      expect(log.warnings).toContain("PostgreSQL connection restored");
     } finally {
       await engine.store.close?.();
     }

@@ -32,8 +32,8 @@ function recorder() {
     errors,
     warnings,
     logger: {
-      error: (m: string) => errors.push(m),
-      warn: (m: string) => warnings.push(m),
+      error: (_f: unknown, m: string) => errors.push(m),
+      warn: (_f: unknown, m: string) => warnings.push(m),
     },
   };
 }
@@ -103,7 +103,7 @@ describe("Redis faults", () => {
       const jar = new Jar();
       await eventually(() => works(app, jar));
       expect(await (await app.request("/get/probe", { headers: jar.headers() })).json()).toBe("1");
-      expect(log.warnings).toContain("[coatcheck] Redis connection restored");
+      expect(log.warnings).toContain("Redis connection restored");
     } finally {
       await engine.store.close?.();
     }

@@ -95,7 +95,7 @@ describe("Hono on the Redis store", () => {
     const warnings: string[] = [];
     const store = new RedisStore(client, {
       keyPrefix: uniquePrefix("corrupt"),
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (_f: unknown, m: string) => warnings.push(m) },
     });
     const app = sessionApp(engineWith(store));
     const jar = new Jar();

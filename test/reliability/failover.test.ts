@@ -110,7 +110,7 @@ describe("configured topologies", () => {
     const warnings: string[] = [];
     const { app } = demo(
       { ...clusterEnv(), COATCHECK_SESSION__REDIS_WAIT_REPLICAS: "2" },
-      { error() {}, warn: (m) => warnings.push(m) },
+      { error() {}, warn: (_f, m) => warnings.push(m) },
     );
     const res = await app.request("/login");
     expect(res.status).toBe(503);

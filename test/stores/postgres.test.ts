@@ -44,7 +44,10 @@ function logged() {
   return {
     warnings,
     errors,
-    logger: { warn: (m: string) => warnings.push(m), error: (m: string) => errors.push(m) },
+    logger: {
+      warn: (_f: unknown, m: string) => warnings.push(m),
+      error: (_f: unknown, m: string) => errors.push(m),
+    },
   };
 }
 

@@ -42,7 +42,7 @@ describe("RedisStore on real Redis", () => {
 
   function logged() {
     const warnings: string[] = [];
-    return { warnings, logger: { warn: (m: string) => warnings.push(m) } };
+    return { warnings, logger: { warn: (_f: unknown, m: string) => warnings.push(m) } };
   }
 
   test("the key is the prefix plus a hash tag of sha256(id): no id in the store", async () => {

@@ -31,7 +31,10 @@ export function engineHarness(store: SessionStore, options: SessionOptions = {})
     secure: false,
     csrf: { enabled: false },
     now: clock.now,
-    logger: { warn: (m: string) => warnings.push(m), error: (m: string) => errors.push(m) },
+    logger: {
+      warn: (_f: unknown, m: string) => warnings.push(m),
+      error: (_f: unknown, m: string) => errors.push(m),
+    },
     ...options,
   });
 

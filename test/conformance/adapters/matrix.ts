@@ -171,8 +171,8 @@ export function describeMatrix(name: string, body: (t: MatrixContext) => void): 
             cleanups.push(dispose);
             const store = new ProbeStore(inner);
             const logs: string[] = [];
-            const log = (message: string, ...details: unknown[]) => {
-              logs.push([message, ...details.map(String)].join(" "));
+            const log = (fields: Record<string, unknown>, message: string) => {
+              logs.push([message, ...Object.values(fields).map(String)].join(" "));
             };
             const engine = createSessionEngine({
               env: {},
