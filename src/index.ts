@@ -24,6 +24,7 @@ export type { FormBodyProblem } from "./core/csrf-form.js";
 export {
   type EngineHealth,
   type EngineOptions,
+  type LogFields,
   type Logger,
   SessionEngine,
 } from "./core/engine.js";
