@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
+import { connect as h2Connect } from "node:http2";
 import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -337,6 +338,25 @@ describe('secure = "auto" on a TLS socket', () => {
     const plain = await post(http, { ...host, origin: `http://localhost:${port}` });
     expect(plain.status).toBe(403);
     expect(JSON.parse(plain.body).message).toContain(`expected https://localhost:${port}`);
+  });
+
+  test("Fastify over HTTP/2 with TLS: Secure set from the h2 socket", async () => {
+    const app = Fastify({ http2: true, https: tls });
+    await app.register(fastifyAdapter.coatcheck, { engine: engine({ secure: "auto" }) });
+    app.get("/token", async (request) => (await fastifyAdapter.getCsrfToken(request)).token());
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    closers.push(() => void app.close());
+    const { port } = app.server.address() as AddressInfo;
+    const session = h2Connect(`https://localhost:${port}`, { rejectUnauthorized: false });
+    closers.push(() => session.close());
+    const setCookie = await new Promise<string>((resolve, reject) => {
+      const stream = session.request({ ":method": "GET", ":path": "/token" });
+      stream.on("response", (h) => resolve(String(h["set-cookie"] ?? "")));
+      stream.on("error", reject);
+      stream.resume();
+    });
+    expect(setCookie).toMatch(/^session_id=/);
+    expect(secureAttr(setCookie)).toBe(true);
   });
 });
 
