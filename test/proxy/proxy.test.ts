@@ -264,7 +264,7 @@ describe.each(untrusted)("%s", (_name, build, trust) => {
     );
   });
 
-  test("the message never quotes the token, the session id or a raw control character", async () => {
+  test("the message names the received origin and never quotes the token or the session id", async () => {
     const http = await build({ ...trust, secure: "auto" });
     const { cookie, token } = await tokenOf(http, {});
     const res = await http("POST", "/submit", {
