@@ -71,6 +71,7 @@ export {
   RequestPipeline,
   requestHost,
 } from "./core/pipeline.js";
+export type { ClientView } from "./core/proxy.js";
 export { CSRF_SECRET_KEY, type SessionUsage, usageOf } from "./core/session.js";
 export type {
   LockStore,

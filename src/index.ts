@@ -51,6 +51,7 @@ export type { ExpiryPolicy } from "./core/expiry.js";
 export { FlashKind, FlashMessage, FlashMessages } from "./core/flash.js";
 export type { GuardOptions } from "./core/guard.js";
 export type { PipelineOptions } from "./core/pipeline.js";
+export type { TrustProxy } from "./core/proxy.js";
 export { Session } from "./core/session.js";
 export type { SessionStore } from "./core/store.js";
 export {

@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import type { Context, MiddlewareHandler } from "hono";
 import { CsrfToken } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
@@ -10,6 +11,7 @@ import {
   type PipelineRequest,
   RequestPipeline,
 } from "../core/pipeline.js";
+import { socketFacts } from "../core/proxy.js";
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
 import { applyOutcome, cachedFormField, toResponse } from "./web.js";
@@ -77,6 +79,9 @@ function requestOf(c: Context): PipelineRequest {
     header: (name) => c.req.header(name),
     // `app.request()` and HTTP/2 carry no Host header; the URL always has the authority.
     authority: () => new URL(c.req.url).host,
+    // @hono/node-server puts the Node request in `c.env.incoming`; elsewhere there is no socket.
+    connection: () =>
+      socketFacts((c.env as { incoming?: { socket?: Socket } } | undefined)?.incoming?.socket),
     formField: cachedFormField(c.req, c.req.header("content-type")),
   };
 }

@@ -15,6 +15,7 @@ import {
 } from "../core/csrf-form.js";
 import type { CoatcheckResponse } from "../core/errors.js";
 import type { Outcome, PipelineRequest } from "../core/pipeline.js";
+import { socketFacts } from "../core/proxy.js";
 
 /**
  * Pieces shared by the adapters that sit on Node's `http` objects (Express, Fastify): the request
@@ -60,6 +61,7 @@ export function nodeRequest(
     path: pathOf(target),
     header: (name) => requestHeader(req, name),
     authority: () => requestHeader(req, ":authority"),
+    connection: () => socketFacts(req.socket),
     formField: (name) => {
       field ??= nodeFormField(req, parsed);
       return field(name);

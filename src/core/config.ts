@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "./errors.js";
 import { MAX_LIFETIME_SECS } from "./expiry.js";
+import { checkTrustEntry, type TrustProxy } from "./proxy.js";
 import { identifierProblem } from "./sql-identifier.js";
 
 /**
@@ -16,7 +17,8 @@ export interface SessionConfig {
   cookieName: string;
   cookiePath: string;
   cookieDomain: string | undefined;
-  secure: boolean;
+  /** `Secure` on the cookie: always, never, or `"auto"`: exactly on requests that came over HTTPS. */
+  secure: boolean | "auto";
   httpOnly: boolean;
   sameSite: "strict" | "lax" | "none";
   /** Absolute lifetime in seconds; 0 = browser-session cookie. */
@@ -70,6 +72,10 @@ export interface SessionConfig {
   maxFlashMessages: number;
   /** Deepest nesting of arrays and objects in a value. */
   maxDepth: number;
+  /** Which peers may report how a request reached them (forwarded headers); see {@link TrustProxy}. */
+  trustProxy: TrustProxy;
+  /** The origins (scheme://host[:port]) the site is reached at; the CSRF check expects these, whatever `Host` says. Empty = from the request. */
+  publicOrigin: string[];
   csrf: CsrfConfig;
 }
 
@@ -87,11 +93,13 @@ export interface CsrfConfig {
 
 /** Every key optional, one level into nested tables. */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
-/** Programmatic options: any subset of {@link SessionConfig}, in camelCase. */
-export type SessionOptions = DeepPartial<SessionConfig>;
+/** Programmatic options: any subset of {@link SessionConfig}, in camelCase (`publicOrigin` may be one string). */
+export type SessionOptions = Omit<DeepPartial<SessionConfig>, "publicOrigin"> & {
+  publicOrigin?: string | string[];
+};
 
-/** The value type of a configuration key. */
-export type Kind = "string" | "boolean" | "integer" | "string[]";
+/** The value type of a configuration key; `mixed` keys parse their own values (see `KeySpec.parse`). */
+export type Kind = "string" | "boolean" | "integer" | "string[]" | "mixed";
 
 /** One row per key: the single source for TOML, environment, options, defaults and the README. */
 export interface KeySpec {
@@ -107,6 +115,11 @@ export interface KeySpec {
   check?: (value: never) => string | undefined;
   /** Canonical form of an accepted value, applied before `check` (e.g. lower case). */
   normalize?: (value: never) => unknown;
+  /**
+   * For `mixed` keys: the value from raw input (an environment variable is always text), or a
+   * problem ("must be …").
+   */
+  parse?: (raw: unknown, fromEnv: boolean) => { value: unknown } | { problem: string };
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 §5.6.2 token
@@ -158,9 +171,17 @@ export const SESSION_KEYS: readonly KeySpec[] = [
   {
     toml: "secure",
     option: "secure",
-    kind: "boolean",
+    kind: "mixed",
     default: true,
-    doc: "Send the cookie over HTTPS only. Set false for plain-HTTP development.",
+    doc: 'Send the cookie over HTTPS only. false for plain-HTTP development; "auto" = Secure exactly on requests that came over HTTPS (directly or through a trusted proxy).',
+    parse: (raw, fromEnv) => {
+      if (typeof raw === "boolean") return { value: raw };
+      const text = typeof raw === "string" ? raw.trim().toLowerCase() : undefined;
+      if (text === "auto") return { value: "auto" };
+      if (fromEnv && text !== undefined && /^(true|1|yes|on)$/.test(text)) return { value: true };
+      if (fromEnv && text !== undefined && /^(false|0|no|off)$/.test(text)) return { value: false };
+      return { problem: fromEnv ? 'must be true, false or "auto"' : 'must be a boolean or "auto"' };
+    },
   },
   {
     toml: "http_only",
@@ -438,7 +459,77 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     doc: "Deepest nesting of arrays and objects in a value; deeper is refused on insert and corrupt when read.",
     check: int(1, 1000),
   },
+  {
+    toml: "trust_proxy",
+    option: "trustProxy",
+    kind: "mixed",
+    default: false,
+    doc: 'Whose forwarded headers (Forwarded, X-Forwarded-Proto/-Host) count: false = nobody; true = every hop; a hop count; or a list of addresses, CIDR ranges and "loopback", "private", "linklocal" (environment: true, false, a number or a comma list).',
+    parse: parseTrustProxy,
+  },
+  {
+    toml: "public_origin",
+    option: "publicOrigin",
+    kind: "mixed",
+    default: [],
+    doc: "The origin(s) the site is reached at (scheme://host[:port]; one or a list): the CSRF check expects these instead of the request's Host.",
+    parse: (raw, fromEnv) => {
+      const list =
+        typeof raw === "string"
+          ? fromEnv
+            ? splitComma(raw)
+            : [raw]
+          : Array.isArray(raw) && raw.every((x) => typeof x === "string")
+            ? (raw as string[])
+            : undefined;
+      if (list === undefined) return { problem: "must be an origin or a list of origins" };
+      const problem = originListProblem(list);
+      return problem === undefined ? { value: list } : { problem };
+    },
+  },
 ];
+
+function splitComma(text: string): string[] {
+  return text.trim() === "" ? [] : text.split(",").map((s) => s.trim());
+}
+
+/** `trust_proxy`: a boolean, a hop count, a list; from the environment, the same written as text. */
+function parseTrustProxy(raw: unknown, fromEnv: boolean): { value: unknown } | { problem: string } {
+  let value: unknown = raw;
+  if (fromEnv && typeof raw === "string") {
+    const text = raw.trim();
+    if (/^(true|false)$/i.test(text)) value = text.toLowerCase() === "true";
+    else if (/^\d+$/.test(text)) value = Number(text);
+    else value = splitComma(text);
+  }
+  if (typeof value === "boolean") return { value };
+  if (typeof value === "bigint") value = Number(value);
+  if (typeof value === "number")
+    return Number.isInteger(value) && value >= 1 && value <= 32
+      ? { value }
+      : { problem: "must be a hop count from 1 to 32 (or true, false, a list)" };
+  if (Array.isArray(value) && value.every((x) => typeof x === "string")) {
+    for (const entry of value as string[]) {
+      const problem = checkTrustEntry(entry.trim());
+      if (problem) return { problem: `holds ${problem}` };
+    }
+    return { value: (value as string[]).map((e) => e.trim()) };
+  }
+  return { problem: "must be true, false, a hop count or a list of addresses and CIDR ranges" };
+}
+
+/** A list of origins, each exactly scheme://host[:port]; the problem with the first bad one. */
+function originListProblem(v: readonly string[]): string | undefined {
+  for (const o of v) {
+    try {
+      if (new URL(o).origin !== o)
+        return `holds "${o}", which is not an origin (scheme://host[:port], no path)`;
+    } catch {
+      return `holds "${o}", which is not an origin (scheme://host[:port])`;
+    }
+  }
+  return undefined;
+}
 
 export const CSRF_KEYS: readonly KeySpec[] = [
   {
@@ -481,17 +572,7 @@ export const CSRF_KEYS: readonly KeySpec[] = [
     kind: "string[]",
     default: [],
     doc: "Other origins allowed to post (scheme://host[:port]).",
-    check: (v: string[]) => {
-      for (const o of v) {
-        try {
-          if (new URL(o).origin !== o)
-            return `holds "${o}", which is not an origin (scheme://host[:port], no path)`;
-        } catch {
-          return `holds "${o}", which is not an origin (scheme://host[:port])`;
-        }
-      }
-      return undefined;
-    },
+    check: originListProblem,
   },
   {
     toml: "exempt_paths",
@@ -567,6 +648,15 @@ function article(word: string): string {
 }
 
 function coerce(spec: KeySpec, raw: unknown, path: string, source: Source): unknown {
+  if (spec.parse) {
+    const parsed = spec.parse(raw, source === "environment");
+    if ("value" in parsed) return parsed.value;
+    const from = source === "environment" ? "from the environment" : `in ${source}`;
+    throw new ConfigError(
+      path,
+      `got ${describe(typeof raw === "bigint" ? Number(raw) : raw)} ${from}; ${parsed.problem}`,
+    );
+  }
   if (source === "environment" && typeof raw === "string") {
     const text = raw.trim();
     switch (spec.kind) {
@@ -716,7 +806,8 @@ function misplaced(name: string, value: unknown): ConfigError | undefined {
 function build(layers: Layers): SessionConfig {
   const session: Record<string, unknown> = {};
   const csrf: Record<string, unknown> = {};
-  for (const s of SESSION_KEYS) session[s.option] = s.default;
+  for (const s of SESSION_KEYS)
+    session[s.option] = Array.isArray(s.default) ? [...s.default] : s.default;
   for (const s of CSRF_KEYS) csrf[s.option] = Array.isArray(s.default) ? [...s.default] : s.default;
 
   if (layers.toml) {
@@ -818,27 +909,29 @@ function build(layers: Layers): SessionConfig {
  */
 function checkCombinations(c: SessionConfig): void {
   const lowerName = c.cookieName.toLowerCase();
-  if (c.sameSite === "none" && !c.secure) {
+  // "auto" leaves Secure off on plain-HTTP requests, where browsers drop these cookies outright.
+  const auto = c.secure === "auto" ? ` ("auto" leaves Secure off on plain-HTTP requests)` : "";
+  if (c.sameSite === "none" && c.secure !== true) {
     throw new ConfigError(
       "session.same_site",
-      'got "none" with secure = false; browsers drop SameSite=None cookies that are not Secure. Set secure = true or use "lax"',
+      `got "none" with secure = ${JSON.stringify(c.secure)}; browsers drop SameSite=None cookies that are not Secure${auto}. Set secure = true or use "lax"`,
     );
   }
   if (lowerName.startsWith("__host-")) {
-    if (!c.secure)
+    if (c.secure !== true)
       throw new ConfigError(
         "session.cookie_name",
-        `"${c.cookieName}" needs secure = true (the __Host- prefix)`,
+        `"${c.cookieName}" needs secure = true (the __Host- prefix)${auto}`,
       );
     if (c.cookieDomain !== undefined)
       throw new ConfigError("session.cookie_domain", `must be unset with a __Host- cookie name`);
     if (c.cookiePath !== "/")
       throw new ConfigError("session.cookie_path", `must be "/" with a __Host- cookie name`);
   }
-  if (lowerName.startsWith("__secure-") && !c.secure) {
+  if (lowerName.startsWith("__secure-") && c.secure !== true) {
     throw new ConfigError(
       "session.cookie_name",
-      `"${c.cookieName}" needs secure = true (the __Secure- prefix)`,
+      `"${c.cookieName}" needs secure = true (the __Secure- prefix)${auto}`,
     );
   }
   if (
@@ -905,7 +998,7 @@ export function loadConfig(input: LoadConfigOptions = {}): SessionConfig {
   }
   const env = input.env ?? process.env;
   const config = build({ toml, options: input.options, env });
-  if (!config.secure && env.NODE_ENV === "production") {
+  if (config.secure === false && env.NODE_ENV === "production") {
     (input.warn ?? console.warn)(
       "[coatcheck] WARNING: session.secure = false with NODE_ENV=production. The session cookie will be sent over plain HTTP. Set secure = true behind HTTPS.",
     );

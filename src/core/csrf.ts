@@ -35,6 +35,12 @@ export interface CsrfRequest {
    * {@link CsrfBodyError} for a body too large, too slow or already consumed.
    */
   formField(name: string): Promise<unknown>;
+  /**
+   * The origins this site is reached at, when the caller knows them better than `Host` does (the
+   * request pipeline: `public_origin`, or how the client reached the first trusted proxy). Without
+   * it they are derived from `Host`: `https://<Host>`, and `http://<Host>` unless `secure = true`.
+   */
+  expectedOrigins?: readonly string[];
 }
 
 /** A failed check, ready to send. The handler must not run and the session must not be saved. */
@@ -56,6 +62,7 @@ export type CsrfFailureReason =
   | "cross_site"
   | "origin_null"
   | "origin_mismatch"
+  | "referer_mismatch"
   | "request_unreadable"
   | FormBodyProblem;
 
@@ -238,51 +245,86 @@ function isExempt(path: string, exempt: readonly string[]): boolean {
 const HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
 /**
- * The request's own origin is `https://<Host>` when cookies are `secure` (they only travel over
- * HTTPS then), and `http://` or `https://<Host>` otherwise. Deriving it this way needs no trust in
- * `X-Forwarded-Proto`, and works behind a TLS-terminating proxy that passes `Host` through; a proxy
- * that rewrites `Host` needs the public origin in `trusted_origins`.
+ * The origins of a site reached at `host`: `https://<host>`, and `http://<host>` too unless the
+ * request came over HTTPS (`protocol`) or cookies are always `Secure` (they only travel over HTTPS
+ * then). Empty when `host` is missing or not a host. Normalized as browsers write `Origin`.
  */
-function isOwnOrigin(origin: string, host: string | undefined, secure: boolean): boolean {
-  if (host === undefined || !HOST.test(host)) return false;
-  let url: URL;
-  try {
-    url = new URL(origin);
-  } catch {
-    return false;
+export function ownOrigins(
+  host: string | undefined,
+  protocol: "http" | "https" | undefined,
+  secure: boolean | "auto",
+): string[] {
+  if (host === undefined || !HOST.test(host)) return [];
+  const schemes = protocol === "https" || secure === true ? ["https:"] : ["https:", "http:"];
+  const out: string[] = [];
+  for (const scheme of schemes) {
+    try {
+      const origin = new URL(`${scheme}//${host}`).origin;
+      if (origin !== "null") out.push(origin);
+    } catch {
+      // Not a host after all.
+    }
   }
-  if (url.origin !== origin) return false;
-  if (url.protocol !== "https:" && (secure || url.protocol !== "http:")) return false;
-  try {
-    return new URL(`${url.protocol}//${host}`).host === url.host;
-  } catch {
-    return false;
-  }
+  return out;
+}
+
+/** A value from the request, fit to quote in a message: printable, short. */
+function quoted(value: string): string {
+  const printable = value.replace(/[^\x20-\x7e]/g, "?");
+  return JSON.stringify(printable.length > 120 ? `${printable.slice(0, 120)}…` : printable);
+}
+
+/** What the origin check saw, for the message of its rejection. */
+interface OriginSeen {
+  reason: CsrfFailureReason;
+  received?: string;
+  expected: readonly string[];
 }
 
 function originProblem(
   request: CsrfRequest,
   config: CsrfConfig,
-  secure: boolean,
-): CsrfFailureReason | null {
+  secure: boolean | "auto",
+): OriginSeen | null {
   const origin = request.header("origin");
   if (origin !== undefined && config.trustedOrigins.includes(origin)) return null;
+  const expected = request.expectedOrigins ?? ownOrigins(request.header("host"), undefined, secure);
   if (origin !== undefined) {
     // Sandboxed frames, data: URLs and cross-origin redirects send "null": never a page of ours.
-    if (origin.trim().toLowerCase() === "null") return "origin_null";
-    if (!isOwnOrigin(origin, request.header("host"), secure)) return "origin_mismatch";
+    if (origin.trim().toLowerCase() === "null") return { reason: "origin_null", expected };
+    if (!expected.includes(origin))
+      return { reason: "origin_mismatch", received: quoted(origin), expected };
   }
   const site = request.header("sec-fetch-site");
   if (site?.split(",").some((part) => part.trim().toLowerCase() === "cross-site"))
-    return "cross_site";
-  return null;
+    return { reason: "cross_site", expected };
+  if (origin !== undefined || site !== undefined) return null;
+  // Neither header (an old browser, or one that strips them): Referer is the last witness. A
+  // missing one proves nothing (privacy settings drop it); the token still decides.
+  const referer = request.header("referer");
+  if (referer === undefined) return null;
+  let from: string;
+  try {
+    const url = new URL(referer);
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw new TypeError("not a page");
+    from = url.origin;
+  } catch {
+    return {
+      reason: "referer_mismatch",
+      received: "a Referer that is not an http(s) URL",
+      expected,
+    };
+  }
+  if (expected.includes(from) || config.trustedOrigins.includes(from)) return null;
+  // Only the Referer's origin is quoted: its path or query may hold anything.
+  return { reason: "referer_mismatch", received: `Referer from ${quoted(from)}`, expected };
 }
 
 async function findProblem(
   engine: SessionEngine,
   session: Session,
   request: CsrfRequest,
-): Promise<CsrfFailureReason | null> {
+): Promise<CsrfFailureReason | OriginSeen | null> {
   const config = engine.config.csrf;
   if (typeof request.method === "string" && SAFE_METHODS.has(request.method)) return null;
   if (typeof request.path === "string" && isExempt(request.path, config.exemptPaths)) return null;
@@ -296,7 +338,16 @@ async function findProblem(
   return matches(extracted.token, secret) ? null : "token_mismatch";
 }
 
-function messageFor(reason: CsrfFailureReason, config: CsrfConfig): string {
+/** "https://a or https://b", or a word when nothing could be derived. */
+function expectedText(expected: readonly string[]): string {
+  return expected.length === 0 ? "no origin (the request names no host)" : expected.join(" or ");
+}
+
+function messageFor(
+  reason: CsrfFailureReason,
+  config: CsrfConfig,
+  seen: { received?: string; expected: readonly string[] } | undefined,
+): string {
   switch (reason) {
     case "no_session":
       return "no session with a CSRF secret: load the page that renders the form first (are cookies blocked?)";
@@ -313,7 +364,9 @@ function messageFor(reason: CsrfFailureReason, config: CsrfConfig): string {
     case "origin_null":
       return "request with Origin: null refused";
     case "origin_mismatch":
-      return "Origin is neither this site nor a trusted origin";
+      return `Origin ${seen?.received ?? "(unknown)"} is neither this site nor a trusted origin; expected ${expectedText(seen?.expected ?? [])}`;
+    case "referer_mismatch":
+      return `request without Origin refused: ${seen?.received ?? "its Referer"} is neither this site nor a trusted origin; expected ${expectedText(seen?.expected ?? [])}`;
     case "request_unreadable":
       return "request could not be read for the CSRF check";
     case "body_too_large":
@@ -332,13 +385,16 @@ const PAGE = (message: string) =>
  *   detail, and `HX-Reswap: none` so nothing on the page is replaced (htmx 4 swaps 4xx by default);
  * - `Accept` with `text/html` (a plain form post): a short HTML page;
  * - anyone else: JSON `{"error":"csrf_validation_failed","message":…}`.
+ *
+ * `seen` (origin and Referer rejections) names what was received and the origins expected.
  */
 export function csrfRejection(
   request: Pick<CsrfRequest, "header">,
   reason: CsrfFailureReason,
   config: CsrfConfig,
+  seen?: { received?: string; expected: readonly string[] },
 ): CsrfRejection {
-  const message = messageFor(reason, config);
+  const message = messageFor(reason, config, seen);
   const base = { "cache-control": "no-store" };
   let hx: string | undefined;
   let accept: string | undefined;
@@ -400,7 +456,7 @@ export async function verifyCsrf(
 ): Promise<CsrfRejection | null> {
   const config = engine.config.csrf;
   if (!config.enabled) return null;
-  let reason: CsrfFailureReason | null;
+  let reason: CsrfFailureReason | OriginSeen | null;
   try {
     reason = await findProblem(engine, session, request);
   } catch (error) {
@@ -409,10 +465,12 @@ export async function verifyCsrf(
     reason = error instanceof CsrfBodyError ? error.reason : "request_unreadable";
   }
   if (reason === null) return null;
-  const why = reason;
+  const why = typeof reason === "string" ? reason : reason.reason;
   const method = typeof request.method === "string" ? request.method.slice(0, 16) : "?";
   const path = typeof request.path === "string" ? request.path.slice(0, 200) : "?";
   publish(EVENTS.csrfRejected, () => ({ reason: why, method, path }));
   engine.logBurst("warn", `csrf:${why}`, `CSRF check refused ${method} ${path}: ${why}`);
-  return csrfRejection(request, reason, config);
+  return typeof reason === "string"
+    ? csrfRejection(request, reason, config)
+    : csrfRejection(request, reason.reason, config, reason);
 }

@@ -150,10 +150,12 @@ export class SessionEngine {
 
   /**
    * End a request: apply the decision table for a response with `status`, and return the headers to
-   * add. Throws {@link StoreUnavailableError} when the save fails; answer 503 then.
+   * add. Throws {@link StoreUnavailableError} when the save fails; answer 503 then. With
+   * `secure = "auto"`, `overHttps` says whether the request came over HTTPS (asked only when a
+   * cookie is set; without it the cookie is not `Secure`).
    */
-  commit(session: Session, status: number): Promise<CommitResult> {
-    return commit(this, session, status);
+  commit(session: Session, status: number, overHttps?: () => boolean): Promise<CommitResult> {
+    return commit(this, session, status, overHttps);
   }
 
   /**

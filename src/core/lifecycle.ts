@@ -158,6 +158,7 @@ export async function commit(
   engine: SessionEngine,
   session: Session,
   status: number,
+  overHttps?: () => boolean,
 ): Promise<CommitResult> {
   const input = seal(session);
   if (input === null) return UNTOUCHED;
@@ -175,7 +176,7 @@ export async function commit(
     }
     if (outcome.kind === "done") settle(session, outcome.id);
     announce(row.action, input, outcome);
-    return cookieFor(engine, row, input, outcome, now);
+    return cookieFor(engine, row, input, outcome, now, overHttps);
   } finally {
     if (input.lock !== null) {
       const { id, token } = input.lock;
@@ -222,10 +223,11 @@ function cookieFor(
   input: CommitInput,
   outcome: Outcome,
   now: number,
+  overHttps: (() => boolean) | undefined,
 ): CommitResult {
   const config = engine.config;
   const cookie = (id: string, maxAge: number | undefined) => ({
-    setCookie: serializeCookie(config.cookieName, id, cookieAttributes(engine), maxAge),
+    setCookie: serializeCookie(config.cookieName, id, cookieAttributes(engine, overHttps), maxAge),
     action: row.action,
   });
   const set = () => {
@@ -403,12 +405,13 @@ async function move(engine: SessionEngine, input: CommitInput, now: number): Pro
   return { kind: "done", id: newId, meta };
 }
 
-function cookieAttributes(engine: SessionEngine) {
+/** `secure = "auto"` asks how this request came (unknown = not over HTTPS). */
+function cookieAttributes(engine: SessionEngine, overHttps: (() => boolean) | undefined) {
   const c = engine.config;
   return {
     path: c.cookiePath,
     domain: c.cookieDomain,
-    secure: c.secure,
+    secure: c.secure === "auto" ? (overHttps?.() ?? false) : c.secure,
     httpOnly: c.httpOnly,
     sameSite: c.sameSite,
   };

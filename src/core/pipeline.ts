@@ -1,4 +1,10 @@
-import { CSRF_FAILED_EVENT, type CsrfRejection, csrfApplies, verifyCsrf } from "./csrf.js";
+import {
+  CSRF_FAILED_EVENT,
+  type CsrfRejection,
+  csrfApplies,
+  ownOrigins,
+  verifyCsrf,
+} from "./csrf.js";
 import type { SessionEngine } from "./engine.js";
 import {
   type CoatcheckResponse,
@@ -11,6 +17,7 @@ import {
 } from "./errors.js";
 import type { AccessGuard } from "./guard.js";
 import type { CommitResult } from "./lifecycle.js";
+import { type ClientView, clientView, compileTrust } from "./proxy.js";
 import { type Session, usageOf } from "./session.js";
 
 /**
@@ -38,6 +45,12 @@ export interface PipelineRequest {
    * (see `webFormField`, `formFieldFromBytes`); asked only by the CSRF check.
    */
   formField(name: string): Promise<unknown>;
+  /**
+   * The connection the request came on: the socket's remote address and whether it is TLS. Asked
+   * at most once, only when the CSRF check or `secure = "auto"` needs it. Without it (or with an
+   * unknown peer) the request counts as plain HTTP from no trusted proxy.
+   */
+  connection?(): { peer: string | undefined; encrypted: boolean };
 }
 
 /**
@@ -59,8 +72,8 @@ export interface PipelineOptions {
 
 /**
  * The authority the request was addressed to: `Host`, or `:authority` on HTTP/2 (which has no
- * `Host`), or the URL's. The CSRF origin check compares `Origin` with this and nothing else, so a
- * configured public origin or trusted proxy headers belong here.
+ * `Host`), or the URL's. Forwarded headers from trusted proxies and `public_origin` take its place
+ * in the CSRF origin check (see {@link Exchange.clientView}).
  */
 export function requestHost(request: PipelineRequest): string | undefined {
   return request.header("host") ?? request.authority?.();
@@ -128,11 +141,14 @@ export function exchangeOf(session: Session): Exchange | undefined {
 export class RequestPipeline {
   readonly engine: SessionEngine;
   readonly render: RenderRefusal | undefined;
+  /** @internal `trust_proxy`, compiled once. */
+  readonly trusted: (address: string | undefined, hop: number) => boolean;
   readonly #warned = new Set<string>();
 
   constructor(engine: SessionEngine, options: PipelineOptions = {}) {
     this.engine = engine;
     this.render = options.render;
+    this.trusted = compileTrust(engine.config.trustProxy);
   }
 
   /** Start one request: the session is opened (lazily, no store call yet). */
@@ -158,6 +174,7 @@ export class Exchange {
   readonly #pipeline: RequestPipeline;
   readonly #request: PipelineRequest;
   #kind: RequestKind | undefined;
+  #view: ClientView | undefined;
   /** The CSRF check ran: the answer depends on Origin and Sec-Fetch-Site. */
   #checked = false;
   /** Refused before the handler: save nothing. */
@@ -178,6 +195,32 @@ export class Exchange {
   get kind(): RequestKind {
     this.#kind ??= requestKind(this.#request.header("hx-request"), this.#request.header("accept"));
     return this.#kind;
+  }
+
+  /**
+   * How the client reached the first trusted proxy (or this server, without one): its protocol
+   * and host. Forwarded headers count only from peers `trust_proxy` trusts. Computed once.
+   */
+  clientView(): ClientView {
+    if (this.#view === undefined) {
+      const request = this.#request;
+      const connection = request.connection?.() ?? { peer: undefined, encrypted: false };
+      this.#view = clientView(this.#pipeline.trusted, {
+        peer: connection.peer,
+        encrypted: connection.encrypted,
+        host: requestHost(request),
+        header: (name) => request.header(name),
+      });
+    }
+    return this.#view;
+  }
+
+  /** The origins the CSRF check expects: `public_origin`, else the client view's. */
+  #expectedOrigins(): readonly string[] {
+    const { config } = this.#pipeline.engine;
+    if (config.publicOrigin.length > 0) return config.publicOrigin;
+    const view = this.clientView();
+    return ownOrigins(view.host, view.protocol, config.secure);
   }
 
   /**
@@ -203,6 +246,7 @@ export class Exchange {
           return request.header(lower);
         },
         formField: (name) => request.formField(name),
+        expectedOrigins: this.#expectedOrigins(),
       });
     } catch (error) {
       const unavailable = this.failure(error);
@@ -266,6 +310,7 @@ export class Exchange {
       result = await engine.commit(
         this.session,
         this.#refused ? 500 : (this.#failure?.status ?? status),
+        () => this.clientView().protocol === "https",
       );
     } catch (error) {
       const unavailable = this.failure(error);

@@ -1,4 +1,4 @@
-import { BlockList, isIP } from "node:net";
+import { BlockList, isIP, type Socket } from "node:net";
 
 /**
  * Which peers may tell coatcheck how a request reached them (`trust_proxy`):
@@ -207,5 +207,16 @@ export function clientView(
   return {
     protocol: protocol === "https" || protocol === "http" ? protocol : direct.protocol,
     host: host !== undefined && HOST.test(host) ? host.toLowerCase() : direct.host,
+  };
+}
+
+/** The peer address and TLS-ness of a socket (a TLS socket has `encrypted: true`). */
+export function socketFacts(socket: Pick<Socket, "remoteAddress"> | undefined | null): {
+  peer: string | undefined;
+  encrypted: boolean;
+} {
+  return {
+    peer: socket?.remoteAddress ?? undefined,
+    encrypted: (socket as { encrypted?: unknown } | undefined | null)?.encrypted === true,
   };
 }

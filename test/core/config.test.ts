@@ -257,6 +257,8 @@ describe("programmatic options and the environment", () => {
       max_session_bytes: "4096",
       max_flash_messages: "7",
       max_depth: "8",
+      trust_proxy: "10.0.0.0/8, loopback",
+      public_origin: "https://app.example,https://www.app.example",
     };
     const csrfValues: Record<string, string> = {
       enabled: "false",
@@ -298,6 +300,8 @@ describe("programmatic options and the environment", () => {
       redisWaitTimeoutMs: 200,
       keyPrefix: "app:",
       operationTimeoutMs: 250,
+      trustProxy: ["10.0.0.0/8", "loopback"],
+      publicOrigin: ["https://app.example", "https://www.app.example"],
       breakerThreshold: 4,
       breakerOpenMs: 200,
       breakerMaxOpenMs: 3000,
@@ -321,7 +325,9 @@ describe("programmatic options and the environment", () => {
   test("bad environment values and unknown environment keys name the variable", () => {
     expect(
       errorOf(() => loadConfig({ env: { COATCHECK_SESSION__SECURE: "maybe" } })).message,
-    ).toMatch(/COATCHECK_SESSION__SECURE: got "maybe" from the environment; must be true or false/);
+    ).toMatch(
+      /COATCHECK_SESSION__SECURE: got "maybe" from the environment; must be true, false or "auto"/,
+    );
     expect(
       errorOf(() => loadConfig({ env: { COATCHECK_SESSION__EXPIRY_SECS: "soon" } })).message,
     ).toMatch(/integer/);
