@@ -31,7 +31,6 @@ export type AnyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
 
 const exchanges = new WeakMap<AnyRequest, Exchange>();
 const HINT = 'await app.register(coatcheck) from "coatcheck/fastify", in this scope or a parent';
-
 function exchangeFor(request: AnyRequest): Exchange {
   const exchange = exchanges.get(request);
   if (exchange) return exchange;
