@@ -16,6 +16,8 @@ import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
 import { applyOutcome, cachedFormField, toResponse } from "./web.js";
 
+export { sessionErrors } from "./hono-errors.js";
+
 declare module "hono" {
   interface ContextVariableMap {
     /** The request's session, set by coatcheck's `session()` middleware. */
