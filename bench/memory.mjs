@@ -27,7 +27,11 @@ async function heap() {
 
 const setups = {
   async coatcheck() {
-    const { createSessionEngine, generateId, MemoryStore } = await fromDist("index.js");
+    const { createSessionEngine, MemoryStore } = await fromDist("index.js");
+    // generateId moved from the root entry to coatcheck/adapter-kit; older builds have it at the root.
+    const generateId =
+      (await fromDist("adapter-kit.js").catch(() => ({}))).generateId ??
+      (await fromDist("index.js")).generateId;
     const store = new MemoryStore({ maxSessions: count * 2 });
     const engine = createSessionEngine({ store, expirySecs: LIFETIME_SECS, secure: false });
     return {

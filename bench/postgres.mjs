@@ -54,6 +54,7 @@ const redisCells = CELLS.filter(
 const cells = [...POSTGRES_CELLS, ...redisCells];
 const redis = await startRedis();
 const samples = {};
+const probes = {};
 const started = Date.now();
 const loadStart = loadavg()[0].toFixed(2);
 try {
@@ -67,7 +68,7 @@ try {
         ...options,
         redis,
         postgresUrl: dbUrl.toString(),
-        probe: round === 0,
+        probes,
       });
       for (const [route, sample] of Object.entries(result)) {
         samples[cell.id] ??= {};

@@ -4,7 +4,7 @@ import { RedisStore } from "connect-redis";
 import { csrfSync } from "csrf-sync";
 import express from "express";
 import session from "express-session";
-import { keyPrefix, redisClient, serveCell, storeKind } from "../lib/cell.mjs";
+import { idleSecs, keyPrefix, redisClient, serveCell, storeKind } from "../lib/cell.mjs";
 
 const client = storeKind === "redis" ? await redisClient() : null;
 const store =
@@ -20,7 +20,14 @@ app.use(
     secret: "a benchmark secret of at least thirty-two characters",
     resave: false,
     saveUninitialized: false,
-    cookie: { httpOnly: true, sameSite: "lax" },
+    // An inactivity timeout, express-session's way: a sliding cookie maxAge, renewed on every
+    // response (`rolling`); the store's TTL follows it through `touch` (connect-redis: EXPIRE).
+    ...(idleSecs > 0 ? { rolling: true } : {}),
+    cookie: {
+      httpOnly: true,
+      sameSite: "lax",
+      ...(idleSecs > 0 ? { maxAge: idleSecs * 1000 } : {}),
+    },
   }),
 );
 app.get("/login", (req, res) => {

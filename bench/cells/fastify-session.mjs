@@ -6,7 +6,7 @@ import formbody from "@fastify/formbody";
 import fastifySession from "@fastify/session";
 import { RedisStore } from "connect-redis";
 import Fastify from "fastify";
-import { keyPrefix, redisClient, serveCell, storeKind } from "../lib/cell.mjs";
+import { idleSecs, keyPrefix, redisClient, serveCell, storeKind } from "../lib/cell.mjs";
 
 const client = storeKind === "redis" ? await redisClient() : null;
 const store =
@@ -21,7 +21,14 @@ await app.register(fastifySession, {
   store,
   secret: "a benchmark secret of at least thirty-two characters",
   saveUninitialized: false,
-  cookie: { secure: false, httpOnly: true, sameSite: "lax" },
+  // An inactivity timeout, @fastify/session's way: a cookie maxAge, renewed on every response
+  // (`rolling`, its default, which also saves the session on every request).
+  cookie: {
+    secure: false,
+    httpOnly: true,
+    sameSite: "lax",
+    ...(idleSecs > 0 ? { maxAge: idleSecs * 1000 } : {}),
+  },
 });
 await app.register(csrfProtection, {
   sessionPlugin: "@fastify/session",

@@ -22,6 +22,8 @@ export const storeKind = process.env.BENCH_STORE ?? "memory";
 export const redisUrl = process.env.BENCH_REDIS_URL;
 /** The bench's own database (bench/postgres.mjs creates it and drops it afterwards). */
 export const postgresUrl = process.env.BENCH_POSTGRES_URL;
+/** Inactivity timeout the cell configures, in seconds (0: none, the default). */
+export const idleSecs = Number(process.env.BENCH_IDLE_SECS ?? 0);
 /** Key prefix for every store of every cell, so the runner can count records by prefix. */
 export const keyPrefix = "bench:";
 

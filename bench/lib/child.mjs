@@ -16,6 +16,7 @@ export async function startCell(cell, { redisUrl, postgresUrl, execArgv = [], cw
       BENCH_PORT: String(port),
       BENCH_STORE: cell.store ?? "memory",
       BENCH_CSRF: cell.csrf ?? "on",
+      BENCH_IDLE_SECS: String(cell.idle ?? 0),
       BENCH_REDIS_URL: redisUrl ?? "",
       BENCH_POSTGRES_URL: postgresUrl ?? "",
     },

@@ -3,7 +3,7 @@
  * way an application would get it, so the figures are those of the code that ships.
  */
 import { pathToFileURL } from "node:url";
-import { keyPrefix, postgresPool, redisClient, storeKind } from "./cell.mjs";
+import { idleSecs, keyPrefix, postgresPool, redisClient, storeKind } from "./cell.mjs";
 
 /**
  * A module of the built package. `BENCH_DIST` (the runner's `--dist`) points at another build, to
@@ -50,10 +50,12 @@ export async function csrfTokenOf(session) {
 
 /**
  * Session options of a coatcheck cell: `BENCH_CSRF=off` (the "CSRF off" cells) measures the same
- * form post with the check disabled, the denominator of the check's cost.
+ * form post with the check disabled, the denominator of the check's cost; `BENCH_IDLE_SECS` (the
+ * "inactivity timeout" cells) sets an idle timeout that reads renew.
  */
 export const sessionOptions = (store) => ({
   store,
   secure: false,
   ...(process.env.BENCH_CSRF === "off" ? { csrf: { enabled: false } } : {}),
+  ...(idleSecs > 0 ? { inactivityTimeoutSecs: idleSecs } : {}),
 });

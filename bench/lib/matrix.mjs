@@ -1,10 +1,18 @@
 /**
  * What the bench measures: the cells (framework × session setup) and the routes every cell answers.
  * A cell whose pieces are not built yet (a dist/ file missing) is listed as such, not silently
- * dropped.
+ * dropped; a cell with `unavailable` is a setup the library does not offer (listed, never run).
  */
 
 export const FRAMEWORKS = ["Hono", "Express", "Fastify"];
+
+/**
+ * The inactivity timeout of the "inactivity timeout" cells (30 minutes): coatcheck's
+ * `inactivityTimeoutSecs`; the incumbents' sliding cookie `maxAge` (express-session with
+ * `rolling: true`; @fastify/session rolls by default). These cells show what renewing the idle
+ * deadline costs a read in Redis writes.
+ */
+export const IDLE_SECS = 1800;
 
 /** The session-less routes a bare cell is measured on; its other routes are the same handlers. */
 const BARE_ROUTES = ["untouched", "form"];
@@ -45,6 +53,15 @@ export const CELLS = [
     missing: {
       form: "hono-sessions has no CSRF protection (Hono's csrf() checks Origin only, no token)",
     },
+  },
+  {
+    framework: "Hono",
+    kind: "incumbent-redis",
+    label: "hono-sessions (Redis)",
+    file: "hono-sessions.mjs",
+    store: "redis",
+    unavailable:
+      "hono-sessions has no Redis store (it ships a memory store and a cookie store only)",
   },
   {
     framework: "Express",
@@ -91,6 +108,25 @@ export const CELLS = [
     store: "redis",
   },
   {
+    framework: "Express",
+    kind: "coatcheck-redis-idle",
+    label: "coatcheck (Redis), inactivity timeout",
+    file: "express-coatcheck.mjs",
+    store: "redis",
+    idle: IDLE_SECS,
+    routes: ["read"],
+    needs: ["adapters/express.js", "stores/redis.js"],
+  },
+  {
+    framework: "Express",
+    kind: "incumbent-redis-idle",
+    label: "express-session (connect-redis), inactivity timeout",
+    file: "express-session.mjs",
+    store: "redis",
+    idle: IDLE_SECS,
+    routes: ["read"],
+  },
+  {
     framework: "Fastify",
     kind: "bare",
     label: "bare",
@@ -133,6 +169,25 @@ export const CELLS = [
     label: "@fastify/session (connect-redis)",
     file: "fastify-session.mjs",
     store: "redis",
+  },
+  {
+    framework: "Fastify",
+    kind: "coatcheck-redis-idle",
+    label: "coatcheck (Redis), inactivity timeout",
+    file: "fastify-coatcheck.mjs",
+    store: "redis",
+    idle: IDLE_SECS,
+    routes: ["read"],
+    needs: ["adapters/fastify.js", "stores/redis.js"],
+  },
+  {
+    framework: "Fastify",
+    kind: "incumbent-redis-idle",
+    label: "@fastify/session (connect-redis), inactivity timeout",
+    file: "fastify-session.mjs",
+    store: "redis",
+    idle: IDLE_SECS,
+    routes: ["read"],
   },
 ].map((cell) => ({
   routes: ALL_ROUTES,

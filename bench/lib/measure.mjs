@@ -6,7 +6,7 @@
 import autocannon from "autocannon";
 import { startCell } from "./child.mjs";
 import { ROUTES } from "./matrix.mjs";
-import { commandStats, monitor } from "./redis.mjs";
+import { commandStats, monitor, serverCounters } from "./redis.mjs";
 
 const FORM = "application/x-www-form-urlencoded";
 
@@ -102,7 +102,11 @@ function load(base, route, ctx, seconds, connections) {
 
 /** Start one cell, check and load each of its routes; returns one sample per route. */
 export async function measureCell(cell, options) {
-  const { redis, postgresUrl, warmup, duration, connections, probe, primer = 0.5 } = options;
+  const { redis, postgresUrl, warmup, duration, connections, primer = 0.5 } = options;
+  // Probes (MONITOR, statement counts) run once per cell and route; later rounds reuse them.
+  const probes = options.probes ?? {};
+  probes[cell.id] ??= {};
+  const probed = probes[cell.id];
   const usesRedis = cell.store === "redis";
   const usesPostgres = cell.store === "postgres";
   if (usesRedis) await redis.client.sendCommand(["FLUSHALL"]);
@@ -124,29 +128,34 @@ export async function measureCell(cell, options) {
       ctx.formBody = `_csrf=${encodeURIComponent(text)}&title=hello`;
     }
     const failuresOf = {};
-    const probes = {};
+    const probeOf = {};
     for (const route of cell.routes) {
       failuresOf[route] = await check(cell, route, ctx);
-      if (usesRedis && probe) probes[route] = await probeRoundTrips(redis, server, route, ctx);
-      if (usesPostgres && probe) probes[route] = await probeStatements(server, route, ctx);
+      if (usesRedis && !probed[route])
+        probed[route] = await probeRoundTrips(redis, server, route, ctx);
+      if (usesPostgres && !probed[route]) probed[route] = await probeStatements(server, route, ctx);
+      probeOf[route] = probed[route];
     }
     // Run every route once before any is measured, so the first route measured is not the one
     // that pays for the process's start (JIT, lazy module work, first connections).
     for (const route of cell.routes) await load(server.base, route, ctx, primer, connections);
     for (const route of cell.routes) {
       const failures = failuresOf[route];
-      const roundTrips = probes[route] ?? null;
+      const roundTrips = probeOf[route] ?? null;
       await load(server.base, route, ctx, warmup, connections);
       if (route === "write")
         ctx.counter = Number((await call(server.base, "write", { cookie: ctx.cookie })).text);
       const entriesBefore = usesRedis ? await dbsize(redis) : await server.entries();
       if (usesRedis) await redis.client.sendCommand(["CONFIG", "RESETSTAT"]);
       const statementsBefore = usesPostgres ? await server.statements() : null;
+      const redisBefore = usesRedis ? await serverCounters(redis.client) : null;
       const cpuBefore = await server.cpuMicros();
       const result = await load(server.base, route, ctx, duration, connections);
       const cpuAfter = await server.cpuMicros();
+      const redisAfter = usesRedis ? await serverCounters(redis.client) : null;
       const statementsAfter = usesPostgres ? await server.statements() : null;
-      const calls = usesRedis ? await commandStats(redis.client) : null;
+      const stats = usesRedis ? await commandStats(redis.client) : null;
+      const calls = stats?.calls ?? null;
       const entriesAfter = usesRedis ? await dbsize(redis) : await server.entries();
       const served = result.requests.total;
       const bad = [];
@@ -169,6 +178,9 @@ export async function measureCell(cell, options) {
           calls === null
             ? null
             : Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, v / served])),
+        redisCpuUs: usesRedis ? (redisAfter.cpuMicros - redisBefore.cpuMicros) / served : null,
+        redisUsec: usesRedis ? clientIssuedUsec(stats.usec, roundTrips) / served : null,
+        redisWrites: usesRedis ? (redisAfter.changes - redisBefore.changes) / served : null,
         roundTrips,
         pgStatements: usesPostgres ? (statementsAfter - statementsBefore) / served : null,
         void: failures.length > 0 ? failures.join("; ") : null,
@@ -191,7 +203,26 @@ async function probeRoundTrips(redis, server, route, ctx) {
         body: ctx.formBody,
       });
   });
-  return { roundTrips: seen.roundTrips / n, commands: (seen.topLevel + seen.inScripts) / n };
+  return {
+    roundTrips: seen.roundTrips / n,
+    commands: (seen.topLevel + seen.inScripts) / n,
+    byName: seen.byName,
+  };
+}
+
+/**
+ * Microseconds Redis spent executing what the clients sent: the `usec` of every command, counted
+ * only for the share of its calls a client issued (the probe tells, per name), since a script's
+ * own usec already includes the commands it ran.
+ */
+function clientIssuedUsec(usec, probe) {
+  let total = 0;
+  for (const [name, micros] of Object.entries(usec)) {
+    const seen = probe?.byName?.[name];
+    const share = seen && seen.client + seen.lua > 0 ? seen.client / (seen.client + seen.lua) : 1;
+    total += micros * share;
+  }
+  return total;
 }
 
 /** SQL statements (each one round trip) per request of `route`, from 10 sequential requests. */

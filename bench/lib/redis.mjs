@@ -44,19 +44,41 @@ export async function startRedis() {
 
 const OWN = new Set(["info", "config", "dbsize", "flushall", "ping", "client", "hello", "select"]);
 
-/** Per-command call counts since the last CONFIG RESETSTAT, without the runner's own commands. */
+/**
+ * Per-command call counts and microseconds since the last CONFIG RESETSTAT, without the runner's
+ * own commands. Commands run inside scripts are listed too (a script's own usec includes theirs).
+ */
 export async function commandStats(client) {
   const text = await client.sendCommand(["INFO", "commandstats"]);
   const calls = {};
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    if (!OWN.has(match[1])) calls[match[1]] = Number(match[2]);
+  const usec = {};
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    if (OWN.has(match[1])) continue;
+    calls[match[1]] = Number(match[2]);
+    usec[match[1]] = Number(match[3]);
   }
-  return calls;
+  return { calls, usec };
+}
+
+/**
+ * The server's own counters: CPU time of the redis-server process (`INFO cpu` used_cpu_user +
+ * used_cpu_sys, in µs) and the number of key modifications (`rdb_changes_since_last_save`, which
+ * counts every write, expiry updates included, whether or not persistence is on).
+ */
+export async function serverCounters(client) {
+  const cpu = await client.sendCommand(["INFO", "cpu"]);
+  const persistence = await client.sendCommand(["INFO", "persistence"]);
+  const field = (text, name) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(text)?.[1]);
+  return {
+    cpuMicros: Math.round((field(cpu, "used_cpu_user") + field(cpu, "used_cpu_sys")) * 1e6),
+    changes: field(persistence, "rdb_changes_since_last_save"),
+  };
 }
 
 /**
  * Watch every command the server runs while `during` runs. Returns the client-issued commands,
- * grouped into round trips (a MULTI…EXEC block is one), and the commands scripts ran inside.
+ * grouped into round trips (a MULTI…EXEC block is one), the commands scripts ran inside, and per
+ * command name how many were sent by a client and how many ran inside a script.
  * Pipelined commands outside MULTI are counted one round trip each, so this is an upper bound.
  */
 export async function monitor(port, during) {
@@ -78,17 +100,22 @@ export async function monitor(port, during) {
   let roundTrips = 0;
   let topLevel = 0;
   let inScripts = 0;
+  /** Per command name: how often a client sent it and how often a script ran it. */
+  const byName = {};
   const inMulti = new Set();
   for (const line of buffer.split("\r\n")) {
     const match = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"/.exec(line);
     if (match === null) continue;
     const [, source, name] = match;
+    const command = name.toLowerCase();
+    byName[command] ??= { client: 0, lua: 0 };
     if (source === "lua") {
       inScripts++;
+      byName[command].lua++;
       continue;
     }
     topLevel++;
-    const command = name.toLowerCase();
+    byName[command].client++;
     if (command === "multi") {
       inMulti.add(source);
       roundTrips++;
@@ -98,5 +125,5 @@ export async function monitor(port, during) {
       roundTrips++;
     }
   }
-  return { roundTrips, topLevel, inScripts };
+  return { roundTrips, topLevel, inScripts, byName };
 }
