@@ -153,6 +153,12 @@ process.stdout.write(
     sessions: count,
     stored,
     bytesPerSession: (filled - before) / count,
+    // Some sessions expired before the last was created (a machine too slow or too busy): the
+    // bytes per session would be understated, so the figure is void.
+    void:
+      stored === count
+        ? null
+        : `only ${stored} of ${count} sessions held after creating them: some expired during the ${LIFETIME_SECS} s creation window; rerun on a quieter machine or with fewer --memory-sessions`,
     afterExpiry: {
       traffic: TRAFFIC,
       recordsLeft: left,

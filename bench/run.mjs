@@ -3,7 +3,7 @@
  * it measures the dist/ that `npm run build` produced. Writes docs/BENCHMARKS.md and
  * docs/benchmarks.svg from this one run.
  *
- *   node bench/run.mjs [--warmup 1] [--duration 3] [--rounds 2] [--connections 10]
+ *   node bench/run.mjs [--warmup 1] [--duration 2] [--rounds 3] [--connections 10]
  *                      [--only hono,express/bare] [--memory-sessions 100000]
  *                      [--profile-seconds 5] [--no-profile] [--no-memory] [--out docs]
  *   node bench/run.mjs --report-only [--out docs]
@@ -31,8 +31,8 @@ const root = dirname(benchDir);
 const { values: flags } = parseArgs({
   options: {
     warmup: { type: "string", default: "1" },
-    duration: { type: "string", default: "3" },
-    rounds: { type: "string", default: "2" },
+    duration: { type: "string", default: "2" },
+    rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "10" },
     only: { type: "string" },
     "memory-sessions": { type: "string", default: "100000" },
@@ -118,34 +118,45 @@ try {
 } finally {
   await redis?.stop();
 }
+const loadSec = (Date.now() - started) / 1000;
 
-// Memory per session: one child per store, after the load (so it disturbs no timing), the four
-// side by side (they measure heap bytes and records, not time; each waits for its own sessions'
-// expiry, so a slower start only makes it finish later).
+// Memory per session: one child per store, after the load (so it disturbs no timing), as many
+// side by side as there are cores (they measure heap bytes and records, not time; each waits for
+// its own sessions' expiry; a child whose sessions expired while it was still creating them voids
+// its own figure).
 let memory = [];
 if (!flags["no-memory"]) {
   const stores = ["coatcheck", "express-session", "@fastify/session", "hono-sessions"].filter(
     (store) => store !== "coatcheck" || existsSync(join(dist, "index.js")),
   );
-  log(`memory: ${stores.join(", ")} (one process each, side by side)`);
-  memory = await Promise.all(
-    stores.map(
-      (store) =>
-        new Promise((resolve) =>
-          execFile(
-            process.execPath,
-            ["--expose-gc", join(benchDir, "memory.mjs"), store, flags["memory-sessions"]],
-            { cwd: benchDir, encoding: "utf8", maxBuffer: 1 << 20 },
-            (error, out) => {
-              if (error) resolve({ store, error: error.message.split("\n")[0] });
-              else resolve(JSON.parse(out.trim().split("\n").pop()));
-            },
-          ),
-        ),
-    ),
+  const width = Math.max(1, cpus().length);
+  log(`memory: ${stores.join(", ")} (one process each, ${width} at a time)`);
+  const measureMemory = (store) =>
+    new Promise((resolve) =>
+      execFile(
+        process.execPath,
+        ["--expose-gc", join(benchDir, "memory.mjs"), store, flags["memory-sessions"]],
+        { cwd: benchDir, encoding: "utf8", maxBuffer: 1 << 20 },
+        (error, out) => {
+          if (error) resolve({ store, error: error.message.split("\n")[0] });
+          else resolve(JSON.parse(out.trim().split("\n").pop()));
+        },
+      ),
+    );
+  const queue = [...stores];
+  const results = new Map();
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (queue.length > 0) {
+        const store = queue.shift();
+        results.set(store, await measureMemory(store));
+      }
+    }),
   );
+  memory = stores.map((store) => results.get(store));
 }
 
+const memorySec = (Date.now() - started) / 1000 - loadSec;
 let profile = null;
 const profiled = CELLS.find((cell) => cell.id === "hono/coatcheck-memory");
 if (!flags["no-profile"] && !skipped[profiled.id]) {
@@ -184,6 +195,11 @@ const run = {
     versions: await versions(),
     options,
     elapsedSec: (Date.now() - started) / 1000,
+    phasesSec: {
+      load: Math.round(loadSec),
+      memory: Math.round(memorySec),
+      profile: Math.round((Date.now() - started) / 1000 - loadSec - memorySec),
+    },
   },
   samples,
   skipped,

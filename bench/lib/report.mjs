@@ -209,7 +209,7 @@ export function targetRows(run) {
         notMeasured(id, target);
         continue;
       }
-      const peers = ["Express", "Fastify"]
+      const peers = (framework === "Hono" ? ["Express", "Fastify"] : [framework])
         .map((f) => [f, get(f, "incumbent-redis", route)])
         .filter(([, peer]) => peer && peer.redisCpuUs !== null)
         .map(([f, peer]) => `connect-redis (${f}) ${fmt.num(peer.redisCpuUs, 1)}`);
@@ -289,7 +289,7 @@ export function targetRows(run) {
     "memory-bytes",
     "memory store: ≤ 300 bytes per small session",
     memOk ? `${fmt.int(mem.bytesPerSession)} bytes` : mem ? `error: ${mem.error}` : "not measured",
-    memOk ? judge(mem.bytesPerSession <= 300) : "–",
+    memOk ? judge(mem.bytesPerSession <= 300, mem) : "–",
   );
   add(
     "memory-expiry",
@@ -297,7 +297,7 @@ export function targetRows(run) {
     memOk
       ? `${fmt.int(mem.afterExpiry.recordsLeft)} of ${fmt.int(mem.stored)} left after expiry + ${fmt.int(mem.afterExpiry.traffic)} requests`
       : "not measured",
-    memOk ? judge(mem.afterExpiry.recordsLeft === 0) : "–",
+    memOk ? judge(mem.afterExpiry.recordsLeft === 0, mem) : "–",
   );
   return rows;
 }
@@ -383,16 +383,16 @@ function idleTable(run) {
 
 function memoryTable(run) {
   const rows = [
-    "| store | bytes per stored session | created records still held after expiry + traffic | expired given back |",
-    "|---|---|---|---|",
+    "| store | bytes per stored session | created records still held after expiry + traffic | expired given back | check |",
+    "|---|---|---|---|---|",
   ];
   for (const m of run.memory) {
     if (m.error) {
-      rows.push(`| ${m.store} | error: ${m.error} | | |`);
+      rows.push(`| ${m.store} | error: ${m.error} | | | |`);
       continue;
     }
     rows.push(
-      `| ${m.store} | ${fmt.int(m.bytesPerSession)} | ${fmt.int(m.afterExpiry.recordsLeft)} of ${fmt.int(m.stored)} | ${m.afterExpiry.recordsLeft < m.stored * 0.01 ? "yes" : "no"} |`,
+      `| ${m.store} | ${fmt.int(m.bytesPerSession)} | ${fmt.int(m.afterExpiry.recordsLeft)} of ${fmt.int(m.stored)} | ${m.afterExpiry.recordsLeft < m.stored * 0.01 ? "yes" : "no"} | ${m.void ? `**VOID**: ${m.void}` : "ok"} |`,
     );
   }
   return rows.join("\n");
@@ -460,7 +460,7 @@ ${m.command}
 - Load: autocannon in the runner process, ${m.options.connections} connections, ${m.options.warmup} s warm-up then ${m.options.duration} s measured per route; ${m.options.rounds} rounds, cells interleaved (each round runs the whole matrix, alternating direction); every cell in its own process on a loopback port, restarted each round
 - Redis: redis-server ${m.redisVersion} started by the bench on a free port (persistence off), used by nothing else, flushed before each Redis cell
 - Versions: ${versions}
-- Wall time: ${Math.round(m.elapsedSec)} s
+- Wall time: ${Math.round(m.elapsedSec)} s${m.phasesSec ? ` (cells ${m.phasesSec.load} s, memory ${m.phasesSec.memory} s, profile ${m.phasesSec.profile} s)` : ""}
 ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${why})`).join("; ")}\n` : ""}
 ## How each figure is taken
 
@@ -509,6 +509,9 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
 - Incumbents are configured as their docs recommend for this use: express-session and
   @fastify/session with \`saveUninitialized: false\` (and \`resave: false\`), csrf-sync and
   @fastify/csrf-protection in session mode; hono-sessions with its defaults.
+- **Chart**: req/s of every cell (median, whiskers min–max; a dashed red outline marks a void
+  figure), and a last row of redis-server CPU µs per request for coatcheck and connect-redis with
+  the Redis CPU targets as dashed lines.
 - **Reason for a miss**: the run cannot know why a target was missed. After the run, write the
   reasons into \`bench/reasons.json\` (an object: target id → text; the id is shown in each
   unexplained row) and render the page again without measuring:
@@ -541,8 +544,9 @@ ${idleTable(run)}
 
 ## Memory per stored session
 
-Each store in its own process (\`node --expose-gc bench/memory.mjs <store>\`; the four run side by
-side after the load, since they measure bytes and records, not time): ${fmt.int(run.memory[0]?.sessions ?? 0)} sessions holding
+Each store in its own process (\`node --expose-gc bench/memory.mjs <store>\`), after the load, as
+many at a time as the machine has cores (they measure bytes and records, not time; a store whose
+sessions expired before all were created is marked **VOID**): ${fmt.int(run.memory[0]?.sessions ?? 0)} sessions holding
 \`user: "alice", n: 0\`, created the way the library creates them; heap (plus external memory) after
 full GCs, before and after, ÷ sessions. Then the sessions expire and 20,000 requests carrying
 unknown ids arrive: how many of the created records does the store still hold? (Records the traffic
@@ -556,6 +560,69 @@ ${profileSection(run)}
 `;
 }
 
+/** The bars of the Redis CPU row of the chart: coatcheck on each framework, connect-redis beside. */
+const REDIS_BARS = [
+  ["Hono", "coatcheck-redis", "Hono coatcheck"],
+  ["Express", "coatcheck-redis", "Express coatcheck"],
+  ["Express", "incumbent-redis", "Express connect-redis"],
+  ["Fastify", "coatcheck-redis", "Fastify coatcheck"],
+  ["Fastify", "incumbent-redis", "Fastify connect-redis"],
+];
+
+/**
+ * The chart's last row: redis-server CPU µs per request (shorter is better) on the routes that
+ * reach Redis, with the target as a dashed line where there is one.
+ */
+function redisCpuPanels(run, parts, { top, left, panelW, barH, gap, panelH }) {
+  parts.push(
+    `<text x="10" y="${top + 16}" font-size="14" font-weight="600">redis-server CPU µs per request (median of rounds; shorter is better; dashed: target)</text>`,
+  );
+  const panels = [
+    ["read", "read", 7],
+    ["write", "write (counter)", 11],
+    ["form", "CSRF form post", null],
+    ["read-idle", "read, inactivity timeout", null],
+  ];
+  const y0 = top + 26;
+  parts.push(`<text x="10" y="${y0 + panelH / 2}" font-size="13" font-weight="600">Redis</text>`);
+  panels.forEach(([route, title, target], col) => {
+    const x0 = left + col * (panelW + 12);
+    parts.push(
+      `<rect x="${x0}" y="${y0}" width="${panelW}" height="${panelH}" fill="#f7f7f7" stroke="#ddd"/>`,
+      `<text x="${x0 + 6}" y="${y0 + 15}" font-weight="600">${title}</text>`,
+    );
+    const bars = REDIS_BARS.map(([framework, kind, label]) => {
+      const idle = route === "read-idle";
+      const id = `${framework.toLowerCase()}/${kind}${idle ? "-idle" : ""}`;
+      return { label, kind, s: summarise(run.samples, id, idle ? "read" : route) };
+    });
+    const values = bars.map((b) => b.s?.redisCpuUs ?? 0);
+    const max = Math.max(1, target ?? 0, ...values);
+    const x1 = x0 + 132;
+    const scale = (panelW - 132 - 60) / max;
+    bars.forEach(({ label, kind, s }, i) => {
+      const y = y0 + 24 + i * (barH + gap);
+      parts.push(`<text x="${x0 + 6}" y="${y + barH - 4}" font-size="10">${label}</text>`);
+      if (!s || s.redisCpuUs === null) {
+        parts.push(`<text x="${x1 + 2}" y="${y + barH - 4}" fill="#999">n/a</text>`);
+        return;
+      }
+      const w = Math.max(1, s.redisCpuUs * scale);
+      const stroke = s.void ? ` stroke="#d00" stroke-width="2" stroke-dasharray="3 2"` : "";
+      parts.push(
+        `<rect x="${x1}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[kind]}"${stroke}/>`,
+        `<text x="${(x1 + w + 4).toFixed(1)}" y="${y + barH - 4}"${s.void ? ` fill="#d00"` : ""}>${s.redisCpuUs.toFixed(1)}${s.void ? " VOID" : ""}</text>`,
+      );
+    });
+    if (target !== null) {
+      const x = (x1 + target * scale).toFixed(1);
+      parts.push(
+        `<line x1="${x}" x2="${x}" y1="${y0 + 20}" y2="${y0 + panelH - 2}" stroke="#d00" stroke-dasharray="4 3"/>`,
+      );
+    }
+  });
+}
+
 /** The chart: one panel per framework × route, one bar per setup, whiskers for min–max. */
 export function renderSvg(run) {
   const routes = Object.keys(ROUTES);
@@ -566,7 +633,9 @@ export function renderSvg(run) {
   const left = 70;
   const top = 56;
   const width = left + routes.length * (panelW + 12) + 10;
-  const height = top + FRAMEWORKS.length * (panelH + 14) + 10;
+  const redisTop = top + FRAMEWORKS.length * (panelH + 14) + 10;
+  const redisPanelH = 26 + REDIS_BARS.length * (barH + gap);
+  const height = redisTop + 30 + redisPanelH + 10;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
@@ -630,6 +699,15 @@ export function renderSvg(run) {
         );
       });
     });
+  });
+  const redisPanelW = (routes.length * (panelW + 12) - 4 * 12) / 4;
+  redisCpuPanels(run, parts, {
+    top: redisTop,
+    left,
+    panelW: redisPanelW,
+    barH,
+    gap,
+    panelH: redisPanelH,
   });
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;
