@@ -61,7 +61,7 @@ export const CELLS = [
     file: "hono-sessions.mjs",
     store: "redis",
     unavailable:
-      "hono-sessions has no Redis store (it ships a memory store and a cookie store only)",
+      "hono-sessions has no Redis store: it ships a memory store and a cookie store only",
   },
   {
     framework: "Express",
