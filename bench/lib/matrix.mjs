@@ -46,6 +46,16 @@ export const CELLS = [
   },
   {
     framework: "Hono",
+    kind: "coatcheck-redis-idle",
+    label: "coatcheck (Redis), inactivity timeout",
+    file: "hono-coatcheck.mjs",
+    store: "redis",
+    idle: IDLE_SECS,
+    routes: ["read"],
+    needs: ["adapters/hono.js", "stores/redis.js"],
+  },
+  {
+    framework: "Hono",
     kind: "incumbent-memory",
     label: "hono-sessions (memory)",
     file: "hono-sessions.mjs",

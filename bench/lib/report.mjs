@@ -239,7 +239,7 @@ export function targetRows(run) {
     );
   }
 
-  for (const framework of ["Express", "Fastify"]) {
+  for (const framework of FRAMEWORKS) {
     const id = `idle-read-writes/${framework.toLowerCase()}`;
     const target = `inactivity timeout: reads renew it without writing (≤ 0.01 Redis writes per read, ${framework})`;
     const s = get(framework, "coatcheck-redis-idle", "read");
