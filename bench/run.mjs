@@ -10,7 +10,8 @@
  *
  * `--report-only` measures nothing: it renders the page again from bench/results/last-run.json,
  * e.g. after the reasons for missed targets were written into bench/reasons.json (see report.mjs).
- * The defaults take about 17 minutes on a quiet 2-core machine.
+ * The defaults take about 15–18 minutes on a 2-core machine (68 routes × 3 rounds × about 5 s, then
+ * about a minute of memory rows and the profile).
  */
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
