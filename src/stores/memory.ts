@@ -1,4 +1,4 @@
-import { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
+import { deadlineOf, MAX_LIFETIME_SECS, renewsIdle, type SessionMeta } from "../core/expiry.js";
 import type {
   LockStore,
   RecordStore,
@@ -146,7 +146,10 @@ export class MemoryStore implements RecordStore, LockStore {
       this.#entries.delete(id);
       return null;
     }
-    if (entry.idleMs > 0) entry.deadline = deadlineAt(entry, now);
+    if (entry.idleMs > 0) {
+      const renewed = deadlineAt(entry, now);
+      if (renewsIdle(entry.idleMs, entry.deadline, renewed)) entry.deadline = renewed;
+    }
     return { fields: entry.fields(), meta: entry.meta };
   }
 
