@@ -45,7 +45,13 @@ export {
   refusalFor,
   requestKind,
 } from "./core/errors.js";
-export { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "./core/expiry.js";
+export {
+  deadlineOf,
+  IDLE_RENEWAL_FRACTION,
+  MAX_LIFETIME_SECS,
+  renewsIdle,
+  type SessionMeta,
+} from "./core/expiry.js";
 export { FLASH_KEY_PREFIX } from "./core/flash.js";
 export {
   type AccessGuard,

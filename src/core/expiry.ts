@@ -4,7 +4,7 @@
  * A record carries its own deadlines so that any store, and any app instance, can enforce them
  * without knowing the configuration that created it:
  * - `absoluteAt`: hard cap, epoch ms (0 = none; only when `expiry_secs = 0` and an idle timeout is set);
- * - `idleMs`: idle timeout in ms (0 = none), renewed by every load.
+ * - `idleMs`: idle timeout in ms (0 = none), renewed by loads (see {@link IDLE_RENEWAL_FRACTION}).
  */
 
 /** Browsers cap cookie lifetimes at 400 days (RFC 6265bis §5.5); so do we, for the override too. */
@@ -54,6 +54,23 @@ export function deadlineOf(meta: SessionMeta, now: number): number {
   const idle = meta.idleMs > 0 ? now + meta.idleMs : Number.POSITIVE_INFINITY;
   const absolute = meta.absoluteAt > 0 ? meta.absoluteAt : Number.POSITIVE_INFINITY;
   return Math.min(idle, absolute);
+}
+
+/**
+ * A load renews a record's idle deadline only when the renewal would move it later by more than
+ * this fraction of the idle timeout, so most reads of a busy session write nothing. A session
+ * therefore expires between `idleMs × (1 − fraction)` and `idleMs` after its last request. Writes
+ * always set the exact deadline.
+ */
+export const IDLE_RENEWAL_FRACTION = 0.1;
+
+/**
+ * Whether a load at `now` renews a record whose stored deadline is `stored`: true when the renewed
+ * deadline (`deadlineOf`, capped) is later than `stored` by more than
+ * {@link IDLE_RENEWAL_FRACTION} of the idle timeout. Every store applies this same rule.
+ */
+export function renewsIdle(idleMs: number, stored: number, renewed: number): boolean {
+  return idleMs > 0 && renewed - stored > idleMs * IDLE_RENEWAL_FRACTION;
 }
 
 /** Cookie Max-Age in seconds for a session, or `undefined` for a browser-session cookie. */

@@ -1,4 +1,4 @@
-import { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
+import { deadlineOf, MAX_LIFETIME_SECS, renewsIdle, type SessionMeta } from "../core/expiry.js";
 import type {
   LockStore,
   RecordStore,
@@ -19,86 +19,112 @@ export interface MemoryStoreOptions {
   /**
    * Most records kept. When a new record would exceed it, expired records are reclaimed first, then
    * the record closest to its real deadline (idle renewal included) is evicted: it had the least
-   * time left to live anyway, and an active session is never evicted before an idle one.
+   * time left to live anyway, and an active session is never evicted before an idle one (renewal
+   * counts from the last load that moved the deadline: see `IDLE_RENEWAL_FRACTION`).
    * Default 100 000.
    */
   maxSessions?: number;
 }
 
 /**
- * One record, laid out flat. A class instance with a fixed shape and one array of alternating keys
- * and JSON texts is several times smaller in V8 than a dictionary-mode (null-prototype) object plus
- * a metadata object; `bench/memory.mjs` measures the difference. Lookups scan the array, which for
- * the handful of keys a session holds is as fast as hashing.
+ * One record, laid out as a single array: `[deadline, createdAt, absoluteAt, idleMs, maxAgeSecs,
+ * key0, text0, key1, text1, …]`. One array per record, with no object around it and no metadata
+ * object inside, is the smallest layout V8 offers for a handful of keys (`bench/memory.mjs`
+ * measures it); lookups scan the pairs, which for a session's few keys is as fast as hashing.
+ *
+ * The deadline and `absoluteAt` are kept as offsets from `createdAt`: an offset under 24 days is a
+ * small integer, stored inline, where an epoch time needs a heap number of its own. An offset that
+ * would not give the time back exactly (fractional clocks) is kept as the time itself, in a
+ * one-element array.
  */
-class Entry {
-  /** `[key0, text0, key1, text1, …]`. */
-  pairs: string[];
-  createdAt: number;
-  absoluteAt: number;
-  idleMs: number;
-  maxAgeSecs: number | undefined;
-  /** Epoch ms after which the record is dead. */
-  deadline: number;
+type Time = number | [number];
+type Entry = (string | number | undefined | Time)[];
+const DEADLINE = 0;
+const CREATED = 1;
+const ABSOLUTE = 2;
+const IDLE = 3;
+const MAX_AGE = 4;
+/** Index of the first key. */
+const PAIRS = 5;
 
-  constructor(meta: SessionMeta, deadline: number) {
-    this.pairs = [];
-    this.createdAt = meta.createdAt;
-    this.absoluteAt = meta.absoluteAt;
-    this.idleMs = meta.idleMs;
-    this.maxAgeSecs = meta.maxAgeSecs;
-    this.deadline = deadline;
+/** `time` as stored in a record created at `createdAt`. */
+function offset(time: number, createdAt: number): Time {
+  const delta = time - createdAt;
+  return createdAt + delta === time ? delta : [time];
+}
+
+function timeAt(entry: Entry, slot: number): number {
+  const value = entry[slot] as Time;
+  return typeof value === "number" ? (entry[CREATED] as number) + value : value[0];
+}
+
+/** Epoch ms after which the record is dead. */
+const deadlineOfEntry = (entry: Entry) => timeAt(entry, DEADLINE);
+
+function setDeadline(entry: Entry, deadline: number): void {
+  entry[DEADLINE] = offset(deadline, entry[CREATED] as number);
+}
+
+function newEntry(meta: SessionMeta, deadline: number, set: Record<string, string>): Entry {
+  const keys = Object.keys(set);
+  // Exactly sized: `push` would grow the backing store beyond what a small session needs.
+  const entry: Entry = new Array(PAIRS + keys.length * 2);
+  writeMeta(entry, meta);
+  setDeadline(entry, deadline);
+  for (let i = 0; i < keys.length; i++) {
+    entry[PAIRS + 2 * i] = keys[i] as string;
+    entry[PAIRS + 2 * i + 1] = set[keys[i] as string] as string;
   }
+  return entry;
+}
 
-  get meta(): SessionMeta {
-    const meta: SessionMeta = {
-      createdAt: this.createdAt,
-      absoluteAt: this.absoluteAt,
-      idleMs: this.idleMs,
-    };
-    if (this.maxAgeSecs !== undefined) meta.maxAgeSecs = this.maxAgeSecs;
-    return meta;
-  }
+/** Store `meta`; a deadline already stored keeps its time (its offset base may change). */
+function writeMeta(entry: Entry, meta: SessionMeta): void {
+  const deadline = entry[DEADLINE] === undefined ? undefined : deadlineOfEntry(entry);
+  entry[CREATED] = meta.createdAt;
+  entry[ABSOLUTE] = offset(meta.absoluteAt, meta.createdAt);
+  entry[IDLE] = meta.idleMs;
+  entry[MAX_AGE] = meta.maxAgeSecs;
+  if (deadline !== undefined) setDeadline(entry, deadline);
+}
 
-  set meta(meta: SessionMeta) {
-    this.createdAt = meta.createdAt;
-    this.absoluteAt = meta.absoluteAt;
-    this.idleMs = meta.idleMs;
-    this.maxAgeSecs = meta.maxAgeSecs;
-  }
+function metaOf(entry: Entry): SessionMeta {
+  const meta: SessionMeta = {
+    createdAt: entry[CREATED] as number,
+    absoluteAt: timeAt(entry, ABSOLUTE),
+    idleMs: entry[IDLE] as number,
+  };
+  if (entry[MAX_AGE] !== undefined) meta.maxAgeSecs = entry[MAX_AGE] as number;
+  return meta;
+}
 
-  /** A fresh copy of the fields, with a null prototype (`__proto__` is a plain key). */
-  fields(): Record<string, string> {
-    const out = Object.create(null) as Record<string, string>;
-    const pairs = this.pairs;
-    for (let i = 0; i < pairs.length; i += 2) out[pairs[i] as string] = pairs[i + 1] as string;
-    return out;
-  }
+/** A fresh copy of the fields, with a null prototype (`__proto__` is a plain key). */
+function fieldsOf(entry: Entry): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (let i = PAIRS; i < entry.length; i += 2) out[entry[i] as string] = entry[i + 1] as string;
+  return out;
+}
 
-  get(key: string): string | undefined {
-    const pairs = this.pairs;
-    for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === key) return pairs[i + 1];
-    return undefined;
-  }
+function getField(entry: Entry, key: string): string | undefined {
+  for (let i = PAIRS; i < entry.length; i += 2) if (entry[i] === key) return entry[i + 1] as string;
+  return undefined;
+}
 
-  set(key: string, text: string): void {
-    const pairs = this.pairs;
-    for (let i = 0; i < pairs.length; i += 2) {
-      if (pairs[i] === key) {
-        pairs[i + 1] = text;
-        return;
-      }
+function setField(entry: Entry, key: string, text: string): void {
+  for (let i = PAIRS; i < entry.length; i += 2) {
+    if (entry[i] === key) {
+      entry[i + 1] = text;
+      return;
     }
-    pairs.push(key, text);
   }
+  entry.push(key, text);
+}
 
-  delete(key: string): void {
-    const pairs = this.pairs;
-    for (let i = 0; i < pairs.length; i += 2) {
-      if (pairs[i] === key) {
-        pairs.splice(i, 2);
-        return;
-      }
+function deleteField(entry: Entry, key: string): void {
+  for (let i = PAIRS; i < entry.length; i += 2) {
+    if (entry[i] === key) {
+      entry.splice(i, 2);
+      return;
     }
   }
 }
@@ -142,18 +168,23 @@ export class MemoryStore implements RecordStore, LockStore {
     this.#reclaim(now, 8);
     const entry = this.#entries.get(id);
     if (entry === undefined) return null;
-    if (entry.deadline <= now) {
+    const deadline = deadlineOfEntry(entry);
+    if (deadline <= now) {
       this.#entries.delete(id);
       return null;
     }
-    if (entry.idleMs > 0) entry.deadline = deadlineAt(entry, now);
-    return { fields: entry.fields(), meta: entry.meta };
+    const idle = entry[IDLE] as number;
+    if (idle > 0) {
+      const renewed = deadlineAt(metaOf(entry), now);
+      if (renewsIdle(idle, deadline, renewed)) setDeadline(entry, renewed);
+    }
+    return { fields: fieldsOf(entry), meta: metaOf(entry) };
   }
 
   async write(id: string, write: SessionWrite, mode: WriteMode, now: number): Promise<boolean> {
     this.#reclaim(now, 8);
     let entry = this.#entries.get(id);
-    if (entry !== undefined && entry.deadline <= now) {
+    if (entry !== undefined && deadlineOfEntry(entry) <= now) {
       this.#entries.delete(id);
       entry = undefined;
     }
@@ -162,27 +193,18 @@ export class MemoryStore implements RecordStore, LockStore {
       if (write.meta === undefined) return false; // a create always carries its metadata
       const deadline = deadlineAt(write.meta, now);
       if (this.#entries.size >= this.#max) this.#makeRoom(now);
-      entry = new Entry(write.meta, deadline);
-      const keys = Object.keys(write.set);
-      // Exactly sized: `push` would grow the backing store to 17 slots for a two-key session.
-      const pairs = new Array<string>(keys.length * 2);
-      for (let i = 0; i < keys.length; i++) {
-        pairs[2 * i] = keys[i] as string;
-        pairs[2 * i + 1] = write.set[keys[i] as string] as string;
-      }
-      entry.pairs = pairs;
-      this.#entries.set(id, entry);
+      this.#entries.set(id, newEntry(write.meta, deadline, write.set));
       this.#push(deadline, id);
       return true;
     }
-    for (const key of Object.keys(write.set)) entry.set(key, write.set[key] as string);
-    for (const key of write.del) entry.delete(key);
-    if (write.meta !== undefined) entry.meta = write.meta;
-    const deadline = deadlineAt(entry, now);
+    for (const key of Object.keys(write.set)) setField(entry, key, write.set[key] as string);
+    for (const key of write.del) deleteField(entry, key);
+    if (write.meta !== undefined) writeMeta(entry, write.meta);
+    const deadline = deadlineAt(metaOf(entry), now);
     // The heap entry must never be later than the deadline: a shortened lifetime is queued anew.
-    if (deadline < entry.deadline) this.#push(deadline, id);
-    entry.deadline = deadline;
-    if (entry.pairs.length === 0) this.#entries.delete(id);
+    if (deadline < deadlineOfEntry(entry)) this.#push(deadline, id);
+    setDeadline(entry, deadline);
+    if (entry.length === PAIRS) this.#entries.delete(id);
     return true;
   }
 
@@ -194,8 +216,8 @@ export class MemoryStore implements RecordStore, LockStore {
     const entry = this.#entries.get(id);
     if (entry === undefined) return null;
     this.#entries.delete(id);
-    if (entry.deadline <= now) return null;
-    return { fields: entry.fields(), meta: entry.meta };
+    if (deadlineOfEntry(entry) <= now) return null;
+    return { fields: fieldsOf(entry), meta: metaOf(entry) };
   }
 
   async take(id: string, keys: readonly string[]): Promise<Record<string, string>> {
@@ -203,10 +225,10 @@ export class MemoryStore implements RecordStore, LockStore {
     const entry = this.#entries.get(id);
     if (entry === undefined) return out;
     for (const key of keys) {
-      const text = entry.get(key);
+      const text = getField(entry, key);
       if (text === undefined) continue;
       out[key] = text;
-      entry.delete(key);
+      deleteField(entry, key);
     }
     return out;
   }
@@ -261,9 +283,9 @@ export class MemoryStore implements RecordStore, LockStore {
     const at = this.#heapAt[0] as number;
     const id = this.#pop();
     const entry = this.#entries.get(id);
-    if (entry === undefined || at > entry.deadline) return null;
-    if (at < entry.deadline) {
-      this.#push(entry.deadline, id);
+    if (entry === undefined || at > deadlineOfEntry(entry)) return null;
+    if (at < deadlineOfEntry(entry)) {
+      this.#push(deadlineOfEntry(entry), id);
       return null;
     }
     return id;
@@ -292,9 +314,9 @@ export class MemoryStore implements RecordStore, LockStore {
   #rebuild(): void {
     this.#heapAt = [];
     this.#heapId = [];
-    const live = [...this.#entries].sort((a, b) => a[1].deadline - b[1].deadline);
+    const live = [...this.#entries].sort((a, b) => deadlineOfEntry(a[1]) - deadlineOfEntry(b[1]));
     for (const [id, entry] of live) {
-      this.#heapAt.push(entry.deadline);
+      this.#heapAt.push(deadlineOfEntry(entry));
       this.#heapId.push(id);
     }
   }

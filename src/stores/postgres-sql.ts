@@ -1,5 +1,5 @@
 import { ConfigError } from "../core/errors.js";
-import { MAX_LIFETIME_SECS } from "../core/expiry.js";
+import { IDLE_RENEWAL_FRACTION, MAX_LIFETIME_SECS } from "../core/expiry.js";
 import { identifierProblem } from "../core/sql-identifier.js";
 
 /**
@@ -101,7 +101,10 @@ export interface Statement {
 }
 
 export interface Statements {
-  /** ($1 id, $2 now) → record; renews the idle deadline in the same statement. */
+  /**
+   * ($1 id, $2 now) → record; renews the idle deadline in the same statement when it moves by more
+   * than `IDLE_RENEWAL_FRACTION` of the timeout (otherwise the statement writes nothing).
+   */
   load: Statement;
   /** ($1 id, $2 now, $3 set, $4 created, $5 absolute, $6 idle, $7 maxAge) → a row when created. */
   create: Statement;
@@ -159,7 +162,8 @@ export function statements(names: TableNames, prepared = true): Statements {
       "load",
       `WITH hit AS (SELECT ${RECORD} FROM ${t} WHERE id = $1::bytea AND deadline > $2::bigint),
 renew AS (UPDATE ${t} SET deadline = ${renewed}, expires_at = ${expiresAt(renewed, "$2::bigint")}
-  WHERE id = $1::bytea AND deadline > $2::bigint AND idle_ms > 0)
+  WHERE id = $1::bytea AND deadline > $2::bigint AND idle_ms > 0
+    AND ${renewed} - deadline > idle_ms * ${IDLE_RENEWAL_FRACTION})
 SELECT ${RECORD} FROM hit`,
     ),
     create: named(

@@ -1,7 +1,12 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "../core/engine.js";
 import { ConfigError } from "../core/errors.js";
-import { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
+import {
+  deadlineOf,
+  IDLE_RENEWAL_FRACTION,
+  MAX_LIFETIME_SECS,
+  type SessionMeta,
+} from "../core/expiry.js";
 import type {
   LockStore,
   RecordStore,
@@ -81,134 +86,177 @@ export interface RedisStoreOptions {
 
 /**
  * Record layout: one hash per session. Data fields are `k:` + session key (JSON text), so no session
- * key can collide with the two bookkeeping fields: `m` (metadata JSON) and `d` (the deadline in the
- * engine's epoch ms, renewed with the TTL). Keeping `d` lets every instance judge expiry by the
- * clock the engine passes in, which is also what makes expiry testable with a fake clock.
+ * key can collide with the bookkeeping fields:
+ * - `d`: the deadline in the engine's epoch ms, renewed with the TTL. Keeping it lets every instance
+ *   judge expiry by the clock the engine passes in, which also makes expiry testable with a fake clock.
+ * - `m`: the metadata, `createdAt:absoluteAt:idleMs`, plus `:maxAgeSecs` with a lifetime override.
+ * - `i`: the idle timeout in ms again, as a plain number, so a load decides on renewal without
+ *   parsing `m`.
+ * Records written by earlier versions hold JSON in `m` and no `i`: both readers accept them, and the next write
+ * that carries metadata stores the current form.
  */
 const DATA = "k:";
 
 /**
- * Shared Lua prelude. `live(key, now)` answers "hash", "none", "dead" (past its deadline or without
- * one: deleted here, so it behaves as missing) or the Redis type of a foreign value.
+ * Shared Lua prelude. `meta(m)` answers `absoluteAt, idleMs` of a stored `m`, or nothing when it is
+ * unreadable; `deadline_of` is `deadlineOf` capped at `cap`.
  */
 const PRELUDE = `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local function live()
-  local kind = redis.call('TYPE', key).ok
-  if kind ~= 'hash' then return kind end
-  local d = tonumber(redis.call('HGET', key, 'd'))
-  if d == nil or d <= now then
-    redis.call('DEL', key)
-    return 'dead'
+local function meta(m)
+  if not m then return nil end
+  local a, i
+  if string.byte(m, 1) == 123 then
+    local ok, t = pcall(cjson.decode, m)
+    if not ok or type(t) ~= 'table' then return nil end
+    a, i = t.absoluteAt, t.idleMs
+    if type(a) ~= 'number' or type(i) ~= 'number' then return nil end
+  else
+    local sa, si = string.match(m, '^[^:]+:([^:]+):([^:]+)')
+    a, i = tonumber(sa), tonumber(si)
+    if a == nil or i == nil then return nil end
   end
-  return 'hash'
+  if not (a >= 0 and i >= 0) then return nil end
+  return a, i
 end
-local function deadline_of(m, cap)
+local function deadline_of(a, i, cap)
   local deadline = cap
-  if m.idleMs > 0 and now + m.idleMs < deadline then deadline = now + m.idleMs end
-  if m.absoluteAt > 0 and m.absoluteAt < deadline then deadline = m.absoluteAt end
+  if i > 0 and now + i < deadline then deadline = now + i end
+  if a > 0 and a < deadline then deadline = a end
   return math.floor(deadline)
 end
-local function stored_meta()
-  local ok, m = pcall(cjson.decode, redis.call('HGET', key, 'm') or '')
-  if not ok or type(m) ~= 'table' or type(m.idleMs) ~= 'number' or type(m.absoluteAt) ~= 'number' then
-    return nil
-  end
-  return m
-end
 `;
 
+/** The reply to a key that holds something other than a hash: deleted, reported by type. */
+const FOREIGN = `
+  local kind = redis.call('TYPE', key).ok
+  redis.call('DEL', key)
+  return {'!', 'a ' .. kind .. ' instead of a hash'}`;
+
 /**
- * load(now, cap): read the record and renew its idle deadline, in one round trip. A foreign value
- * or unreadable metadata is deleted (the key space under the prefix is ours) and comes back as
- * {'!', reason}: no HGETALL field starts with '!'.
+ * load(now, cap): read the record in one round trip: one HGETALL, and an HSET of `d` and a
+ * PEXPIRE only when renewal moves the idle deadline by more than IDLE_RENEWAL_FRACTION of the
+ * timeout. A record past its deadline (or without one) is deleted and missing. A foreign value or
+ * unreadable metadata is deleted and comes back as {'!', reason}: no HGETALL field starts with '!'.
  */
 const LOAD = `${PRELUDE}
-local state = live()
-if state == 'none' or state == 'dead' then return false end
-if state ~= 'hash' then
+local all = redis.pcall('HGETALL', key)
+if all.err then ${FOREIGN} end
+local n = #all
+if n == 0 then return false end
+local d, i, m
+for j = 1, n, 2 do
+  local f = all[j]
+  if f == 'd' then d = all[j + 1] elseif f == 'i' then i = all[j + 1] elseif f == 'm' then m = all[j + 1] end
+end
+d = tonumber(d)
+if d == nil or d <= now then
   redis.call('DEL', key)
-  return {'!', 'a ' .. state .. ' instead of a hash'}
+  return false
 end
-local m = stored_meta()
-if m == nil then
-  redis.call('DEL', key)
-  return {'!', 'unreadable metadata'}
+i = tonumber(i)
+local fraction = ${IDLE_RENEWAL_FRACTION}
+if i == nil or (i > 0 and now + i - d > i * fraction) then
+  local a
+  a, i = meta(m)
+  if a == nil then
+    redis.call('DEL', key)
+    return {'!', 'unreadable metadata'}
+  end
+  if i > 0 then
+    local deadline = deadline_of(a, i, tonumber(ARGV[2]))
+    if deadline - d > i * fraction then
+      redis.call('HSET', key, 'd', deadline)
+      redis.call('PEXPIRE', key, math.max(1, deadline - math.floor(now)))
+    end
+  end
 end
-if m.idleMs > 0 then
-  local deadline = deadline_of(m, tonumber(ARGV[2]))
-  redis.call('HSET', key, 'd', deadline)
-  redis.call('PEXPIRE', key, math.max(1, deadline - math.floor(now)))
-end
-return redis.call('HGETALL', key)
+return all
 `;
 
 /**
- * write(now, mode, deadline, meta, cap, nset, f1, v1, …, del1, …): 1 done, 0 precondition failed,
- * -1 a foreign value holds the key. An update with meta '' keeps the stored metadata and takes the
- * deadline from it.
+ * write(now, mode, deadline, meta, idle, cap, nset, f1, v1, …, del1, …): 1 done, 0 precondition
+ * failed, -1 a foreign value holds the key. An update with meta '' keeps the stored metadata and
+ * takes the deadline from it. One HMGET, one HSET, an HDEL only with deletions, a PEXPIRE only when
+ * the deadline changed.
  */
 const WRITE = `${PRELUDE}
-local state = live()
-if state ~= 'hash' and state ~= 'none' and state ~= 'dead' then return -1 end
-if ARGV[2] == 'create' then
-  if state == 'hash' then return 0 end
-elseif state ~= 'hash' then
+local got = redis.pcall('HMGET', key, 'd', 'm', 'i')
+if got.err then return -1 end
+local d = tonumber(got[1])
+local create = ARGV[2] == 'create'
+if d ~= nil and d > now then
+  if create then return 0 end
+elseif create then
+  redis.call('DEL', key)
+else
+  if got[1] or got[2] then redis.call('DEL', key) end
   return 0
 end
 local deadline = tonumber(ARGV[3])
-local meta = ARGV[4]
-if meta == '' then
-  local m = stored_meta()
-  if m == nil then
+local m = ARGV[4]
+if m == '' then
+  local a, i = meta(got[2])
+  if a == nil then
     redis.call('DEL', key)
     return 0
   end
-  meta = redis.call('HGET', key, 'm')
-  deadline = deadline_of(m, tonumber(ARGV[5]))
+  deadline = deadline_of(a, i, tonumber(ARGV[6]))
 end
-local i = 7
-for _ = 1, tonumber(ARGV[6]) do
-  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
-  i = i + 2
+local first, last = 8, 7 + 2 * tonumber(ARGV[7])
+local stop = math.min(last, first + 3999)
+if m ~= '' then
+  redis.call('HSET', key, 'd', deadline, 'm', m, 'i', ARGV[5], unpack(ARGV, first, stop))
+elseif deadline ~= d or first <= last then
+  redis.call('HSET', key, 'd', deadline, unpack(ARGV, first, stop))
 end
-for j = i, #ARGV do redis.call('HDEL', key, ARGV[j]) end
-redis.call('HSET', key, 'm', meta, 'd', deadline)
-if redis.call('HLEN', key) <= 2 or deadline <= now then
+while stop < last do
+  first = stop + 1
+  stop = math.min(last, first + 3999)
+  redis.call('HSET', key, unpack(ARGV, first, stop))
+end
+for j = last + 1, #ARGV, 4000 do
+  redis.call('HDEL', key, unpack(ARGV, j, math.min(#ARGV, j + 3999)))
+end
+local kept = (m ~= '' or got[3]) and 3 or 2
+if deadline <= now or ((create and last < 8) or #ARGV > last) and redis.call('HLEN', key) <= kept then
   redis.call('DEL', key)
-else
+elseif create or deadline ~= d then
   redis.call('PEXPIRE', key, deadline - now)
 end
 return 1
 `;
 
-/** claim(now): read and delete the whole record. */
-const CLAIM = `${PRELUDE}
-local state = live()
-if state == 'none' or state == 'dead' then return false end
-if state ~= 'hash' then
-  redis.call('DEL', key)
-  return {'!', 'a ' .. state .. ' instead of a hash'}
-end
-local all = redis.call('HGETALL', key)
+/** claim(now): read and delete the whole record, with one HGETALL and one DEL. */
+const CLAIM = `
+local key = KEYS[1]
+local all = redis.pcall('HGETALL', key)
+if all.err then ${FOREIGN} end
+if #all == 0 then return false end
 redis.call('DEL', key)
+local d
+for j = 1, #all, 2 do
+  if all[j] == 'd' then d = tonumber(all[j + 1]) end
+end
+if d == nil or d <= tonumber(ARGV[1]) then return false end
 return all
 `;
 
 /** take(f1, f2, …): read and delete the given fields; returns the ones that existed, flat. */
 const TAKE = `
 local key = KEYS[1]
-if redis.call('TYPE', key).ok ~= 'hash' then return {} end
-local out = {}
-for _, field in ipairs(ARGV) do
-  local value = redis.call('HGET', key, field)
-  if value then
-    redis.call('HDEL', key, field)
-    out[#out + 1] = field
-    out[#out + 1] = value
+local got = redis.pcall('HMGET', key, unpack(ARGV))
+if got.err then return {} end
+local out, gone = {}, {}
+for j = 1, #ARGV do
+  if got[j] then
+    out[#out + 1] = ARGV[j]
+    out[#out + 1] = got[j]
+    gone[#gone + 1] = ARGV[j]
   end
 end
+if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
 return out
 `;
 
@@ -271,17 +319,35 @@ function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith("NOSCRIPT");
 }
 
+/** `m` of a record: `createdAt:absoluteAt:idleMs[:maxAgeSecs]` (see the record layout above). */
+function packMeta(meta: SessionMeta): string {
+  const head = `${meta.createdAt}:${meta.absoluteAt}:${meta.idleMs}`;
+  return meta.maxAgeSecs === undefined ? head : `${head}:${meta.maxAgeSecs}`;
+}
+
+const count = (n: unknown): n is number => typeof n === "number" && Number.isFinite(n) && n >= 0;
+/** A number as `packMeta` writes it: digits, a fraction, an exponent; never empty. */
+const NUMBER = /^\d+(?:\.\d+)?(?:e\+\d+)?$/;
+
+/** The metadata in `m`, short form or the JSON of earlier records; null when unreadable. */
 function parseMeta(raw: string | undefined): SessionMeta | null {
   if (raw === undefined) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return null;
+  let value: Record<string, unknown>;
+  if (raw.startsWith("{")) {
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (typeof parsed !== "object" || parsed === null) return null;
+      value = parsed as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  } else {
+    const parts = raw.split(":");
+    if (parts.length < 3 || parts.length > 4 || !parts.every((p) => NUMBER.test(p))) return null;
+    const [createdAt, absoluteAt, idleMs, maxAgeSecs] = parts.map(Number);
+    value = { createdAt, absoluteAt, idleMs, maxAgeSecs };
   }
-  if (typeof value !== "object" || value === null) return null;
-  const { createdAt, absoluteAt, idleMs, maxAgeSecs } = value as Record<string, unknown>;
-  const count = (n: unknown): n is number => typeof n === "number" && Number.isFinite(n) && n >= 0;
+  const { createdAt, absoluteAt, idleMs, maxAgeSecs } = value;
   if (!count(createdAt) || !count(absoluteAt) || !count(idleMs)) return null;
   const meta: SessionMeta = { createdAt, absoluteAt, idleMs };
   if (maxAgeSecs !== undefined) {
@@ -385,7 +451,8 @@ export class RedisStore implements RecordStore, LockStore {
       String(Math.floor(now)),
       mode,
       deadline,
-      meta === undefined ? "" : JSON.stringify(meta),
+      meta === undefined ? "" : packMeta(meta),
+      meta === undefined ? "" : String(meta.idleMs),
       String(Math.floor(cap)),
       String(sets.length),
     ];

@@ -170,7 +170,7 @@ export function describeStoreConformance(
       if (probes.ttlOf) expect(await probes.ttlOf(store, id)).toBeNull();
     });
 
-    test("idle timeout: each load renews the deadline; an idle record expires", async () => {
+    test("idle timeout: a load renews the deadline; an idle record expires", async () => {
       const id = generateId();
       const m = meta({ idleMs: 1000 });
       await store.write(id, write(fields({ a: 1 }), [], m), "create", T0);
@@ -178,6 +178,23 @@ export function describeStoreConformance(
       expect(await store.load(id, T0 + 1800)).not.toBeNull();
       expect(await store.load(id, T0 + 2700)).not.toBeNull();
       expect(await store.load(id, T0 + 3701)).toBeNull();
+    });
+
+    test("loads within a tenth of the idle timeout do not renew it; one after that does", async () => {
+      const m = meta({ idleMs: 1000 });
+      const kept = generateId();
+      await store.write(kept, write(fields({ a: 1 }), [], m), "create", T0);
+      // Renewing would move the deadline by at most 100 ms, a tenth of the timeout: left alone.
+      for (const t of [20, 40, 60, 80, 100]) expect(await store.load(kept, T0 + t)).not.toBeNull();
+      // So the record dies a timeout after its creation, not after the last of those loads.
+      expect(await store.load(kept, T0 + 1000)).toBeNull();
+
+      const renewed = generateId();
+      await store.write(renewed, write(fields({ a: 1 }), [], m), "create", T0);
+      expect(await store.load(renewed, T0 + 101)).not.toBeNull();
+      expect(await store.load(renewed, T0 + 1100)).not.toBeNull();
+      // Idle for exactly the timeout after the last renewal: gone.
+      expect(await store.load(renewed, T0 + 2100)).toBeNull();
     });
 
     test("an update renews the idle deadline too; an update after expiry fails", async () => {
@@ -232,8 +249,9 @@ export function describeStoreConformance(
         near(await ttlOf(store, id), 60_000);
         await store.write(id, write(fields({ b: 1 }), [], m), "update", T0 + 60_000);
         near(await ttlOf(store, id), 40_000);
+        // Capped by the absolute deadline, the load has nothing to renew: the TTL is the write's.
         await store.load(id, T0 + 90_000);
-        near(await ttlOf(store, id), 10_000);
+        near(await ttlOf(store, id), 40_000);
       });
 
       test("a record without idle timeout gets the absolute deadline as TTL", async () => {

@@ -54,11 +54,25 @@ test("0 statements untouched, 1 to read with idle renewal, 1 to create, 2 to rea
   expect(counted.reset()).toEqual([]);
 
   const before = await deadlineOf();
+  // Within a tenth of the timeout (60 s of 600 s) a read updates no row: same row version (xmin).
+  const version = async () =>
+    (
+      await pool.query(`SELECT xmin::text AS v FROM ${store.tables.sessions} WHERE id = $1`, [
+        store.keyOf(id),
+      ])
+    ).rows[0].v;
+  const unread = await version();
   clock.advance(60_000);
+  await app.request("/get/a", { headers: jar.headers() });
+  counted.reset();
+  expect(await deadlineOf()).toBe(before);
+  expect(await version()).toBe(unread);
+  clock.advance(1_000);
   const value = await (await app.request("/get/a", { headers: jar.headers() })).json();
   expect(value).toBe("1");
   expect(counted.reset()).toEqual([expect.stringMatching(/^coatcheck_load_/)]);
-  expect(await deadlineOf()).toBe(before + 60_000);
+  expect(await deadlineOf()).toBe(before + 61_000);
+  expect(await version()).not.toBe(unread);
 
   await app.request("/set/b/2", { method: "POST", headers: jar.headers() });
   expect(counted.reset()).toEqual([

@@ -87,6 +87,18 @@ describe("RedisStore on real Redis", () => {
           d: "99999999999999",
         }),
     ],
+    [
+      "short metadata with too few parts",
+      (key: string) => node.hSet(key, { "k:a": "1", m: "1:2", i: "0", d: "99999999999999" }),
+    ],
+    [
+      "short metadata that is not numbers",
+      (key: string) => node.hSet(key, { "k:a": "1", m: "a:b:c", d: "99999999999999" }),
+    ],
+    [
+      "a readable idle hint beside unreadable metadata",
+      (key: string) => node.hSet(key, { "k:a": "1", m: "x:0:0", i: "0", d: "99999999999999" }),
+    ],
   ])("a corrupt record (%s) is logged and treated as missing", async (_name, plant) => {
     const { warnings, logger } = logged();
     const store = new RedisStore(node, { keyPrefix: uniquePrefix("corrupt"), logger });
@@ -126,5 +138,46 @@ describe("RedisStore on real Redis", () => {
     expect(Object.getPrototypeOf(got?.fields)).toBeNull();
     expect(Object.keys(got?.fields ?? {}).sort()).toEqual(["__proto__", "constructor"]);
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+  });
+
+  test("a load within a tenth of the idle timeout leaves the record unwritten", async () => {
+    const store = new RedisStore(node, { keyPrefix: uniquePrefix("renew") });
+    const id = generateId();
+    const key = store.keyOf(id);
+    const idle = { ...meta, idleMs: 1000 };
+    await store.write(id, { set: { a: "1" }, del: [], meta: idle }, "create", T0);
+    expect(await node.hGet(key, "d")).toBe(String(T0 + 1000));
+    for (const t of [10, 50, 100]) expect(await store.load(id, T0 + t)).not.toBeNull();
+    expect(await node.hGet(key, "d")).toBe(String(T0 + 1000));
+    expect(await store.load(id, T0 + 101)).not.toBeNull();
+    expect(await node.hGet(key, "d")).toBe(String(T0 + 1101));
+  });
+
+  test("a record in the earlier layout (JSON metadata, no idle hint) is read, renewed and updated", async () => {
+    const store = new RedisStore(node, { keyPrefix: uniquePrefix("old") });
+    const id = generateId();
+    const key = store.keyOf(id);
+    const old = { createdAt: T0, absoluteAt: T0 + 3_600_000, idleMs: 1000, maxAgeSecs: 3600 };
+    await node.hSet(key, { "k:a": "1", "k:b": "2", m: JSON.stringify(old), d: String(T0 + 1000) });
+    await node.pExpire(key, 60_000);
+    const got = await store.load(id, T0 + 500);
+    expect({ ...got?.fields }).toEqual({ a: "1", b: "2" });
+    expect(got?.meta).toEqual(old);
+    expect(await node.hGet(key, "d")).toBe(String(T0 + 1500));
+    // An update without metadata keeps the stored JSON and renews from it.
+    expect(await store.write(id, { set: { c: "3" }, del: ["a"] }, "update", T0 + 600)).toBe(true);
+    expect(await node.hGet(key, "d")).toBe(String(T0 + 1600));
+    expect(await node.hGet(key, "m")).toBe(JSON.stringify(old));
+    // Deleting down to one key keeps the record (no idle hint among its fields yet).
+    expect(await store.write(id, { set: {}, del: ["b"] }, "update", T0 + 700)).toBe(true);
+    expect({ ...(await store.load(id, T0 + 800))?.fields }).toEqual({ c: "3" });
+    // A write with metadata stores the short form and the hint.
+    const next = { ...old, maxAgeSecs: 7200 };
+    await store.write(id, { set: {}, del: [], meta: next }, "update", T0 + 900);
+    expect(await node.hmGet(key, ["m", "i"])).toEqual([
+      `${T0}:${T0 + 3_600_000}:1000:7200`,
+      "1000",
+    ]);
+    expect((await store.load(id, T0 + 1000))?.meta).toEqual(next);
   });
 });
