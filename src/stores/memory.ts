@@ -1,11 +1,15 @@
 import { deadlineOf, MAX_LIFETIME_SECS, renewsIdle, type SessionMeta } from "../core/expiry.js";
 import type {
+  IndexEntry,
+  IndexSelection,
   LockStore,
   RecordStore,
   SessionWrite,
   StoredSession,
+  UserIndexStore,
   WriteMode,
 } from "../core/store.js";
+import { MemoryUserIndex } from "./memory-index.js";
 
 /** No record outlives the longest cookie a browser keeps, whatever its metadata says. */
 const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
@@ -140,11 +144,12 @@ function deleteField(entry: Entry, key: string): void {
  * - Same semantics as the Redis store: per-key merges, create-if-absent, update-if-present,
  *   atomic take and claim, a per-session lock.
  */
-export class MemoryStore implements RecordStore, LockStore {
+export class MemoryStore implements RecordStore, LockStore, UserIndexStore {
   /** Tells the engine that operations cannot hang, so no timeout race is needed. */
   readonly inProcess = true;
   readonly #entries = new Map<string, Entry>();
   readonly #locks = new Map<string, { token: string; until: number }>();
+  readonly #index = new MemoryUserIndex();
   readonly #max: number;
   // Min-heap of (deadline, id) in two parallel arrays.
   #heapAt: number[] = [];
@@ -245,9 +250,48 @@ export class MemoryStore implements RecordStore, LockStore {
     if (this.#locks.get(id)?.token === token) this.#locks.delete(id);
   }
 
+  async indexPut(
+    userId: string,
+    entry: IndexEntry,
+    id: string,
+    replaces: string | null,
+    now: number,
+  ): Promise<boolean> {
+    return this.#index.put(userId, entry, id, replaces, now);
+  }
+
+  async indexRemove(
+    userId: string,
+    selection: IndexSelection,
+    now: number,
+    destroy: boolean,
+  ): Promise<IndexEntry[]> {
+    return this.#index.remove(userId, selection, now, (id) => {
+      if (destroy) this.#entries.delete(id);
+    });
+  }
+
+  async indexList(userId: string, now: number): Promise<IndexEntry[]> {
+    return this.#index.list(userId, now);
+  }
+
+  async peek(
+    refs: readonly string[],
+    now: number,
+  ): Promise<Array<{ deadline: number; meta: SessionMeta } | null>> {
+    return refs.map((ref) => {
+      const id = this.#index.idOf(ref);
+      const entry = id === undefined ? undefined : this.#entries.get(id);
+      if (entry === undefined) return null;
+      const deadline = deadlineOfEntry(entry);
+      return deadline <= now ? null : { deadline, meta: metaOf(entry) };
+    });
+  }
+
   async close(): Promise<void> {
     this.#entries.clear();
     this.#locks.clear();
+    this.#index.clear();
     this.#heapAt = [];
     this.#heapId = [];
   }

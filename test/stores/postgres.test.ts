@@ -28,11 +28,12 @@ const ttlOf = (store: SessionStore, id: string) => (store as PostgresStore).ttlO
 
 describeStoreConformance("PostgresStore", () => new PostgresStore(pool, { sweepIntervalMs: 0 }), {
   ttlOf,
+  userIndex: true,
 });
 describeStoreConformance(
   "PostgresStore (unnamed statements, as behind a transaction pooler)",
   () => new PostgresStore(pool, { sweepIntervalMs: 0, preparedStatements: false }),
-  { ttlOf },
+  { ttlOf, userIndex: true },
 );
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -190,8 +191,8 @@ describe("PostgresStore on real PostgreSQL", () => {
       const count = async () =>
         Number((await base.query(`SELECT count(*) AS n FROM ${store.tables.sessions}`)).rows[0].n);
       expect(await store.sweep()).toBe(20 + 3);
-      // Two bounded statements for the sessions, one for the locks.
-      expect(counted.reset()).toHaveLength(3);
+      // Two bounded statements for the sessions, one for the locks, one for the user index.
+      expect(counted.reset()).toHaveLength(4);
       expect(await count()).toBe(6);
       expect(await store.sweep()).toBe(5);
       expect(await count()).toBe(1);
