@@ -22,7 +22,14 @@ import {
 } from "coatcheck/hono";
 import { Hono } from "hono";
 import { z } from "zod";
-import { CSRF_HTMX_SCRIPT, cartFragment, esc, type FlashView, layout } from "./views.js";
+import {
+  CSRF_HTMX_SCRIPT,
+  cartFragment,
+  esc,
+  type FlashView,
+  layout,
+  sessionsBody,
+} from "./views.js";
 
 /** The demo's users. Passwords are compared as SHA-256 digests in constant time. */
 const USERS: Record<string, { password: string; roles: string[] }> = {
@@ -48,6 +55,27 @@ const Cart = z.object({ items: z.array(z.string().min(1).max(100)).max(500).defa
 const cartSession = typedSession("cart", Cart);
 
 const REMEMBER_ME_SECS = 30 * 24 * 60 * 60;
+
+/** Longest user agent and address kept with a session: they are shown, never trusted. */
+const MAX_DEVICE_TEXT = 200;
+
+/**
+ * What the sessions page shows about the device that signed in: its User-Agent header and the
+ * address of the connection (through `@hono/node-server`; none in `app.request()`). The demo
+ * trusts no proxy, so behind one this is the proxy's address.
+ */
+function deviceOf(c: import("hono").Context): { userAgent?: string; address?: string } {
+  const agent = c.req.header("user-agent")?.trim().slice(0, MAX_DEVICE_TEXT);
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)
+    ?.incoming;
+  const address = incoming?.socket?.remoteAddress?.slice(0, MAX_DEVICE_TEXT);
+  return { ...(agent ? { userAgent: agent } : {}), ...(address ? { address } : {}) };
+}
+
+/** A handle as the revoke form posts it; anything else (a file, an empty or huge field) is none. */
+function postedHandle(value: unknown): string | null {
+  return typeof value === "string" && value.length > 0 && value.length <= 512 ? value : null;
+}
 const htmxPath = createRequire(import.meta.url).resolve("htmx.org/dist/htmx.min.js");
 
 /**
@@ -141,7 +169,8 @@ export function createDemoApp(options: CoatcheckOptions | SessionEngine = {}): H
       return c.redirect("/login", 303);
     }
     const auth = await AuthSession.open(s);
-    await auth.login(user.id, user.roles); // saves, new session id, new CSRF secret
+    // Saves, gives a new session id and CSRF secret, and records the session under the user.
+    await auth.login(user.id, user.roles, deviceOf(c));
     if (form.remember_me === "on") await s.setExpiry(REMEMBER_ME_SECS);
     await FlashMessages.push(s, FlashMessage.success(`Logged in! Welcome, ${user.id}.`));
     return c.redirect("/dashboard", 303);
@@ -154,7 +183,7 @@ export function createDemoApp(options: CoatcheckOptions | SessionEngine = {}): H
     const body = `<h1>Dashboard</h1>
 <p>Welcome, <strong id="user">${esc(auth.userId())}</strong>!</p>
 <p>Roles: <span id="roles">${esc(auth.data().roles.join(", "))}</span> · signed in at ${esc(since)}</p>
-<p><a href="/cart">Go to your cart</a>${auth.hasRole("admin") ? ' · <a href="/admin">Admin</a>' : ""}</p>`;
+<p><a href="/cart">Go to your cart</a> · <a href="/account/sessions" id="sessions-link">Your sessions</a>${auth.hasRole("admin") ? ' · <a href="/admin">Admin</a>' : ""}</p>`;
     return c.html(await page(s, "Dashboard", body));
   });
 
@@ -195,6 +224,47 @@ ${cartFragment([...cart.data().items])}`;
     await cart.save();
     c.header("Cache-Control", "no-store");
     return c.html(cartFragment([...cart.data().items]));
+  });
+
+  const signedIn = requireAuth({ loginUrl: "/login" });
+
+  app.get("/account/sessions", privatePage, signedIn, async (c) => {
+    const s = getSession(c);
+    const auth = await AuthSession.open(s);
+    const [sessions, csrf] = await Promise.all([auth.listSessions(), getCsrfToken(c)]);
+    // This browser first, then the most recently seen.
+    sessions.sort((a, b) => Number(b.current) - Number(a.current) || +b.lastSeenAt - +a.lastSeenAt);
+    const body = sessionsBody(sessions, csrf.asHiddenField());
+    return c.html(await page(s, "Your sessions", body, { posts: true }));
+  });
+
+  app.post("/account/sessions/revoke", signedIn, async (c) => {
+    const s = getSession(c);
+    const handle = postedHandle((await c.req.parseBody()).session);
+    const auth = await AuthSession.open(s);
+    // false for a handle that is not one of this user's live sessions: it revokes nothing.
+    const revoked = handle !== null && (await auth.revokeSession(handle));
+    await FlashMessages.push(
+      s,
+      revoked
+        ? FlashMessage.success("That session is signed out.")
+        : FlashMessage.error("No such session: it may have ended already."),
+    );
+    return c.redirect("/account/sessions", 303);
+  });
+
+  app.post("/account/sessions/revoke-others", signedIn, async (c) => {
+    const s = getSession(c);
+    const count = await (await AuthSession.open(s)).revokeOtherSessions();
+    await FlashMessages.push(
+      s,
+      count > 0
+        ? FlashMessage.success(
+            `Signed out everywhere else (${count} session${count === 1 ? "" : "s"}).`,
+          )
+        : FlashMessage.info("There were no other sessions to sign out."),
+    );
+    return c.redirect("/account/sessions", 303);
   });
 
   app.post("/logout", async (c) => {
