@@ -74,9 +74,13 @@ export {
 export type { ClientView } from "./core/proxy.js";
 export { CSRF_SECRET_KEY, type SessionUsage, usageOf } from "./core/session.js";
 export type {
+  IndexEntry,
+  IndexSelection,
   LockStore,
   RecordStore,
   SessionWrite,
   StoredSession,
+  UserIndexStore,
   WriteMode,
 } from "./core/store.js";
+export { SIGNIN_KEY } from "./core/user-index.js";

@@ -31,11 +31,13 @@ export {
 export {
   CoatcheckError,
   ConfigError,
+  IndexUnsupportedError,
   MissingMiddlewareError,
   type Refusal,
   type RenderRefusal,
   type RequestKind,
   SessionCommittedError,
+  SessionLimitError,
   SessionLockTimeoutError,
   SessionValueError,
   StoreUnavailableError,
@@ -53,7 +55,12 @@ export type { GuardOptions } from "./core/guard.js";
 export type { PipelineOptions } from "./core/pipeline.js";
 export type { TrustProxy } from "./core/proxy.js";
 export { Session } from "./core/session.js";
-export type { SessionStore } from "./core/store.js";
+export type {
+  IndexEntry,
+  IndexSelection,
+  SessionStore,
+  UserIndexStore,
+} from "./core/store.js";
 export {
   type InferOutput,
   type StandardSchema,
@@ -62,5 +69,6 @@ export {
   TypedSessionDefinition,
   typedSession,
 } from "./core/typed.js";
+export type { DeviceInfo, RevokeReason, SessionListing } from "./core/user-index.js";
 export { type CoatcheckOptions, createSessionEngine } from "./setup.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";

@@ -1,3 +1,4 @@
+import { SessionLimitError } from "./errors.js";
 import { engineOf, type Session } from "./session.js";
 import {
   defineTyped,
@@ -6,6 +7,17 @@ import {
   TypedSession,
   type TypedSessionDefinition,
 } from "./typed.js";
+import {
+  type DeviceInfo,
+  isHandle,
+  listSessions,
+  liveCount,
+  newSignIn,
+  parseSignIn,
+  revokeSessions,
+  type SessionListing,
+  SIGNIN_KEY,
+} from "./user-index.js";
 
 /** Session key of the built-in auth session. Reserved: typed session names cannot start with `_`. */
 export const AUTH_SESSION_KEY = "_auth";
@@ -132,6 +144,8 @@ export class AuthSession extends TypedSession<AuthData> {
 
   /** The principal as last saved, read or rotated: a save that changes it rotates. */
   #principal: string;
+  /** `login()` wrote this session's sign-in record already. */
+  #signedIn = false;
 
   /** @internal Created by {@link AuthSession.open}. */
   constructor(definition: TypedSessionDefinition<AuthData>, session: Session, data: AuthData) {
@@ -159,7 +173,18 @@ export class AuthSession extends TypedSession<AuthData> {
    * not show (a re-entered password before a sensitive action).
    */
   async rotate(): Promise<void> {
+    const before = (JSON.parse(this.#principal) as [string | null])[0];
+    const after = this.data().userId;
     this.#principal = principalOf(this.data());
+    // A change of user is a sign-in or a sign-out for the user index: a new handle, or none.
+    if (after === null) await this.session.remove(SIGNIN_KEY);
+    else if (after !== before && !this.#signedIn) {
+      await this.session.insert(
+        SIGNIN_KEY,
+        JSON.parse(newSignIn(engineOf(this.session).now(), {})),
+      );
+    }
+    this.#signedIn = false;
     await this.regenerate();
   }
 
@@ -183,9 +208,21 @@ export class AuthSession extends TypedSession<AuthData> {
    * Sign `userId` in with `roles`: records the login time, saves, and rotates the session id and
    * the CSRF secret. `extra` starts empty for the new user. Other session keys (a cart) are kept.
    *
+   * With a store that keeps a user index (memory, Redis, PostgreSQL), the session is recorded
+   * under `userId` when the request commits, with the `device` details the app chooses to show
+   * back in {@link AuthSession.listSessions} (e.g. the User-Agent header and the client address;
+   * both are cut to a bounded length). Each sign-in is a new entry with a new handle, even for the
+   * user already signed in on this session.
+   *
+   * With `max_sessions_per_user` set, a sign-in over the limit either ends the user's oldest
+   * sessions when the request commits (`session_limit_action = "revoke_oldest"`) or throws here.
+   *
    * @throws TypeError for an empty user id or a role that is not a non-empty string.
+   * @throws SessionLimitError with `session_limit_action = "refuse"` when the user already has
+   * `max_sessions_per_user` live sessions (this one not counted): nobody is signed in and the
+   * session is unchanged.
    */
-  async login(userId: string, roles: readonly string[] = []): Promise<void> {
+  async login(userId: string, roles: readonly string[] = [], device?: DeviceInfo): Promise<void> {
     if (typeof userId !== "string" || userId.length === 0) {
       throw new TypeError("coatcheck: login(userId, roles) needs a non-empty string user id");
     }
@@ -194,7 +231,16 @@ export class AuthSession extends TypedSession<AuthData> {
         "coatcheck: login(userId, roles) needs roles as an array of non-empty strings",
       );
     }
-    const now = engineOf(this.session).now();
+    if (device !== undefined && (typeof device !== "object" || device === null)) {
+      throw new TypeError("coatcheck: login(userId, roles, device) needs device as an object");
+    }
+    const engine = engineOf(this.session);
+    const max = engine.config.maxSessionsPerUser;
+    if (max > 0 && engine.config.sessionLimitAction === "refuse") {
+      const mine = this.userId() === userId ? await this.#handle() : null;
+      if ((await liveCount(engine, userId, mine)) >= max) throw new SessionLimitError(max);
+    }
+    const now = engine.now();
     this.reset({
       userId,
       roles: [...new Set(roles)],
@@ -202,17 +248,91 @@ export class AuthSession extends TypedSession<AuthData> {
       extra: {},
     });
     await super.save();
+    await this.session.insert(SIGNIN_KEY, JSON.parse(newSignIn(now, device)));
+    this.#signedIn = true;
     await this.rotate();
   }
 
   /**
    * Sign out: clears every auth field and rotates the session id and the CSRF secret. Other session
    * keys (a cart, pending flash messages) are kept under the new id; call `destroy()` instead to
-   * drop everything.
+   * drop everything. The session leaves its user's index.
    */
   async logout(): Promise<void> {
     await super.clear();
     await this.rotate();
+  }
+
+  /**
+   * The signed-in user's live sessions, newest sign-in first, this one marked `current` (a session
+   * signed in during this very request appears from the next request on). An empty list when
+   * nobody is signed in.
+   *
+   * @throws IndexUnsupportedError when the store keeps no user index.
+   */
+  async listSessions(): Promise<SessionListing[]> {
+    const userId = this.userId();
+    if (userId === null) return [];
+    return listSessions(engineOf(this.session), userId, await this.#handle());
+  }
+
+  /**
+   * End one of the signed-in user's sessions by the handle {@link AuthSession.listSessions} gave.
+   * Its next request, on any instance, is anonymous. The current session's handle signs this
+   * session out instead (as {@link AuthSession.logout}). Returns `false`, changing nothing, when
+   * the handle is not one of this user's live sessions (another user's, malformed, or when nobody
+   * is signed in).
+   *
+   * @throws IndexUnsupportedError when the store keeps no user index.
+   */
+  async revokeSession(handle: string): Promise<boolean> {
+    const userId = this.userId();
+    if (userId === null || !isHandle(handle)) return false;
+    if (handle === (await this.#handle())) {
+      await this.logout();
+      return true;
+    }
+    return (
+      (await revokeSessions(engineOf(this.session), userId, { handles: [handle] }, "user")) > 0
+    );
+  }
+
+  /**
+   * End every session of the signed-in user but this one ("sign out my other devices"). Returns
+   * how many were ended; 0 when nobody is signed in.
+   *
+   * @throws IndexUnsupportedError when the store keeps no user index.
+   */
+  async revokeOtherSessions(): Promise<number> {
+    const userId = this.userId();
+    if (userId === null) return 0;
+    const keep = await this.#handle();
+    return revokeSessions(engineOf(this.session), userId, { allExcept: keep }, "others");
+  }
+
+  /**
+   * Call after the signed-in user's password changed: ends every other session of the user and
+   * rotates this one's id and CSRF secret. Returns how many sessions were ended.
+   *
+   * @throws TypeError when nobody is signed in.
+   * @throws IndexUnsupportedError when the store keeps no user index.
+   */
+  async passwordChanged(): Promise<number> {
+    const userId = this.userId();
+    if (userId === null) {
+      throw new TypeError("coatcheck: passwordChanged() needs a signed-in user");
+    }
+    const keep = await this.#handle();
+    const engine = engineOf(this.session);
+    const ended = await revokeSessions(engine, userId, { allExcept: keep }, "password-changed");
+    await this.rotate();
+    return ended;
+  }
+
+  /** This session's handle in its user's index, or null when it has none. */
+  async #handle(): Promise<string | null> {
+    const value = await this.session.get(SIGNIN_KEY);
+    return parseSignIn(value === undefined ? undefined : JSON.stringify(value))?.h ?? null;
   }
 
   /** True when a user is signed in and has `role`. */

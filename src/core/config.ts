@@ -64,6 +64,10 @@ export interface SessionConfig {
   lockTimeoutMs: number;
   /** Memory store: most records kept; past it the soonest-to-expire record is evicted. */
   maxSessions: number;
+  /** Most live signed-in sessions one user may have; 0 = no limit. */
+  maxSessionsPerUser: number;
+  /** What a sign-in over `maxSessionsPerUser` does: revoke the user's oldest session, or refuse. */
+  sessionLimitAction: "revoke_oldest" | "refuse";
   /** Largest JSON text of one session value, in UTF-8 bytes. */
   maxValueBytes: number;
   /** Largest total of a session's keys and values, in UTF-8 bytes. */
@@ -426,6 +430,24 @@ export const SESSION_KEYS: readonly KeySpec[] = [
     default: 100_000,
     doc: "Memory store cap; past it the session closest to expiry is evicted.",
     check: int(1, 100_000_000),
+  },
+  {
+    toml: "max_sessions_per_user",
+    option: "maxSessionsPerUser",
+    kind: "integer",
+    default: 0,
+    doc: "Most live signed-in sessions one user may have (0 = no limit); needs a store with a user index (memory, Redis, PostgreSQL).",
+    check: int(0, 10_000),
+  },
+  {
+    toml: "session_limit_action",
+    option: "sessionLimitAction",
+    kind: "string",
+    default: "revoke_oldest",
+    doc: 'A sign-in over max_sessions_per_user: "revoke_oldest" ends the user\'s oldest sessions, "refuse" makes login() throw SessionLimitError.',
+    normalize: (v: string) => v.toLowerCase(),
+    check: (v: string) =>
+      v === "revoke_oldest" || v === "refuse" ? undefined : 'must be "revoke_oldest" or "refuse"',
   },
   {
     toml: "max_value_bytes",

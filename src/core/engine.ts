@@ -1,14 +1,21 @@
 import { Breaker } from "./breaker.js";
 import type { SessionConfig } from "./config.js";
 import { readCookie } from "./cookie.js";
-import type { StoreUnavailableError } from "./errors.js";
+import { ConfigError, type StoreUnavailableError } from "./errors.js";
 import { EVENTS, publish, type StoreErrorKind } from "./events.js";
 import type { ExpiryPolicy } from "./expiry.js";
 import { generateId, isWellFormedId } from "./id.js";
 import { type CommitResult, commit } from "./lifecycle.js";
 import { BurstLimiter, consoleLogger, type Logger } from "./log.js";
 import { Session } from "./session.js";
-import { guardStore, type SessionStore, type StoreOperations } from "./store.js";
+import { guardStore, hasUserIndex, type SessionStore, type StoreOperations } from "./store.js";
+import {
+  isHandle,
+  listSessions,
+  type RevokeReason,
+  revokeSessions,
+  type SessionListing,
+} from "./user-index.js";
 
 export type { LogFields, Logger } from "./log.js";
 
@@ -86,6 +93,12 @@ export class SessionEngine {
             this.monotonic,
           );
     this.#bursts = new BurstLimiter(BURST_WINDOW_MS, this.monotonic);
+    if (config.maxSessionsPerUser > 0 && !hasUserIndex(store)) {
+      throw new ConfigError(
+        "session.max_sessions_per_user",
+        "needs a store that keeps a user index (memory, Redis, PostgreSQL); this one has none",
+      );
+    }
     this.guarded = guardStore(store, {
       timeoutMs: store.inProcess ? null : config.operationTimeoutMs,
       warming: () => this.#warming,
@@ -133,6 +146,49 @@ export class SessionEngine {
     } catch (error) {
       return { ok: false, breaker, reason: (error as Error).message };
     }
+  }
+
+  /**
+   * The live sessions of `userId`, newest sign-in first (`current` is always false here): for admin
+   * tools and background jobs. In a request, use `AuthSession.listSessions()`.
+   *
+   * @throws IndexUnsupportedError when the store keeps no user index.
+   */
+  listUserSessions(userId: string): Promise<SessionListing[]> {
+    return listSessions(this, userId, null);
+  }
+
+  /**
+   * End the session of `userId` named by `handle`: its next request, on any instance, is
+   * anonymous. Returns `false` when no live session of that user has the handle (a malformed
+   * handle, or another user's, revokes nothing). `reason` is what `coatcheck:session:revoked`
+   * reports (default `"admin"`).
+   *
+   * @throws IndexUnsupportedError when the store keeps no user index.
+   */
+  async revokeUserSession(
+    userId: string,
+    handle: string,
+    options: { reason?: RevokeReason } = {},
+  ): Promise<boolean> {
+    if (!isHandle(handle)) return false;
+    const reason = options.reason ?? "admin";
+    return (await revokeSessions(this, userId, { handles: [handle] }, reason)) > 0;
+  }
+
+  /**
+   * End every session of `userId`, or every one but `exceptHandle`'s (e.g. on a password reset, an
+   * account lock). Returns how many were ended. `reason` is what `coatcheck:session:revoked`
+   * reports (default `"all"`).
+   *
+   * @throws IndexUnsupportedError when the store keeps no user index.
+   */
+  revokeUserSessions(
+    userId: string,
+    options: { exceptHandle?: string; reason?: RevokeReason } = {},
+  ): Promise<number> {
+    const keep = options.exceptHandle ?? null;
+    return revokeSessions(this, userId, { allExcept: keep }, options.reason ?? "all");
   }
 
   /**

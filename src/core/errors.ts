@@ -76,6 +76,39 @@ export class SessionValueError extends CoatcheckError {
   }
 }
 
+/**
+ * `login()` was refused: the user already has `max_sessions_per_user` live sessions and
+ * `session_limit_action = "refuse"`. Nobody was signed in and the session is unchanged. Catch it
+ * on the sign-in route and tell the user to sign out elsewhere first (unhandled, it answers 403).
+ */
+export class SessionLimitError extends CoatcheckError {
+  /** The configured limit. */
+  readonly limit: number;
+  constructor(limit: number) {
+    super(
+      "E_SESSION_LIMIT",
+      403,
+      `coatcheck: this user already has ${limit} live sessions (max_sessions_per_user); sign out of another one first`,
+    );
+    this.limit = limit;
+  }
+}
+
+/**
+ * The store cannot serve the per-user session index (listing and revoking a user's sessions, the
+ * per-user limit). The memory, Redis and PostgreSQL stores can; a custom store needs
+ * {@link UserIndexStore}.
+ */
+export class IndexUnsupportedError extends CoatcheckError {
+  constructor() {
+    super(
+      "E_INDEX_UNSUPPORTED",
+      500,
+      "coatcheck: this session store keeps no per-user index (indexPut/indexRemove/indexList/peek), so a user's sessions cannot be listed, revoked or limited; use the memory, Redis or PostgreSQL store, or implement UserIndexStore",
+    );
+  }
+}
+
 /** A handler asked for the session on a route that the session middleware does not cover. */
 export class MissingMiddlewareError extends CoatcheckError {
   constructor(framework: string, hint: string) {

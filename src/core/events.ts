@@ -21,7 +21,11 @@ export const EVENTS = Object.freeze({
   destroyed: "coatcheck:session:destroyed",
   /** A session got a new id. `{ from, to }` */
   cycled: "coatcheck:session:cycled",
-  /** A session was ended from elsewhere (revoked by its user or an admin). `{ session }` */
+  /**
+   * A session was ended from elsewhere (by its user from another session, a password change, the
+   * per-user limit, an admin). `{ session, reason }`, reason one of `user`, `others`,
+   * `password-changed`, `limit`, `admin`, `all`.
+   */
   revoked: "coatcheck:session:revoked",
   /** A request offered a session cookie that was not used. `{ reason }` */
   cookieRejected: "coatcheck:cookie:rejected",
@@ -51,7 +55,7 @@ export interface EventMessages {
   "coatcheck:session:saved": { session: string; action: string };
   "coatcheck:session:destroyed": { session: string };
   "coatcheck:session:cycled": { from: string; to: string };
-  "coatcheck:session:revoked": { session: string };
+  "coatcheck:session:revoked": { session: string; reason: string };
   "coatcheck:cookie:rejected": { reason: CookieRejection };
   "coatcheck:csrf:rejected": { reason: string; method: string; path: string };
   "coatcheck:store:error": { operation: string; kind: StoreErrorKind; message: string };

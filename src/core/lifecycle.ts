@@ -5,6 +5,7 @@ import { cookieMaxAge, newMeta, type SessionMeta } from "./expiry.js";
 import { generateId } from "./id.js";
 import { type CommitInput, type Session, seal, settle } from "./session.js";
 import { OperationTimeoutError, type SessionWrite } from "./store.js";
+import { confirmRestored, reindex } from "./user-index.js";
 
 /**
  * The end-of-request decision table (DESIGN §2, §9). All policy about what reaches the store and
@@ -170,6 +171,13 @@ export async function commit(
     const facts = factsOf(input, status);
     let row = decide(facts);
     let outcome = await execute(engine, input, row.action, now, null);
+    if (outcome.kind === "done" && row.action !== "nothing") {
+      // The user index follows sign-ins, sign-outs and id changes; a revoked session stays gone.
+      const done = { action: row.action, id: outcome.id, meta: outcome.meta };
+      if ((await reindex(engine, input, done, now)) === "revoked") {
+        outcome = { kind: "vanished", newId: row.action === "move" ? outcome.id : null };
+      }
+    }
     if (outcome.kind === "vanished") {
       row = decide({ ...facts, vanished: true });
       outcome = await execute(engine, input, row.action, now, outcome.newId);
@@ -372,6 +380,7 @@ async function move(engine: SessionEngine, input: CommitInput, now: number): Pro
         const old = record as Awaited<ReturnType<typeof store.claim>>;
         if (old !== null) {
           await store.write(origin.id, { set: old.fields, del: [], meta: old.meta }, "create", now);
+          await confirmRestored(engine, old.fields, origin.id, old.meta, now);
         }
         await store.destroy(newId);
       })

@@ -59,6 +59,8 @@ export interface CommitInput {
   readonly cycled: boolean;
   /** Id of the record `destroy()` deletes. */
   readonly doomed: string | null;
+  /** What that record held, when it had been read (the user index forgets its session). */
+  readonly doomedFields: Readonly<Record<string, string>> | null;
   /** Keys `consume` took, and the record they came from: written back there on a 5xx. */
   readonly taken: Readonly<Record<string, string>>;
   readonly takenFrom: string | null;
@@ -80,6 +82,7 @@ class State {
   lifetime: { maxAgeSecs: number | undefined; at: number } | null = null;
   cycled = false;
   doomed: string | null = null;
+  doomedFields: Readonly<Record<string, string>> | null = null;
   readonly taken: Record<string, string> = emptyFields();
   takenFrom: string | null = null;
   wantLock = false;
@@ -176,6 +179,7 @@ export function seal(session: Session): CommitInput | null {
     lifetime: s.lifetime,
     cycled: s.cycled,
     doomed: s.doomed,
+    doomedFields: s.doomedFields,
     taken: s.taken,
     takenFrom: s.takenFrom,
     lock: s.lock,
@@ -192,6 +196,7 @@ const UNTOUCHED: CommitInput = Object.freeze({
   lifetime: null,
   cycled: false,
   doomed: null,
+  doomedFields: null,
   taken: Object.freeze(emptyFields()),
   takenFrom: null,
   lock: null,
@@ -356,7 +361,10 @@ export class Session {
     if (s.wantLock && s.phase === "open") await this.load();
     this.#writable("destroy");
     const old = s.snapshot?.id ?? (s.phase === "open" ? s.incomingId : null);
-    if (old !== null) s.doomed = old;
+    if (old !== null) {
+      s.doomed = old;
+      s.doomedFields = s.snapshot?.fields ?? null;
+    }
     s.phase = "loaded";
     s.snapshot = null;
     s.fields = emptyFields();

@@ -1,5 +1,5 @@
 import type { Breaker } from "./breaker.js";
-import { StoreUnavailableError } from "./errors.js";
+import { IndexUnsupportedError, StoreUnavailableError } from "./errors.js";
 import type { StoreErrorKind } from "./events.js";
 import type { SessionMeta } from "./expiry.js";
 
@@ -138,14 +138,92 @@ export interface LockStore {
   releaseLock(id: string, token: string): Promise<void>;
 }
 
-/** What the engine takes: records, and locks when the store has them. */
-export type SessionStore = RecordStore & Partial<LockStore>;
+/** One signed-in session in its user's index (see {@link UserIndexStore}). */
+export interface IndexEntry {
+  /** The session id: stays inside the engine and the store, never shown to anyone. */
+  id: string;
+  /** A random value naming the session to its user; the same across id changes. */
+  handle: string;
+  /** When the user signed in on this device, epoch ms. */
+  createdAt: number;
+  /** When the entry was last written (sign-in, id change, lifetime change), epoch ms. */
+  updatedAt: number;
+  /**
+   * When the entry lapses, epoch ms: never earlier than its session's own deadline, so an entry
+   * outlives its record, not the other way round. A store drops entries past it.
+   */
+  deadline: number;
+  /** What the app recorded at sign-in, bounded in length; `null` when nothing. */
+  userAgent: string | null;
+  address: string | null;
+}
+
+/** Which entries {@link UserIndexStore.indexRemove} removes. */
+export type IndexSelection =
+  | { ids: readonly string[] }
+  | { handles: readonly string[] }
+  /** Every entry but the one with this handle (`null`: every entry). */
+  | { allExcept: string | null };
+
+/**
+ * The per-user session index: optional. A store with it serves `listSessions()`, the revocation
+ * calls and `max_sessions_per_user`; without it those throw {@link IndexUnsupportedError} and
+ * sign-in still works. The memory, Redis and PostgreSQL stores have it.
+ *
+ * Each operation is atomic on one user's index (on Redis: one key of its own). The engine changes
+ * an index only on sign-in, sign-out, destroy, id changes, lifetime changes, revocation and
+ * listing, never on a plain read. Races are settled by the order of operations: a revocation
+ * removes the entry first, then deletes the record; an id change moves the entry with
+ * `replaces` (refused once the entry is gone) and the session counts as revoked when refused.
+ */
+export interface UserIndexStore {
+  /**
+   * Add `entry` under `userId`, dropping entries past their deadline and any entry with the same
+   * id or handle. With `replaces`, only when an entry names session `replaces` (it is replaced):
+   * returns `false` and changes nothing when none does (the session was revoked meanwhile).
+   */
+  indexPut(
+    userId: string,
+    entry: IndexEntry,
+    replaces: string | null,
+    now: number,
+  ): Promise<boolean>;
+
+  /** Remove the selected entries of `userId` and return them (entries past their deadline excluded). */
+  indexRemove(userId: string, selection: IndexSelection, now: number): Promise<IndexEntry[]>;
+
+  /** The entries of `userId` that are not past their deadline, in no particular order. */
+  indexList(userId: string, now: number): Promise<IndexEntry[]>;
+
+  /**
+   * For each id, its record's current deadline and metadata, read WITHOUT renewing anything, or
+   * `null` when the record is gone or past its deadline.
+   */
+  peek(
+    ids: readonly string[],
+    now: number,
+  ): Promise<Array<{ deadline: number; meta: SessionMeta } | null>>;
+}
+
+/** What the engine takes: records, and locks and a user index when the store has them. */
+export type SessionStore = RecordStore & Partial<LockStore> & Partial<UserIndexStore>;
+
+/** True when `store` keeps a per-user index. */
+export function hasUserIndex(store: SessionStore): store is SessionStore & UserIndexStore {
+  return (
+    typeof store.indexPut === "function" &&
+    typeof store.indexRemove === "function" &&
+    typeof store.indexList === "function" &&
+    typeof store.peek === "function"
+  );
+}
 
 /** Every store operation, by name. */
 export type StoreOperations = Required<
   Pick<RecordStore, "load" | "write" | "destroy" | "claim" | "take">
 > &
-  LockStore;
+  LockStore &
+  UserIndexStore;
 
 /**
  * @internal A store operation that did not answer in time. `late` settles with the operation's own
@@ -252,6 +330,11 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
     }
     return store as LockStore;
   };
+  // A store without an index is a programming error, not an outage: thrown as it is, never a 503.
+  const onIndex = <T>(name: string, operation: (s: UserIndexStore) => Promise<T>): Promise<T> => {
+    if (!hasUserIndex(store)) return Promise.reject(new IndexUnsupportedError());
+    return run(name, () => operation(store));
+  };
   return {
     load: (id, now) => run("load", () => store.load(id, now)),
     write: (id, write, mode, now) => run("write", () => store.write(id, write, mode, now)),
@@ -266,5 +349,11 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
       const lockStore = locks();
       return run("releaseLock", () => lockStore.releaseLock(id, token));
     },
+    indexPut: (userId, entry, replaces, now) =>
+      onIndex("indexPut", (s) => s.indexPut(userId, entry, replaces, now)),
+    indexRemove: (userId, selection, now) =>
+      onIndex("indexRemove", (s) => s.indexRemove(userId, selection, now)),
+    indexList: (userId, now) => onIndex("indexList", (s) => s.indexList(userId, now)),
+    peek: (ids, now) => onIndex("peek", (s) => s.peek(ids, now)),
   };
 }

@@ -1,11 +1,15 @@
 import { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
 import type {
+  IndexEntry,
+  IndexSelection,
   LockStore,
   RecordStore,
   SessionWrite,
   StoredSession,
+  UserIndexStore,
   WriteMode,
 } from "../core/store.js";
+import { MemoryUserIndex } from "./memory-index.js";
 
 /** No record outlives the longest cookie a browser keeps, whatever its metadata says. */
 const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
@@ -114,11 +118,12 @@ class Entry {
  * - Same semantics as the Redis store: per-key merges, create-if-absent, update-if-present,
  *   atomic take and claim, a per-session lock.
  */
-export class MemoryStore implements RecordStore, LockStore {
+export class MemoryStore implements RecordStore, LockStore, UserIndexStore {
   /** Tells the engine that operations cannot hang, so no timeout race is needed. */
   readonly inProcess = true;
   readonly #entries = new Map<string, Entry>();
   readonly #locks = new Map<string, { token: string; until: number }>();
+  readonly #index = new MemoryUserIndex();
   readonly #max: number;
   // Min-heap of (deadline, id) in two parallel arrays.
   #heapAt: number[] = [];
@@ -223,9 +228,39 @@ export class MemoryStore implements RecordStore, LockStore {
     if (this.#locks.get(id)?.token === token) this.#locks.delete(id);
   }
 
+  async indexPut(
+    userId: string,
+    entry: IndexEntry,
+    replaces: string | null,
+    now: number,
+  ): Promise<boolean> {
+    return this.#index.put(userId, entry, replaces, now);
+  }
+
+  async indexRemove(userId: string, selection: IndexSelection, now: number): Promise<IndexEntry[]> {
+    return this.#index.remove(userId, selection, now);
+  }
+
+  async indexList(userId: string, now: number): Promise<IndexEntry[]> {
+    return this.#index.list(userId, now);
+  }
+
+  async peek(
+    ids: readonly string[],
+    now: number,
+  ): Promise<Array<{ deadline: number; meta: SessionMeta } | null>> {
+    return ids.map((id) => {
+      const entry = this.#entries.get(id);
+      return entry === undefined || entry.deadline <= now
+        ? null
+        : { deadline: entry.deadline, meta: entry.meta };
+    });
+  }
+
   async close(): Promise<void> {
     this.#entries.clear();
     this.#locks.clear();
+    this.#index.clear();
     this.#heapAt = [];
     this.#heapId = [];
   }
