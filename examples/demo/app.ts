@@ -6,6 +6,7 @@ import {
   AuthSession,
   type CoatcheckOptions,
   CsrfToken,
+  type DeviceInfo,
   FlashMessage,
   FlashMessages,
   type Session,
@@ -55,28 +56,21 @@ const Cart = z.object({ items: z.array(z.string().min(1).max(100)).max(500).defa
 const cartSession = typedSession("cart", Cart);
 
 const REMEMBER_ME_SECS = 30 * 24 * 60 * 60;
-
-/** Longest user agent and address kept with a session: they are shown, never trusted. */
-const MAX_DEVICE_TEXT = 200;
+const htmxPath = createRequire(import.meta.url).resolve("htmx.org/dist/htmx.min.js");
 
 /**
- * What the sessions page shows about the device that signed in: its User-Agent header and the
- * address of the connection (through `@hono/node-server`; none in `app.request()`). The demo
- * trusts no proxy, so behind one this is the proxy's address.
+ * What the sessions page shows about the device that signs in: its User-Agent header and the
+ * address of the connection (through `@hono/node-server`; there is none in `app.request()`). The
+ * demo trusts no proxy, so behind one this is the proxy's address. coatcheck drops control
+ * characters and cuts both to a bounded length; the page escapes them.
  */
-function deviceOf(c: import("hono").Context): { userAgent?: string; address?: string } {
-  const agent = c.req.header("user-agent")?.trim().slice(0, MAX_DEVICE_TEXT);
+function deviceOf(c: import("hono").Context): DeviceInfo {
   const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)
     ?.incoming;
-  const address = incoming?.socket?.remoteAddress?.slice(0, MAX_DEVICE_TEXT);
-  return { ...(agent ? { userAgent: agent } : {}), ...(address ? { address } : {}) };
+  const userAgent = c.req.header("user-agent");
+  const address = incoming?.socket?.remoteAddress;
+  return { ...(userAgent ? { userAgent } : {}), ...(address ? { address } : {}) };
 }
-
-/** A handle as the revoke form posts it; anything else (a file, an empty or huge field) is none. */
-function postedHandle(value: unknown): string | null {
-  return typeof value === "string" && value.length > 0 && value.length <= 512 ? value : null;
-}
-const htmxPath = createRequire(import.meta.url).resolve("htmx.org/dist/htmx.min.js");
 
 /**
  * Page chrome shared by every page: user, flash messages and, on pages that post something, the
@@ -240,10 +234,10 @@ ${cartFragment([...cart.data().items])}`;
 
   app.post("/account/sessions/revoke", signedIn, async (c) => {
     const s = getSession(c);
-    const handle = postedHandle((await c.req.parseBody()).session);
+    const handle = (await c.req.parseBody()).session;
     const auth = await AuthSession.open(s);
-    // false for a handle that is not one of this user's live sessions: it revokes nothing.
-    const revoked = handle !== null && (await auth.revokeSession(handle));
+    // false for anything but a handle of one of this user's live sessions: it revokes nothing.
+    const revoked = typeof handle === "string" && (await auth.revokeSession(handle));
     await FlashMessages.push(
       s,
       revoked
