@@ -140,8 +140,11 @@ export interface LockStore {
 
 /** One signed-in session in its user's index (see {@link UserIndexStore}). */
 export interface IndexEntry {
-  /** The session id: stays inside the engine and the store, never shown to anyone. */
-  id: string;
+  /**
+   * The session's reference: `sha256(id)` in base64url, which is what the Redis and PostgreSQL
+   * stores key records by. It finds the record, but no cookie can be made from it.
+   */
+  ref: string;
   /** A random value naming the session to its user; the same across id changes. */
   handle: string;
   /** When the user signed in on this device, epoch ms. */
@@ -160,7 +163,7 @@ export interface IndexEntry {
 
 /** Which entries {@link UserIndexStore.indexRemove} removes. */
 export type IndexSelection =
-  | { ids: readonly string[] }
+  | { refs: readonly string[] }
   | { handles: readonly string[] }
   /** Every entry but the one with this handle (`null`: every entry). */
   | { allExcept: string | null };
@@ -175,32 +178,46 @@ export type IndexSelection =
  * listing, never on a plain read. Races are settled by the order of operations: a revocation
  * removes the entry first, then deletes the record; an id change moves the entry with
  * `replaces` (refused once the entry is gone) and the session counts as revoked when refused.
+ * Sessions are named by their {@link IndexEntry.ref}, never by their id, so the index holds nothing
+ * a cookie can be made from.
  */
 export interface UserIndexStore {
   /**
    * Add `entry` under `userId`, dropping entries past their deadline and any entry with the same
-   * id or handle. With `replaces`, only when an entry names session `replaces` (it is replaced):
-   * returns `false` and changes nothing when none does (the session was revoked meanwhile).
+   * ref or handle. With `replaces` (a ref), only when an entry has it (it is replaced): returns
+   * `false` and changes nothing when none does (the session was revoked meanwhile). `id` is the
+   * session's id, for a store that keys records by it in process (memory); a store reached over a
+   * network must not keep it.
    */
   indexPut(
     userId: string,
     entry: IndexEntry,
+    id: string,
     replaces: string | null,
     now: number,
   ): Promise<boolean>;
 
-  /** Remove the selected entries of `userId` and return them (entries past their deadline excluded). */
-  indexRemove(userId: string, selection: IndexSelection, now: number): Promise<IndexEntry[]>;
+  /**
+   * Remove the selected entries of `userId` and return them (entries past their deadline
+   * excluded). With `destroy` (a revocation), then delete their records too: entries first, so a
+   * concurrent id change of one of them finds its entry gone and gives up.
+   */
+  indexRemove(
+    userId: string,
+    selection: IndexSelection,
+    now: number,
+    destroy: boolean,
+  ): Promise<IndexEntry[]>;
 
   /** The entries of `userId` that are not past their deadline, in no particular order. */
   indexList(userId: string, now: number): Promise<IndexEntry[]>;
 
   /**
-   * For each id, its record's current deadline and metadata, read WITHOUT renewing anything, or
+   * For each ref, its record's current deadline and metadata, read WITHOUT renewing anything, or
    * `null` when the record is gone or past its deadline.
    */
   peek(
-    ids: readonly string[],
+    refs: readonly string[],
     now: number,
   ): Promise<Array<{ deadline: number; meta: SessionMeta } | null>>;
 }
@@ -349,11 +366,11 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
       const lockStore = locks();
       return run("releaseLock", () => lockStore.releaseLock(id, token));
     },
-    indexPut: (userId, entry, replaces, now) =>
-      onIndex("indexPut", (s) => s.indexPut(userId, entry, replaces, now)),
-    indexRemove: (userId, selection, now) =>
-      onIndex("indexRemove", (s) => s.indexRemove(userId, selection, now)),
+    indexPut: (userId, entry, id, replaces, now) =>
+      onIndex("indexPut", (s) => s.indexPut(userId, entry, id, replaces, now)),
+    indexRemove: (userId, selection, now, destroy) =>
+      onIndex("indexRemove", (s) => s.indexRemove(userId, selection, now, destroy)),
     indexList: (userId, now) => onIndex("indexList", (s) => s.indexList(userId, now)),
-    peek: (ids, now) => onIndex("peek", (s) => s.peek(ids, now)),
+    peek: (refs, now) => onIndex("peek", (s) => s.peek(refs, now)),
   };
 }

@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { SessionEngine } from "./engine.js";
 import { IndexUnsupportedError } from "./errors.js";
-import { EVENTS, idHash, publish } from "./events.js";
+import { EVENTS, publish } from "./events.js";
 import { MAX_LIFETIME_SECS, type SessionMeta } from "./expiry.js";
 import type { CommitInput } from "./session.js";
 import { hasUserIndex, type IndexEntry, type IndexSelection } from "./store.js";
@@ -126,9 +126,19 @@ function indexedOf(fields: Readonly<Record<string, string>> | null | undefined):
   }
 }
 
+/** A session's reference in the index: `sha256(id)` in base64url (see {@link IndexEntry.ref}). */
+export function refOf(id: string): string {
+  return createHash("sha256").update(id).digest("base64url");
+}
+
+/** The `session` of coatcheck's events (`idHash(id)`), from a ref. */
+function hashOfRef(ref: string): string {
+  return Buffer.from(ref, "base64url").toString("hex").slice(0, 12);
+}
+
 function entryOf(id: string, signIn: SignIn, meta: SessionMeta, now: number): IndexEntry {
   return {
-    id,
+    ref: refOf(id),
     handle: signIn.h,
     createdAt: signIn.at,
     updatedAt: Math.floor(now),
@@ -165,7 +175,7 @@ export async function listSessions(
   const entries = await store.indexList(userId, now);
   if (entries.length === 0) return [];
   const records = await store.peek(
-    entries.map((e) => e.id),
+    entries.map((e) => e.ref),
     now,
   );
   const gone: string[] = [];
@@ -173,7 +183,7 @@ export async function listSessions(
   entries.forEach((entry, i) => {
     const record = records[i] ?? null;
     if (record === null) {
-      gone.push(entry.id);
+      gone.push(entry.ref);
       return;
     }
     out.push({
@@ -185,7 +195,7 @@ export async function listSessions(
       address: entry.address,
     });
   });
-  if (gone.length > 0) await store.indexRemove(userId, { ids: gone }, now);
+  if (gone.length > 0) await store.indexRemove(userId, { refs: gone }, now, false);
   return out.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
 }
 
@@ -216,11 +226,9 @@ export async function revokeSessions(
   checkUserId(userId);
   indexed(engine);
   const store = engine.guarded;
-  const removed = await store.indexRemove(userId, selection, engine.now());
+  const removed = await store.indexRemove(userId, selection, engine.now(), true);
   for (const entry of removed) {
-    await store.destroy(entry.id);
-    const session = idHash(entry.id);
-    publish(EVENTS.revoked, () => ({ session, reason }));
+    publish(EVENTS.revoked, () => ({ session: hashOfRef(entry.ref), reason }));
   }
   return removed.length;
 }
@@ -270,10 +278,16 @@ export async function reindex(
   if (!hasUserIndex(engine.store)) return "ok";
   const store = engine.guarded;
   const remove = async (who: Indexed | null, id: string | null | undefined) => {
-    if (who !== null && id) await store.indexRemove(who.userId, { ids: [id] }, now);
+    if (who !== null && id) await store.indexRemove(who.userId, { refs: [refOf(id)] }, now, false);
   };
   const add = (who: Indexed, id: string, meta: SessionMeta, replaces: string | null) =>
-    store.indexPut(who.userId, entryOf(id, who.signIn, meta, now), replaces, now);
+    store.indexPut(
+      who.userId,
+      entryOf(id, who.signIn, meta, now),
+      id,
+      replaces === null ? null : refOf(replaces),
+      now,
+    );
   switch (done.action) {
     case "delete": {
       const id = input.doomed ?? input.origin?.id;
@@ -341,7 +355,8 @@ export async function confirmRestored(
   const who = indexedOf(fields);
   if (who === null) return;
   const store = engine.guarded;
-  if (!(await store.indexPut(who.userId, entryOf(id, who.signIn, meta, now), id, now))) {
+  const entry = entryOf(id, who.signIn, meta, now);
+  if (!(await store.indexPut(who.userId, entry, id, entry.ref, now))) {
     await store.destroy(id);
   }
 }

@@ -231,14 +231,22 @@ export class MemoryStore implements RecordStore, LockStore, UserIndexStore {
   async indexPut(
     userId: string,
     entry: IndexEntry,
+    id: string,
     replaces: string | null,
     now: number,
   ): Promise<boolean> {
-    return this.#index.put(userId, entry, replaces, now);
+    return this.#index.put(userId, entry, id, replaces, now);
   }
 
-  async indexRemove(userId: string, selection: IndexSelection, now: number): Promise<IndexEntry[]> {
-    return this.#index.remove(userId, selection, now);
+  async indexRemove(
+    userId: string,
+    selection: IndexSelection,
+    now: number,
+    destroy: boolean,
+  ): Promise<IndexEntry[]> {
+    return this.#index.remove(userId, selection, now, (id) => {
+      if (destroy) this.#entries.delete(id);
+    });
   }
 
   async indexList(userId: string, now: number): Promise<IndexEntry[]> {
@@ -246,11 +254,12 @@ export class MemoryStore implements RecordStore, LockStore, UserIndexStore {
   }
 
   async peek(
-    ids: readonly string[],
+    refs: readonly string[],
     now: number,
   ): Promise<Array<{ deadline: number; meta: SessionMeta } | null>> {
-    return ids.map((id) => {
-      const entry = this.#entries.get(id);
+    return refs.map((ref) => {
+      const id = this.#index.idOf(ref);
+      const entry = id === undefined ? undefined : this.#entries.get(id);
       return entry === undefined || entry.deadline <= now
         ? null
         : { deadline: entry.deadline, meta: entry.meta };

@@ -3,12 +3,16 @@ import type { Logger } from "../core/engine.js";
 import { ConfigError } from "../core/errors.js";
 import { deadlineOf, MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
 import type {
+  IndexEntry,
+  IndexSelection,
   LockStore,
   RecordStore,
   SessionWrite,
   StoredSession,
+  UserIndexStore,
   WriteMode,
 } from "../core/store.js";
+import { RedisUserIndex } from "./redis-index.js";
 
 /**
  * The Redis store. Typed by the few methods it calls, so it depends on neither client package:
@@ -321,7 +325,7 @@ const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
  * app.use(session({ store: new RedisStore(client) }));
  * ```
  */
-export class RedisStore implements RecordStore, LockStore {
+export class RedisStore implements RecordStore, LockStore, UserIndexStore {
   /** Operations cross the network: the engine guards each with `operation_timeout_ms`. */
   readonly inProcess = false;
   readonly #send: Send;
@@ -330,6 +334,8 @@ export class RedisStore implements RecordStore, LockStore {
   readonly #onClose: (() => void | Promise<void>) | undefined;
   readonly #ready: Promise<void> | undefined;
   readonly #wait: { replicas: string; timeout: string } | undefined;
+  /** The per-user session index: one sorted set per user, in src/stores/redis-index.ts. */
+  readonly #index: RedisUserIndex;
 
   constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
     this.#send = senderFor(client);
@@ -341,6 +347,7 @@ export class RedisStore implements RecordStore, LockStore {
       );
     }
     this.#prefix = prefix;
+    this.#index = new RedisUserIndex(this.#send, prefix, (ref) => `${prefix}{${ref}}`, parseMeta);
     this.#logger = options.logger ?? console;
     this.#onClose = options.onClose;
     this.#ready = options.ready?.then(() => {});
@@ -451,6 +458,27 @@ export class RedisStore implements RecordStore, LockStore {
   async releaseLock(id: string, token: string): Promise<void> {
     const key = `${this.keyOf(id)}:lock`;
     await this.#run(SCRIPTS.unlock, key, [token]);
+  }
+
+  /** The Redis key of a user's session index (a sorted set). */
+  indexKeyOf(userId: string): string {
+    return this.#index.keyOf(userId);
+  }
+
+  indexPut(userId: string, entry: IndexEntry, _id: string, replaces: string | null, now: number) {
+    return this.#index.put(userId, entry, replaces, now);
+  }
+
+  indexRemove(userId: string, selection: IndexSelection, now: number, destroy: boolean) {
+    return this.#index.remove(userId, selection, now, destroy);
+  }
+
+  indexList(userId: string, now: number) {
+    return this.#index.list(userId, now);
+  }
+
+  peek(refs: readonly string[], now: number) {
+    return this.#index.peek(refs, now);
   }
 
   async close(): Promise<void> {
