@@ -32,6 +32,8 @@ export interface TableNames {
   sessions: string;
   /** `"schema"."table_locks"` */
   locks: string;
+  /** `"schema"."table_users"`: the per-user session index. */
+  users: string;
 }
 
 export function tableNames(options: PostgresTableOptions = {}): TableNames {
@@ -49,11 +51,12 @@ export function tableNames(options: PostgresTableOptions = {}): TableNames {
     table,
     sessions: `"${schema}"."${table}"`,
     locks: `"${schema}"."${table}_locks"`,
+    users: `"${schema}"."${table}_users"`,
   };
 }
 
 /**
- * The migration: both tables and the sweep's indexes. Idempotent (`IF NOT EXISTS`), so it can be
+ * The migration: the sessions, locks and user-index tables and the sweep's indexes. Idempotent (`IF NOT EXISTS`), so it can be
  * run on every deploy.
  */
 export function migrationSql(options: PostgresTableOptions = {}): string {
@@ -76,6 +79,19 @@ CREATE TABLE IF NOT EXISTS ${n.locks} (
   expires_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "${n.table}_locks_expires_at" ON ${n.locks} (expires_at);
+CREATE TABLE IF NOT EXISTS ${n.users} (
+  user_id    text        NOT NULL,
+  handle     text        NOT NULL,     -- names the session to its user; never derived from the id
+  ref        bytea       NOT NULL,     -- the session's row id (sha256 of the session id)
+  created_at bigint      NOT NULL,     -- sign-in, epoch ms
+  updated_at bigint      NOT NULL,     -- last sign-in, id change or lifetime change, epoch ms
+  deadline   bigint      NOT NULL,     -- epoch ms on the app's clock, never before the session's
+  expires_at timestamptz NOT NULL,     -- the same deadline on the database clock, for the sweep
+  user_agent text,
+  address    text,
+  PRIMARY KEY (user_id, handle)
+);
+CREATE INDEX IF NOT EXISTS "${n.table}_users_expires_at" ON ${n.users} (expires_at);
 `;
 }
 
@@ -126,6 +142,8 @@ export interface Statements {
   sweepSessions: Statement;
   /** ($1 batch size) → deleted count. */
   sweepLocks: Statement;
+  /** ($1 batch size) → deleted count of user-index rows. */
+  sweepUsers: Statement;
   /** ($1 id) → remaining ms on the database clock, for tests and diagnostics. */
   ttl: Statement;
 }
@@ -214,6 +232,7 @@ RETURNING 1`,
     ),
     sweepSessions: named("sweep", sweep(t)),
     sweepLocks: named("sweep_locks", sweep(l)),
+    sweepUsers: named("sweep_users", sweep(names.users)),
     ttl: named(
       "ttl",
       `SELECT GREATEST(0, EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::float8 AS ms FROM ${t} WHERE id = $1::bytea`,

@@ -2,12 +2,16 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../core/engine.js";
 import type { SessionMeta } from "../core/expiry.js";
 import type {
+  IndexEntry,
+  IndexSelection,
   LockStore,
   RecordStore,
   SessionWrite,
   StoredSession,
+  UserIndexStore,
   WriteMode,
 } from "../core/store.js";
+import { PostgresUserIndex } from "./postgres-index.js";
 import {
   migrationSql,
   type PostgresTableOptions,
@@ -135,7 +139,7 @@ const ms = (n: number) => String(Math.floor(n));
  * app.use(session({ store: new PostgresStore(pool) }));
  * ```
  */
-export class PostgresStore implements RecordStore, LockStore {
+export class PostgresStore implements RecordStore, LockStore, UserIndexStore {
   /** Operations run on the database server: the engine guards them with its timeout. */
   readonly inProcess = false;
   readonly #pool: PgPoolLike;
@@ -151,6 +155,8 @@ export class PostgresStore implements RecordStore, LockStore {
   #sweepFailed = false;
   #closed = false;
   #ready: Promise<void> | undefined;
+  /** The per-user session index (`<table>_users`), in src/stores/postgres-index.ts. */
+  readonly #index: PostgresUserIndex;
 
   constructor(pool: PgPoolLike, options: PostgresStoreOptions = {}) {
     if (typeof (pool as { query?: unknown } | null)?.query !== "function") {
@@ -159,6 +165,7 @@ export class PostgresStore implements RecordStore, LockStore {
     this.#pool = pool;
     this.#names = tableNames(options);
     this.#sql = statements(this.#names, options.preparedStatements ?? true);
+    this.#index = new PostgresUserIndex((text, values) => this.#run({ text }, values), this.#names);
     this.#createTable = options.createTable ?? false;
     this.#logger = options.logger ?? console;
     this.#onClose = options.onClose;
@@ -287,6 +294,22 @@ export class PostgresStore implements RecordStore, LockStore {
     return row === undefined ? null : row.ms;
   }
 
+  indexPut(userId: string, entry: IndexEntry, _id: string, replaces: string | null, now: number) {
+    return this.#index.put(userId, entry, replaces, now);
+  }
+
+  indexRemove(userId: string, selection: IndexSelection, now: number, destroy: boolean) {
+    return this.#index.remove(userId, selection, now, destroy);
+  }
+
+  indexList(userId: string, now: number) {
+    return this.#index.list(userId, now);
+  }
+
+  peek(refs: readonly string[], now: number) {
+    return this.#index.peek(refs, now);
+  }
+
   /** Stop the sweep, wait for one in flight, then run `onClose` (ending an owned pool). */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -299,9 +322,20 @@ export class PostgresStore implements RecordStore, LockStore {
   async #sweepAll(): Promise<number> {
     let deleted = 0;
     try {
-      for (const statement of [this.#sql.sweepSessions, this.#sql.sweepLocks]) {
+      for (const statement of [
+        this.#sql.sweepSessions,
+        this.#sql.sweepLocks,
+        this.#sql.sweepUsers,
+      ]) {
         for (let i = 0; i < this.#sweepBatches && !this.#closed; i++) {
-          const { rows } = await this.#pool.query({ ...statement, values: [this.#sweepBatch] });
+          const { rows } = await this.#pool
+            .query({ ...statement, values: [this.#sweepBatch] })
+            .catch((error: unknown) => {
+              // A database migrated before the user index existed has no `_users` table yet.
+              if (statement === this.#sql.sweepUsers && isUndefinedTable(error))
+                return { rows: [] };
+              throw error;
+            });
           const n = (rows[0] as { n: number } | undefined)?.n ?? 0;
           deleted += n;
           if (n < this.#sweepBatch) break;

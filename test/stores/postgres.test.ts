@@ -190,8 +190,8 @@ describe("PostgresStore on real PostgreSQL", () => {
       const count = async () =>
         Number((await base.query(`SELECT count(*) AS n FROM ${store.tables.sessions}`)).rows[0].n);
       expect(await store.sweep()).toBe(20 + 3);
-      // Two bounded statements for the sessions, one for the locks.
-      expect(counted.reset()).toHaveLength(3);
+      // Two bounded statements for the sessions, one for the locks, one for the user index.
+      expect(counted.reset()).toHaveLength(4);
       expect(await count()).toBe(6);
       expect(await store.sweep()).toBe(5);
       expect(await count()).toBe(1);
