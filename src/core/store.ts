@@ -213,8 +213,8 @@ export interface UserIndexStore {
   indexList(userId: string, now: number): Promise<IndexEntry[]>;
 
   /**
-   * For each ref, its record's current deadline and metadata, read WITHOUT renewing anything, or
-   * `null` when the record is gone or past its deadline.
+   * For each ref (of an entry in some user's index), its record's current deadline and metadata,
+   * read WITHOUT renewing anything, or `null` when the record is gone or past its deadline.
    */
   peek(
     refs: readonly string[],

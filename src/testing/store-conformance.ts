@@ -1,7 +1,8 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import type { SessionMeta } from "../core/expiry.js";
 import { generateId } from "../core/id.js";
-import type { SessionStore, SessionWrite } from "../core/store.js";
+import type { IndexEntry, SessionStore, SessionWrite, UserIndexStore } from "../core/store.js";
+import { refOf } from "../core/user-index.js";
 
 /** A test or hook body. */
 export type TestBody = () => void | Promise<void>;
@@ -44,6 +45,8 @@ export interface StoreProbes {
   ttlOf?(store: SessionStore, id: string): Promise<number | null>;
   /** `false` for a store without locks (`acquireLock`/`releaseLock`): the lock tests are skipped. */
   locks?: boolean;
+  /** `true` to also check the optional per-user session index (`UserIndexStore`). */
+  userIndex?: boolean;
 }
 
 /** A fixed, fake epoch: stores must take time from the `now` argument, never from their own clock. */
@@ -471,5 +474,114 @@ export function describeStoreConformance(
       await store.write(id, write(set), "create", T0);
       expect(plain((await store.load(id, T0))?.fields ?? {})).toEqual(plain(set));
     });
+
+    if (probes.userIndex === true) describeUserIndex(() => store, name, test);
+  });
+}
+
+/** An index entry for session `id`, deadline one hour after T0. */
+function indexEntry(id: string, handle: string, overrides: Partial<IndexEntry> = {}): IndexEntry {
+  return {
+    ref: refOf(id),
+    handle,
+    createdAt: T0,
+    updatedAt: T0,
+    deadline: T0 + 3_600_000,
+    userAgent: "Agent/1",
+    address: "192.0.2.1",
+    ...overrides,
+  };
+}
+
+function describeUserIndex(
+  current: () => SessionStore,
+  name: string,
+  test: TestRunner["test"],
+): void {
+  const index = () => {
+    const s = current();
+    if (typeof s.indexPut !== "function" || typeof s.peek !== "function") {
+      throw new Error(`${name} has no user index; leave out { userIndex: true }`);
+    }
+    return s as SessionStore & UserIndexStore;
+  };
+  const H1 = "AAAAAAAAAAAAAAAAAAAAAA";
+  const H2 = "BBBBBBBBBBBBBBBBBBBBBB";
+  const H3 = "CCCCCCCCCCCCCCCCCCCCCC";
+  const byHandle = (entries: IndexEntry[]) =>
+    [...entries].sort((a, b) => (a.handle < b.handle ? -1 : 1));
+
+  test("user index: put and list; an entry past its deadline is gone", async () => {
+    const s = index();
+    // Fresh users: a store may share its tables with other tests (PostgreSQL).
+    const [u1, u2] = [`user-${generateId()}`, `user-${generateId()}`];
+    const [a, b] = [generateId(), generateId()];
+    const ea = indexEntry(a, H1);
+    const eb = indexEntry(b, H2, { deadline: T0 + 60_000, userAgent: null, address: null });
+    expect(await s.indexPut(u1, ea, a, null, T0)).toBe(true);
+    expect(await s.indexPut(u1, eb, b, null, T0)).toBe(true);
+    expect(byHandle(await s.indexList(u1, T0))).toEqual([ea, eb]);
+    expect(await s.indexList(u2, T0)).toEqual([]);
+    expect(await s.indexList(u1, T0 + 60_000)).toEqual([ea]);
+  });
+
+  test("user index: put with replaces moves an entry, and refuses once it is gone", async () => {
+    const s = index();
+    // Fresh users: a store may share its tables with other tests (PostgreSQL).
+    const [u1, u2] = [`user-${generateId()}`, `user-${generateId()}`];
+    const [a, b, c] = [generateId(), generateId(), generateId()];
+    await s.indexPut(u1, indexEntry(a, H1), a, null, T0);
+    const moved = indexEntry(b, H1, { updatedAt: T0 + 5 });
+    expect(await s.indexPut(u1, moved, b, refOf(a), T0 + 5)).toBe(true);
+    expect(await s.indexList(u1, T0 + 5)).toEqual([moved]);
+    expect(await s.indexPut(u1, indexEntry(c, H1), c, refOf(a), T0 + 6)).toBe(false);
+    expect(await s.indexList(u1, T0 + 6)).toEqual([moved]);
+    // Another user's entry is never the one replaced.
+    expect(await s.indexPut(u2, indexEntry(c, H1), c, refOf(b), T0 + 6)).toBe(false);
+    expect(await s.indexList(u2, T0 + 6)).toEqual([]);
+  });
+
+  test("user index: remove by refs, by handles, all but one; destroy deletes the records", async () => {
+    const s = index();
+    // Fresh users: a store may share its tables with other tests (PostgreSQL).
+    const [u1, u2] = [`user-${generateId()}`, `user-${generateId()}`];
+    const ids = [generateId(), generateId(), generateId()];
+    const handles = [H1, H2, H3];
+    for (let i = 0; i < 3; i++) {
+      const id = ids[i] as string;
+      await s.write(id, write(fields({ n: i })), "create", T0);
+      await s.indexPut(u1, indexEntry(id, handles[i] as string), id, null, T0);
+    }
+    const [a, b, c] = ids as [string, string, string];
+    expect(await s.indexRemove(u2, { handles: [H1] }, T0, true)).toEqual([]);
+    const first = await s.indexRemove(u1, { refs: [refOf(a)] }, T0, false);
+    expect(first.map((e) => e.handle)).toEqual([H1]);
+    expect(await s.load(a, T0)).not.toBeNull();
+    const second = await s.indexRemove(u1, { handles: [H2, "nobody"] }, T0, true);
+    expect(second.map((e) => e.ref)).toEqual([refOf(b)]);
+    expect(await s.load(b, T0)).toBeNull();
+    expect(await s.indexRemove(u1, { allExcept: H3 }, T0, true)).toEqual([]);
+    const rest = await s.indexRemove(u1, { allExcept: null }, T0, true);
+    expect(rest.map((e) => e.handle)).toEqual([H3]);
+    expect(await s.load(c, T0)).toBeNull();
+    expect(await s.indexList(u1, T0)).toEqual([]);
+  });
+
+  test("user index: peek reads deadline and metadata without renewing", async () => {
+    const s = index();
+    // Fresh users: a store may share its tables with other tests (PostgreSQL).
+    const u1 = `user-${generateId()}`;
+    const id = generateId();
+    const m = meta({ idleMs: 60_000 });
+    await s.write(id, write(fields({ a: 1 }), [], m), "create", T0);
+    // Refs are resolved for the sessions the index holds.
+    await s.indexPut(u1, indexEntry(id, H1), id, null, T0);
+    const [seen, missing] = await s.peek([refOf(id), refOf(generateId())], T0 + 30_000);
+    expect(seen?.deadline).toBe(T0 + 60_000);
+    expect(seen?.meta).toEqual(m);
+    expect(missing).toBeNull();
+    // The peek did not renew: the record dies at its first idle deadline.
+    expect(await s.load(id, T0 + 60_000)).toBeNull();
+    expect(await s.peek([refOf(id)], T0 + 60_000)).toEqual([null]);
   });
 }

@@ -51,12 +51,12 @@ const ttlOf = async (store: SessionStore, id: string) => {
 describeStoreConformance(
   "RedisStore on Redis Cluster (node-redis createCluster)",
   () => new RedisStore(node, { keyPrefix: uniquePrefix("cluster-node") }),
-  { ttlOf },
+  { ttlOf, userIndex: true },
 );
 describeStoreConformance(
   "RedisStore on Redis Cluster (ioredis Cluster)",
   () => new RedisStore(io, { keyPrefix: uniquePrefix("cluster-io") }),
-  { ttlOf },
+  { ttlOf, userIndex: true },
 );
 
 describe("Redis Cluster layout", () => {

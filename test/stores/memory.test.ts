@@ -1,4 +1,4 @@
 import { MemoryStore } from "../../src/stores/memory.js";
 import { describeStoreConformance } from "../conformance/store-suite.js";
 
-describeStoreConformance("MemoryStore", () => new MemoryStore());
+describeStoreConformance("MemoryStore", () => new MemoryStore(), { userIndex: true });

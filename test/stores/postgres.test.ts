@@ -28,11 +28,12 @@ const ttlOf = (store: SessionStore, id: string) => (store as PostgresStore).ttlO
 
 describeStoreConformance("PostgresStore", () => new PostgresStore(pool, { sweepIntervalMs: 0 }), {
   ttlOf,
+  userIndex: true,
 });
 describeStoreConformance(
   "PostgresStore (unnamed statements, as behind a transaction pooler)",
   () => new PostgresStore(pool, { sweepIntervalMs: 0, preparedStatements: false }),
-  { ttlOf },
+  { ttlOf, userIndex: true },
 );
 
 const T0 = Date.UTC(2026, 0, 1);

@@ -28,12 +28,12 @@ const ttlOf = async (store: SessionStore, id: string) => {
 describeStoreConformance(
   "RedisStore (node-redis)",
   () => new RedisStore(node, { keyPrefix: uniquePrefix("node") }),
-  { ttlOf },
+  { ttlOf, userIndex: true },
 );
 describeStoreConformance(
   "RedisStore (ioredis)",
   () => new RedisStore(io, { keyPrefix: uniquePrefix("io") }),
-  { ttlOf },
+  { ttlOf, userIndex: true },
 );
 
 describe("RedisStore on real Redis", () => {
