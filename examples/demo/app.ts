@@ -6,6 +6,7 @@ import {
   AuthSession,
   type CoatcheckOptions,
   CsrfToken,
+  type DeviceInfo,
   FlashMessage,
   FlashMessages,
   type Session,
@@ -22,7 +23,14 @@ import {
 } from "coatcheck/hono";
 import { Hono } from "hono";
 import { z } from "zod";
-import { CSRF_HTMX_SCRIPT, cartFragment, esc, type FlashView, layout } from "./views.js";
+import {
+  CSRF_HTMX_SCRIPT,
+  cartFragment,
+  esc,
+  type FlashView,
+  layout,
+  sessionsBody,
+} from "./views.js";
 
 /** The demo's users. Passwords are compared as SHA-256 digests in constant time. */
 const USERS: Record<string, { password: string; roles: string[] }> = {
@@ -49,6 +57,20 @@ const cartSession = typedSession("cart", Cart);
 
 const REMEMBER_ME_SECS = 30 * 24 * 60 * 60;
 const htmxPath = createRequire(import.meta.url).resolve("htmx.org/dist/htmx.min.js");
+
+/**
+ * What the sessions page shows about the device that signs in: its User-Agent header and the
+ * address of the connection (through `@hono/node-server`; there is none in `app.request()`). The
+ * demo trusts no proxy, so behind one this is the proxy's address. coatcheck drops control
+ * characters and cuts both to a bounded length; the page escapes them.
+ */
+function deviceOf(c: import("hono").Context): DeviceInfo {
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)
+    ?.incoming;
+  const userAgent = c.req.header("user-agent");
+  const address = incoming?.socket?.remoteAddress;
+  return { ...(userAgent ? { userAgent } : {}), ...(address ? { address } : {}) };
+}
 
 /**
  * Page chrome shared by every page: user, flash messages and, on pages that post something, the
@@ -141,7 +163,8 @@ export function createDemoApp(options: CoatcheckOptions | SessionEngine = {}): H
       return c.redirect("/login", 303);
     }
     const auth = await AuthSession.open(s);
-    await auth.login(user.id, user.roles); // saves, new session id, new CSRF secret
+    // Saves, gives a new session id and CSRF secret, and records the session under the user.
+    await auth.login(user.id, user.roles, deviceOf(c));
     if (form.remember_me === "on") await s.setExpiry(REMEMBER_ME_SECS);
     await FlashMessages.push(s, FlashMessage.success(`Logged in! Welcome, ${user.id}.`));
     return c.redirect("/dashboard", 303);
@@ -154,7 +177,7 @@ export function createDemoApp(options: CoatcheckOptions | SessionEngine = {}): H
     const body = `<h1>Dashboard</h1>
 <p>Welcome, <strong id="user">${esc(auth.userId())}</strong>!</p>
 <p>Roles: <span id="roles">${esc(auth.data().roles.join(", "))}</span> · signed in at ${esc(since)}</p>
-<p><a href="/cart">Go to your cart</a>${auth.hasRole("admin") ? ' · <a href="/admin">Admin</a>' : ""}</p>`;
+<p><a href="/cart">Go to your cart</a> · <a href="/account/sessions" id="sessions-link">Your sessions</a>${auth.hasRole("admin") ? ' · <a href="/admin">Admin</a>' : ""}</p>`;
     return c.html(await page(s, "Dashboard", body));
   });
 
@@ -195,6 +218,47 @@ ${cartFragment([...cart.data().items])}`;
     await cart.save();
     c.header("Cache-Control", "no-store");
     return c.html(cartFragment([...cart.data().items]));
+  });
+
+  const signedIn = requireAuth({ loginUrl: "/login" });
+
+  app.get("/account/sessions", privatePage, signedIn, async (c) => {
+    const s = getSession(c);
+    const auth = await AuthSession.open(s);
+    const [sessions, csrf] = await Promise.all([auth.listSessions(), getCsrfToken(c)]);
+    // This browser first, then the most recently seen.
+    sessions.sort((a, b) => Number(b.current) - Number(a.current) || +b.lastSeenAt - +a.lastSeenAt);
+    const body = sessionsBody(sessions, csrf.asHiddenField());
+    return c.html(await page(s, "Your sessions", body, { posts: true }));
+  });
+
+  app.post("/account/sessions/revoke", signedIn, async (c) => {
+    const s = getSession(c);
+    const handle = (await c.req.parseBody()).session;
+    const auth = await AuthSession.open(s);
+    // false for anything but a handle of one of this user's live sessions: it revokes nothing.
+    const revoked = typeof handle === "string" && (await auth.revokeSession(handle));
+    await FlashMessages.push(
+      s,
+      revoked
+        ? FlashMessage.success("That session is signed out.")
+        : FlashMessage.error("No such session: it may have ended already."),
+    );
+    return c.redirect("/account/sessions", 303);
+  });
+
+  app.post("/account/sessions/revoke-others", signedIn, async (c) => {
+    const s = getSession(c);
+    const count = await (await AuthSession.open(s)).revokeOtherSessions();
+    await FlashMessages.push(
+      s,
+      count > 0
+        ? FlashMessage.success(
+            `Signed out everywhere else (${count} session${count === 1 ? "" : "s"}).`,
+          )
+        : FlashMessage.info("There were no other sessions to sign out."),
+    );
+    return c.redirect("/account/sessions", 303);
   });
 
   app.post("/logout", async (c) => {

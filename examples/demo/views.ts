@@ -53,6 +53,11 @@ const STYLE = `
   input[type=text], input[type=password] { padding: .35rem .5rem; width: 16rem; }
   button { padding: .4rem .9rem; border-radius: 5px; border: 1px solid #47627f; background: #2f4a66; color: #fff; cursor: pointer; }
   ul.cart li { padding: .15rem 0; }
+  ul.sessions { list-style: none; padding: 0; }
+  ul.sessions li { border: 1px solid #d6dbe1; border-radius: 6px; padding: .6rem 1rem; margin-bottom: .6rem; }
+  ul.sessions li[data-current] { border-color: #7cc896; background: #f3fbf5; }
+  ul.sessions form { margin-top: .4rem; }
+  .tag { font-size: .8rem; background: #2f7a4a; color: #fff; border-radius: 4px; padding: 0 .4rem; margin-left: .4rem; }
   .muted { color: #5d6875; }
 `;
 
@@ -120,4 +125,50 @@ export function cartFragment(items: string[]): string {
     ? `<ul class="cart">${items.map((i) => `<li>${esc(i)}</li>`).join("")}</ul>`
     : `<p class="muted">Your cart is empty.</p>`;
   return `<div id="cart"><p><strong id="cart-count">${items.length}</strong> item(s)</p>${list}</div>`;
+}
+
+/** One of the user's sessions as the sessions page shows it (the library's `SessionListing`). */
+export interface SessionView {
+  handle: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  current: boolean;
+  userAgent: string | null;
+  address: string | null;
+}
+
+/** A date as `2026-12-01 23:10:05 UTC`, inside a machine-readable `<time>`. */
+function timeTag(date: Date): string {
+  const iso = date.toISOString();
+  return `<time datetime="${esc(iso)}">${esc(`${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`)}</time>`;
+}
+
+/**
+ * The "Your sessions" page body: one `<li data-session-handle>` per session (the current one also
+ * `data-current="true"`), a revoke form on every other one, and "sign out everywhere else" when
+ * there is any other. `csrfField` is the hidden `_csrf` input the forms post.
+ */
+export function sessionsBody(sessions: readonly SessionView[], csrfField: string): string {
+  const items = sessions.map((s) => {
+    const revoke = s.current
+      ? ""
+      : `<form method="post" action="/account/sessions/revoke" class="revoke-form">${csrfField}
+    <input type="hidden" name="session" value="${esc(s.handle)}">
+    <button type="submit">Sign out this session</button>
+  </form>`;
+    return `<li data-session-handle="${esc(s.handle)}"${s.current ? ' data-current="true"' : ""}>
+  <strong class="agent">${esc(s.userAgent ?? "Unknown browser")}</strong>${s.current ? '<span class="tag">this browser</span>' : ""}
+  <div class="muted">from <span class="address">${esc(s.address ?? "an unknown address")}</span> · signed in ${timeTag(s.createdAt)} · last seen ${timeTag(s.lastSeenAt)}</div>
+  ${revoke}
+</li>`;
+  });
+  const others = sessions.some((s) => !s.current)
+    ? `<form method="post" action="/account/sessions/revoke-others" id="revoke-others-form">${csrfField}
+  <button type="submit">Sign out everywhere else</button>
+</form>`
+    : `<p class="muted">You are signed in on this browser only.</p>`;
+  return `<h1>Your sessions</h1>
+<p>Everywhere you are signed in. Signing a session out takes effect on its next request.</p>
+<ul class="sessions" id="sessions">${items.join("\n")}</ul>
+${others}`;
 }

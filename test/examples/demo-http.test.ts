@@ -69,9 +69,10 @@ async function recordsOf(engine: SessionEngine): Promise<number> {
 }
 
 describe.each(backends)("demo routes on %s", (_name, envFor) => {
-  async function client() {
-    const engine = createSessionEngine({ configFile: DEMO_CONFIG, env: await envFor() });
-    engines.push(engine);
+  /** A browser of its own (one cookie jar); several clients share an engine to share a store. */
+  async function client(shared?: SessionEngine) {
+    const engine = shared ?? createSessionEngine({ configFile: DEMO_CONFIG, env: await envFor() });
+    if (!shared) engines.push(engine);
     const app = createDemoApp(engine);
     let cookie = "";
     const send = async (
@@ -196,5 +197,227 @@ describe.each(backends)("demo routes on %s", (_name, envFor) => {
     });
     expect(res.res.status).toBe(403);
     expect((await c.send("GET", "/cart")).text).toContain('<strong id="cart-count">0</strong>');
+  });
+
+  /**
+   * A client on a store where alice and bob have no session: on PostgreSQL every test shares one
+   * table, so the earlier tests' sign-ins are ended first.
+   */
+  async function clientWithoutSessions() {
+    const c = await client();
+    for (const user of ["alice", "bob"]) await c.engine.revokeUserSessions(user);
+    return c;
+  }
+
+  /** Sign `c` in as `user` from a browser that says `agent`; the dashboard answers afterwards. */
+  async function signIn(
+    c: Awaited<ReturnType<typeof client>>,
+    user: "alice" | "bob",
+    agent = `agent of ${user}`,
+  ) {
+    const password = user === "alice" ? "wonderland" : "builder";
+    const t = c.token((await c.send("GET", "/login")).text);
+    const res = await c.send("POST", "/login", {
+      headers: { "content-type": "application/x-www-form-urlencoded", "user-agent": agent },
+      body: `username=${user}&password=${password}&_csrf=${encodeURIComponent(t)}`,
+    });
+    expect(res.res.headers.get("location")).toBe("/dashboard");
+    expect((await c.send("GET", "/dashboard")).res.status).toBe(200);
+  }
+
+  /** The sessions page's entries: handle (unescaped), current, and the entry's HTML. */
+  function entries(html: string) {
+    const fromHtml = (v: string) =>
+      v.replace(
+        /&quot;|&#39;|&lt;|&gt;|&amp;/g,
+        (e) =>
+          ({ "&quot;": '"', "&#39;": "'", "&lt;": "<", "&gt;": ">", "&amp;": "&" })[e] as string,
+      );
+    return [
+      ...html.matchAll(
+        /<li data-session-handle="([^"]*)"( data-current="true")?>([\s\S]*?)<\/li>/g,
+      ),
+    ].map((m) => ({
+      handle: fromHtml(m[1] as string),
+      current: m[2] !== undefined,
+      html: m[3] as string,
+    }));
+  }
+
+  /** Post a form of the sessions page (with its token) and follow the 303 back to it. */
+  async function postFromSessionsPage(
+    c: Awaited<ReturnType<typeof client>>,
+    path: string,
+    fields = "",
+  ) {
+    const t = c.token((await c.send("GET", "/account/sessions")).text);
+    const res = await c.send("POST", path, {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `${fields}${fields ? "&" : ""}_csrf=${encodeURIComponent(t)}`,
+    });
+    expect(res.res.status).toBe(303);
+    expect(res.res.headers.get("location")).toBe("/account/sessions");
+    return (await c.send("GET", "/account/sessions")).text;
+  }
+
+  test("/account/sessions: signed-out visitors go to /login; its posts need the CSRF token", async () => {
+    const c = await clientWithoutSessions();
+    const page = await c.send("GET", "/account/sessions");
+    expect(page.res.status).toBe(303);
+    expect(page.res.headers.get("location")).toBe("/login");
+    for (const path of ["/account/sessions/revoke", "/account/sessions/revoke-others"]) {
+      const anonymous = await c.send("POST", path, {
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "session=x",
+      });
+      expect(anonymous.res.status).toBe(403);
+    }
+    // Signed in on two browsers: a post without the token is refused and ends nothing.
+    await signIn(c, "alice");
+    const other = await client(c.engine);
+    await signIn(other, "alice");
+    const list = entries((await c.send("GET", "/account/sessions")).text);
+    expect(list).toHaveLength(2);
+    const theirs = list.find((e) => !e.current)?.handle as string;
+    for (const [path, body] of [
+      ["/account/sessions/revoke", `session=${encodeURIComponent(theirs)}`],
+      ["/account/sessions/revoke-others", ""],
+    ] as const) {
+      const forged = await c.send("POST", path, {
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body,
+      });
+      expect(forged.res.status).toBe(403);
+    }
+    expect((await other.send("GET", "/dashboard")).res.status).toBe(200);
+    // An anonymous post that carries a valid token is sent to /login, also ending nothing.
+    const anon = await client(c.engine);
+    const t = anon.token((await anon.send("GET", "/login")).text);
+    const guarded = await anon.send("POST", "/account/sessions/revoke", {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `session=${encodeURIComponent(theirs)}&_csrf=${encodeURIComponent(t)}`,
+    });
+    expect(guarded.res.status).toBe(303);
+    expect(guarded.res.headers.get("location")).toBe("/login");
+    expect((await other.send("GET", "/dashboard")).res.status).toBe(200);
+  });
+
+  test("/account/sessions lists each session once, revokes one by handle, never another user's", async () => {
+    const a = await clientWithoutSessions();
+    const b = await client(a.engine);
+    const bob = await client(a.engine);
+    await signIn(a, "alice", "Browser A");
+    await signIn(b, "alice", '<script>alert("B")</script>');
+    await signIn(bob, "bob");
+
+    const page = await a.send("GET", "/account/sessions");
+    expect(page.res.status).toBe(200);
+    expect(page.res.headers.get("cache-control")).toBe("no-store");
+    const list = entries(page.text);
+    expect(list).toHaveLength(2);
+    expect(list.filter((e) => e.current)).toHaveLength(1);
+    const mine = list.find((e) => e.current);
+    const theirs = list.find((e) => !e.current);
+    expect(mine?.html).toContain("Browser A");
+    expect(mine?.html).not.toContain('name="session"');
+    // The other browser's agent is shown as text; its entry has the revoke form.
+    expect(theirs?.html).toContain("&lt;script&gt;alert(&quot;B&quot;)&lt;/script&gt;");
+    expect(page.text).not.toContain("<script>alert");
+    expect(theirs?.html).toContain('action="/account/sessions/revoke"');
+    expect(theirs?.html).toMatch(/<time datetime="\d{4}-\d\d-\d\dT/);
+    // No handle is the session id, and no cookie value appears on the page.
+    const ids = [a.cookie(), b.cookie()].map((cookie) => cookie.split("=")[1] as string);
+    for (const id of ids) expect(page.text).not.toContain(id);
+
+    // Bob's handle, a handle of nobody, hostile values and a missing field: 303 with an error
+    // flash, nothing ended.
+    const bobsHandle = entries((await bob.send("GET", "/account/sessions")).text)[0]?.handle;
+    expect(bobsHandle).toMatch(/./);
+    for (const fields of [
+      `session=${encodeURIComponent(bobsHandle as string)}`,
+      `session=${"A".repeat(22)}`,
+      "session=",
+      `session=${"x".repeat(20_000)}`,
+      `session=${encodeURIComponent('"><script>alert(1)</script>')}`,
+      "session=%00%ff%fe",
+      "other=1",
+    ]) {
+      const html = await postFromSessionsPage(a, "/account/sessions/revoke", fields);
+      expect(html).toContain('class="flash flash-error"');
+      expect(entries(html)).toHaveLength(2);
+    }
+    expect((await bob.send("GET", "/dashboard")).res.status).toBe(200);
+    expect((await b.send("GET", "/dashboard")).res.status).toBe(200);
+
+    // The other browser's handle: it is signed out at once, this one stays.
+    const html = await postFromSessionsPage(
+      a,
+      "/account/sessions/revoke",
+      `session=${encodeURIComponent(theirs?.handle as string)}`,
+    );
+    expect(html).toContain('class="flash flash-success"');
+    expect(entries(html).map((e) => e.handle)).toEqual([mine?.handle]);
+    const gone = await b.send("GET", "/dashboard");
+    expect(gone.res.status).toBe(303);
+    expect(gone.res.headers.get("location")).toBe("/login");
+    expect((await a.send("GET", "/dashboard")).res.status).toBe(200);
+    expect((await bob.send("GET", "/dashboard")).res.status).toBe(200);
+    // The same handle again names nothing now.
+    const again = await postFromSessionsPage(
+      a,
+      "/account/sessions/revoke",
+      `session=${encodeURIComponent(theirs?.handle as string)}`,
+    );
+    expect(again).toContain('class="flash flash-error"');
+  });
+
+  test("sign out everywhere else ends every other session of the user, and only those", async () => {
+    const a = await clientWithoutSessions();
+    const others = [await client(a.engine), await client(a.engine)];
+    const bob = await client(a.engine);
+    await signIn(a, "alice");
+    for (const o of others) await signIn(o, "alice");
+    await signIn(bob, "bob");
+    expect(entries((await a.send("GET", "/account/sessions")).text)).toHaveLength(3);
+
+    const html = await postFromSessionsPage(a, "/account/sessions/revoke-others");
+    expect(html).toContain('class="flash flash-success"');
+    expect(html).toContain("Signed out everywhere else (2 sessions).");
+    expect(entries(html).map((e) => e.current)).toEqual([true]);
+    for (const o of others) {
+      const res = await o.send("GET", "/dashboard");
+      expect(res.res.status).toBe(303);
+      expect(res.res.headers.get("location")).toBe("/login");
+    }
+    expect((await bob.send("GET", "/dashboard")).res.status).toBe(200);
+    expect((await a.send("GET", "/dashboard")).res.status).toBe(200);
+
+    // Nothing left to end: an info flash.
+    const none = await postFromSessionsPage(a, "/account/sessions/revoke-others");
+    expect(none).toContain('class="flash flash-info"');
+  });
+
+  test("the demo's max_sessions_per_user = 10: the 11th sign-in of a user ends the oldest", async () => {
+    const first = await clientWithoutSessions();
+    await signIn(first, "bob", "the first browser");
+    const later = [];
+    for (let i = 0; i < 10; i++) {
+      const c = await client(first.engine);
+      await signIn(c, "bob", `browser ${i}`);
+      later.push(c);
+    }
+    const gone = await first.send("GET", "/dashboard");
+    expect(gone.res.headers.get("location")).toBe("/login");
+    const list = entries((await later[9]?.send("GET", "/account/sessions"))?.text ?? "");
+    expect(list).toHaveLength(10);
+    expect(list.map((e) => e.html).join("")).not.toContain("the first browser");
+  });
+
+  test("the dashboard links to /account/sessions", async () => {
+    const c = await client();
+    await signIn(c, "bob");
+    expect((await c.send("GET", "/dashboard")).text).toContain(
+      '<a href="/account/sessions" id="sessions-link">',
+    );
   });
 });

@@ -1,37 +1,44 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BrowserContext, chromium } from "playwright-core";
+import { type Browser, type BrowserContext, chromium } from "playwright-core";
 
 /** Debian's Chromium; browser tests never download a browser. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/**
- * Launch headless Chromium with an empty profile. The flags keep it off the network (this machine
- * has none) and quiet. Returns the context and a function that closes it and removes the profile.
- */
-export async function launchBrowser(): Promise<{
-  context: BrowserContext;
-  close: () => Promise<void>;
-}> {
+/** Flags that keep Chromium off the network (this machine has none) and quiet. */
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium)`,
     );
   }
+}
+
+/**
+ * Launch headless Chromium with an empty profile. Returns the context and a function that closes
+ * it and removes the profile.
+ */
+export async function launchBrowser(): Promise<{
+  context: BrowserContext;
+  close: () => Promise<void>;
+}> {
+  requireChromium();
   const profile = mkdtempSync(join(tmpdir(), "coatcheck-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
+    args: ARGS,
   });
   return {
     context,
@@ -40,6 +47,15 @@ export async function launchBrowser(): Promise<{
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Launch headless Chromium for tests that need several browsers at once: each
+ * `browser.newContext()` is one more device, with cookies of its own.
+ */
+export async function launchIncognito(): Promise<Browser> {
+  requireChromium();
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
 }
 
 /**
