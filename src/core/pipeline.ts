@@ -191,6 +191,11 @@ export class Exchange {
     exchanges.set(this.session, this);
   }
 
+  /** {@link Exchange.check} has work to do: CSRF is on and the method is not GET, HEAD or OPTIONS. */
+  get checks(): boolean {
+    return csrfApplies(this.#pipeline.engine, this.#request.method);
+  }
+
   /** How the caller is answered (page, htmx, api), from `HX-Request` and `Accept`. */
   get kind(): RequestKind {
     this.#kind ??= requestKind(this.#request.header("hx-request"), this.#request.header("accept"));
