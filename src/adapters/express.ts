@@ -1,23 +1,17 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from "express";
-import expressModule from "express";
 import { CsrfToken } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
-import {
-  type CoatcheckResponse,
-  MissingMiddlewareError,
-  type SessionLockTimeoutError,
-  type StoreUnavailableError,
+import type {
+  CoatcheckResponse,
+  SessionLockTimeoutError,
+  StoreUnavailableError,
 } from "../core/errors.js";
 import { accessGuard, type GuardOptions } from "../core/guard.js";
-import {
-  type Exchange,
-  exchangeOf,
-  type PipelineOptions,
-  RequestPipeline,
-} from "../core/pipeline.js";
-import { Session } from "../core/session.js";
+import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pipeline.js";
+import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import { holdUntilSettled, nodeRequest } from "./node-http.js";
+import { attach, MISSING, use } from "./express-request.js";
+import { nodeRequest } from "./node-http.js";
 
 declare global {
   // Express types its request through this global namespace; augmenting it is the only way in.
@@ -28,35 +22,15 @@ declare global {
   }
 }
 
-const MISSING = () =>
-  new MissingMiddlewareError(
-    "Express",
-    'app.use(session()) from "coatcheck/express", before the routes that use it',
-  );
-
-/** `req.session` where the middleware did not run throws {@link MISSING}, not a `TypeError`. */
-function guardPrototype(proto: object): void {
-  if (Object.hasOwn(proto, "session")) return;
-  Object.defineProperty(proto, "session", {
-    configurable: true,
-    get: () => {
-      throw MISSING();
-    },
-    set(this: object, value: unknown) {
-      Object.defineProperty(this, "session", { value, writable: true, configurable: true });
-    },
-  });
-}
-guardPrototype(expressModule.request);
-
 /**
  * Express (4 and 5) middleware: opens the session lazily and saves it before the response's first
  * byte leaves, however it is sent (`send`, `json`, `redirect`, `end`, streamed or piped); a 5xx
  * saves nothing, a store failure at that point becomes a 503 with `Retry-After`. Once output has
- * started, `res.headersSent` is true, as without coatcheck. With CSRF enabled (the default) every
- * request but GET, HEAD and OPTIONS is checked before the route runs (403 on failure); the form
- * field is found whether the body parser runs before or after this middleware. Add
- * {@link sessionErrors} after your routes for store outages and lock timeouts thrown by handlers.
+ * started, `res.headersSent` is true, as without coatcheck. A route that never uses the session
+ * pays nothing for it. With CSRF enabled (the default) every request but GET, HEAD and OPTIONS is
+ * checked before the route runs (403 on failure); the form field is found whether the body parser
+ * runs before or after this middleware. Add {@link sessionErrors} after your routes for store
+ * outages and lock timeouts thrown by handlers.
  *
  * @example `app.use(session({ configFile: "config.toml" }))`, routes, then `app.use(sessionErrors())`
  */
@@ -66,13 +40,16 @@ export function session(
 ): RequestHandler {
   const pipeline = new RequestPipeline(engineFrom(options), responses);
   return (req, res, next) => {
-    guardPrototype(Object.getPrototypeOf(req));
     // `originalUrl`: `exempt_paths` mean the same whatever the middleware is mounted on.
     const exchange = pipeline.begin(
       nodeRequest(req, req.originalUrl, () => (req as { body?: unknown }).body),
     );
-    req.session = exchange.session;
-    holdUntilSettled(res, (status, header) => exchange.finish(status, header));
+    attach(req, res, exchange);
+    if (!exchange.checks) {
+      next();
+      return;
+    }
+    use(req);
     exchange.check().then((refused) => {
       if (refused === null) next();
       else send(res, refused);
@@ -89,7 +66,7 @@ function step(run: (exchange: Exchange) => Promise<CoatcheckResponse | null>): R
   return (req, res, next) => {
     let exchange: Exchange;
     try {
-      exchange = exchangeOf(getSession(req)) as Exchange;
+      exchange = exchangeFor(req);
     } catch (error) {
       next(error);
       return;
@@ -104,9 +81,7 @@ function step(run: (exchange: Exchange) => Promise<CoatcheckResponse | null>): R
  */
 export function sessionErrors(): ErrorRequestHandler {
   return (error, req, res, next) => {
-    const current = (req as { session?: unknown }).session;
-    const exchange = current instanceof Session ? exchangeOf(current) : undefined;
-    const failure = exchange?.failure(error) ?? null;
+    const failure = use(req)?.failure(error) ?? null;
     if (failure === null || res.headersSent) next(error);
     else send(res, failure);
   };
@@ -119,9 +94,13 @@ export function sessionLock(): RequestHandler {
 
 /** The request's session; throws a clear error when `session()` does not cover this route. */
 export function getSession(req: Request): Session {
-  const current = Object.getOwnPropertyDescriptor(req, "session")?.value as unknown;
-  if (!(current instanceof Session)) throw MISSING();
-  return current;
+  return exchangeFor(req).session;
+}
+
+function exchangeFor(req: Request): Exchange {
+  const exchange = use(req);
+  if (exchange === undefined) throw MISSING();
+  return exchange;
 }
 
 /** The request's {@link CsrfToken}, for rendering: `(await getCsrfToken(req)).asHiddenField()`. */

@@ -9,11 +9,12 @@ import type {
 import fp from "fastify-plugin";
 import { CsrfToken } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
-import { type CoatcheckResponse, MissingMiddlewareError } from "../core/errors.js";
+import type { CoatcheckResponse } from "../core/errors.js";
 import { accessGuard, type GuardOptions } from "../core/guard.js";
 import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pipeline.js";
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
+import { exchangeFor, exchanges, guardRequests } from "./fastify-request.js";
 import { headerText, nodeRequest } from "./node-http.js";
 
 declare module "fastify" {
@@ -28,14 +29,6 @@ export type CoatcheckFastifyOptions = CoatcheckOptions &
 
 /** A request of any Fastify server, HTTP/1.1 or HTTP/2 (`http2: true`). */
 export type AnyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
-
-const exchanges = new WeakMap<AnyRequest, Exchange>();
-const HINT = 'await app.register(coatcheck) from "coatcheck/fastify", in this scope or a parent';
-function exchangeFor(request: AnyRequest): Exchange {
-  const exchange = exchanges.get(request);
-  if (exchange) return exchange;
-  throw new MissingMiddlewareError("Fastify", HINT);
-}
 
 const send = (reply: FastifyReply, answer: CoatcheckResponse) =>
   reply.code(answer.status).headers(answer.headers).send(answer.body);
@@ -54,47 +47,49 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
     return;
   }
 
-  fastify.decorateRequest("session", {
-    getter(this: FastifyRequest) {
-      return exchangeFor(this).session;
-    },
-  });
+  guardRequests(fastify);
   if (!engine) fastify.addHook("onClose", () => pipeline.engine.close()); // only one it built
 
   // Before any body parser; a form body is peeked (bounded) and put back for the parser.
-  fastify.addHook("onRequest", async (request, reply) => {
+  fastify.addHook("onRequest", (request, reply, next) => {
     const exchange = pipeline.begin(nodeRequest(request.raw, request.url, () => undefined));
     exchanges.set(request, exchange);
-    const refused = await exchange.check();
-    if (refused !== null) return send(reply, refused);
+    if (!exchange.checks) return next();
+    exchange.check().then((refused) => {
+      if (refused === null) next();
+      else send(reply, refused);
+    }, next);
   });
 
   fastify.addHook("onError", async (request, _reply, error) => {
     exchanges.get(request)?.failure(error);
   });
 
-  fastify.addHook("onSend", async (request, reply, payload) => {
+  fastify.addHook("onSend", (request, reply, payload, next) => {
     const exchange = exchanges.get(request);
-    if (exchange === undefined) return payload;
-    const outcome = await exchange.finish(reply.statusCode, (name) =>
-      headerText(reply.getHeader(name)),
-    );
-    const { response: answer } = outcome;
-    if (answer !== null) {
-      (payload as { destroy?: () => void } | null)?.destroy?.();
-      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-      reply.code(answer.status).headers(answer.headers);
-    } else {
-      reply.headers(outcome.set);
-    }
-    // Fastify appends a repeated Set-Cookie instead of replacing it.
-    for (const [name, value] of outcome.append) reply.header(name, value);
-    return answer?.body ?? payload;
+    if (exchange === undefined || exchange.finishIdle()) return next(null, payload);
+    const header = (name: string) => headerText(reply.getHeader(name));
+    exchange.finish(reply.statusCode, header).then((outcome) => {
+      const { response: answer } = outcome;
+      if (answer !== null) {
+        (payload as { destroy?: () => void } | null)?.destroy?.();
+        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+        reply.code(answer.status).headers(answer.headers);
+      } else {
+        reply.headers(outcome.set);
+      }
+      // Fastify appends a repeated Set-Cookie instead of replacing it.
+      for (const [name, value] of outcome.append) reply.header(name, value);
+      next(null, answer?.body ?? payload);
+    }, next);
   });
 
   // A hijacked reply skips onSend: release the lock, save nothing (finishing twice does nothing).
-  fastify.addHook("onResponse", async (request) => {
-    await exchanges.get(request)?.finish(500, () => undefined);
+  fastify.addHook("onResponse", (request, _reply, next) => {
+    const exchange = exchanges.get(request);
+    if (exchange !== undefined && !exchange.finishIdle())
+      void exchange.finish(500, () => undefined);
+    next();
   });
   done();
 };

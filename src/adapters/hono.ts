@@ -52,11 +52,13 @@ export function session(
   return async (c, next) => {
     const exchange = pipeline.begin(requestOf(c));
     c.set("session", exchange.session);
-    const refused = await exchange.check();
-    if (refused !== null) return finish(c, exchange, toResponse(refused));
+    if (exchange.checks) {
+      const refused = await exchange.check();
+      if (refused !== null) return finish(c, exchange, toResponse(refused));
+    }
     await next();
     if (c.error) exchange.failure(c.error);
-    await finish(c, exchange, c.res);
+    if (!exchange.finishIdle()) await finish(c, exchange, c.res);
   };
 }
 
@@ -75,6 +77,7 @@ async function finish(c: Context, exchange: Exchange, response: Response): Promi
 }
 
 function requestOf(c: Context): PipelineRequest {
+  let field: ((name: string) => Promise<unknown>) | undefined;
   return {
     method: c.req.method,
     path: c.req.path,
@@ -84,7 +87,10 @@ function requestOf(c: Context): PipelineRequest {
     // @hono/node-server puts the Node request in `c.env.incoming`; elsewhere there is no socket.
     connection: () =>
       socketFacts((c.env as { incoming?: { socket?: Socket } } | undefined)?.incoming?.socket),
-    formField: cachedFormField(c.req, c.req.header("content-type")),
+    formField: (name) => {
+      field ??= cachedFormField(c.req, c.req.header("content-type"));
+      return field(name);
+    },
   };
 }
 

@@ -18,7 +18,7 @@ import {
 import type { AccessGuard } from "./guard.js";
 import type { CommitResult } from "./lifecycle.js";
 import { type ClientView, clientView, compileTrust } from "./proxy.js";
-import { type Session, usageOf } from "./session.js";
+import { isIdle, type Session, seal, usageOf } from "./session.js";
 
 /**
  * The one per-request pipeline every adapter runs: open the session from the Cookie header, check
@@ -191,6 +191,11 @@ export class Exchange {
     exchanges.set(this.session, this);
   }
 
+  /** {@link Exchange.check} has work to do: CSRF is on and the method is not GET, HEAD or OPTIONS. */
+  get checks(): boolean {
+    return csrfApplies(this.#pipeline.engine, this.#request.method);
+  }
+
   /** How the caller is answered (page, htmx, api), from `HX-Request` and `Accept`. */
   get kind(): RequestKind {
     this.#kind ??= requestKind(this.#request.header("hx-request"), this.#request.header("accept"));
@@ -293,6 +298,19 @@ export class Exchange {
     if (refusal === null) return null;
     this.#failure = this.#respond(refusal);
     return this.#failure;
+  }
+
+  /**
+   * End the request at no cost when nothing used the session and no check ran: seal it (later
+   * changes throw, as after any commit) and answer true; the response then needs nothing. False
+   * when {@link Exchange.finish} has work to do (or already ran).
+   */
+  finishIdle(): boolean {
+    if (this.#finished || this.#checked || this.#failure !== null || !isIdle(this.session))
+      return false;
+    this.#finished = true;
+    seal(this.session);
+    return true;
   }
 
   /**

@@ -154,6 +154,15 @@ export function renderSecret(
 }
 
 /**
+ * Internal, for the pipeline: nobody has used the session yet (no read, destroy or lock asked). If
+ * it is sealed now, the commit has nothing to do and the response needs no header.
+ */
+export function isIdle(session: Session): boolean {
+  const s = stateOfSession(session);
+  return s.phase === "open" && s.doomed === null && !s.wantLock && s.lock === null;
+}
+
+/**
  * Internal, for the commit: seal the session (later changes throw {@link SessionCommittedError})
  * and describe what the request did. A second commit of the same session finds nothing to do.
  */

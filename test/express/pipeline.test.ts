@@ -1,10 +1,11 @@
 import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
 import express from "express";
 import { afterEach, describe, expect, test } from "vitest";
 import { getSession, session } from "../../src/adapters/express.js";
-import { MissingMiddlewareError } from "../../src/core/errors.js";
+import { MissingMiddlewareError, SessionCommittedError } from "../../src/core/errors.js";
 import { createSessionEngine } from "../../src/setup.js";
 import { MemoryStore } from "../../src/stores/memory.js";
 
@@ -37,6 +38,13 @@ function rawExchange(port: number, path: string): Promise<string> {
     socket.on("error", () => resolve(text));
   });
 }
+
+// Loaded untyped: its types would redeclare `req.session` for the whole project.
+const expressSession = createRequire(import.meta.url)("express-session") as (options: {
+  secret: string;
+  resave: boolean;
+  saveUninitialized: boolean;
+}) => express.RequestHandler;
 
 const engine = () => createSessionEngine({ env: {}, secure: false, store: new MemoryStore() });
 
@@ -113,5 +121,88 @@ describe("Express: req.session where the middleware does not run", () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/inside/page`)).text()).toBe("true");
     expect(errors).toHaveLength(2);
     for (const e of errors) expect(e).toBeInstanceOf(MissingMiddlewareError);
+  });
+});
+
+describe("Express: a route that never uses the session", () => {
+  test("its response is not wrapped; a route that uses it is held and saved", async () => {
+    const wrapped: Record<string, boolean> = {};
+    const app = express();
+    app.use(session(engine()));
+    app.get("/plain", (_req, res) => {
+      wrapped.plain = Object.hasOwn(res, "writeHead") || Object.hasOwn(res, "end");
+      res.send("ok");
+    });
+    app.get("/login", async (req, res) => {
+      await req.session.insert("user", "alice");
+      wrapped.login = Object.hasOwn(res, "writeHead") && Object.hasOwn(res, "end");
+      res.send("in");
+    });
+    const port = await start(app);
+    const plain = await fetch(`http://127.0.0.1:${port}/plain`);
+    expect(await plain.text()).toBe("ok");
+    expect(plain.headers.get("set-cookie")).toBeNull();
+    expect(plain.headers.get("vary")).toBeNull();
+    const login = await fetch(`http://127.0.0.1:${port}/login`);
+    expect(await login.text()).toBe("in");
+    expect(login.headers.get("set-cookie")).toMatch(/^session_id=/);
+    expect(login.headers.get("cache-control")).toBe("no-store");
+    expect(wrapped).toEqual({ plain: false, login: true });
+  });
+
+  test("first used after the response left: changes throw instead of being lost silently", async () => {
+    let late: unknown;
+    const app = express();
+    app.use(session(engine()));
+    app.get("/late", (req, res) => {
+      res.send("sent");
+      req.session.insert("user", "alice").then(
+        () => {
+          late = "saved";
+        },
+        (error: unknown) => {
+          late = error;
+        },
+      );
+    });
+    const port = await start(app);
+    const res = await fetch(`http://127.0.0.1:${port}/late`);
+    expect(await res.text()).toBe("sent");
+    expect(res.headers.get("set-cookie")).toBeNull();
+    await expect.poll(() => late).toBeInstanceOf(SessionCommittedError);
+  });
+});
+
+describe("Express: express-session in the same process", () => {
+  test("a sub-app and a router using express-session keep working beside coatcheck", async () => {
+    const legacy = express();
+    legacy.use(expressSession({ secret: "s", resave: false, saveUninitialized: false }));
+    legacy.get("/count", (req, res) => {
+      const s = req.session as unknown as { n?: number };
+      s.n = (s.n ?? 0) + 1;
+      res.send(String(s.n));
+    });
+    const router = express.Router();
+    router.use(expressSession({ secret: "s", resave: false, saveUninitialized: false }));
+    router.get("/count", (req, res) => {
+      const s = req.session as unknown as { n?: number };
+      s.n = (s.n ?? 0) + 1;
+      res.send(String(s.n));
+    });
+    const app = express();
+    app.use("/legacy", legacy);
+    app.use("/old", router);
+    app.use("/new", session(engine()));
+    app.get("/new/page", async (req, res) => res.send(String(await req.session.isEmpty())));
+    const port = await start(app);
+    for (const base of ["legacy", "old"]) {
+      const first = await fetch(`http://127.0.0.1:${port}/${base}/count`);
+      expect(await first.text()).toBe("1");
+      const cookie = (first.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+      expect(cookie).toMatch(/^connect\.sid=/);
+      const second = await fetch(`http://127.0.0.1:${port}/${base}/count`, { headers: { cookie } });
+      expect(await second.text()).toBe("2");
+    }
+    expect(await (await fetch(`http://127.0.0.1:${port}/new/page`)).text()).toBe("true");
   });
 });

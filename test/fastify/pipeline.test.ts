@@ -141,3 +141,45 @@ describe("Fastify: request.session where the plugin's hook has not run", () => {
     expect(seen).toBeInstanceOf(MissingMiddlewareError);
   });
 });
+
+describe("Fastify: request.session outside the plugin's scope", () => {
+  test("throws MissingMiddlewareError there; another scope's own session decorators still work", async () => {
+    const app = Fastify();
+    apps.push(app);
+    let outside: unknown;
+    app.get("/outside", async (request) => {
+      try {
+        void request.session;
+      } catch (error) {
+        outside = error;
+      }
+      return "ok";
+    });
+    await app.register(async (scope) => {
+      await scope.register(coatcheck, { engine: engine() });
+      scope.get("/inside", async (request) => String(await request.session.isEmpty()));
+    });
+    // Another session plugin's decorators, in scopes of their own: a per-request value, a getter.
+    await app.register(async (scope) => {
+      (scope.decorateRequest as (name: string, value: unknown) => void)("session", null);
+      scope.addHook("onRequest", async (request) => {
+        (request as unknown as { session: unknown }).session = { user: "legacy" };
+      });
+      scope.get("/value", async (request) => (request.session as unknown as { user: string }).user);
+    });
+    await app.register(async (scope) => {
+      (scope.decorateRequest as (name: string, value: unknown) => void)("session", {
+        getter: () => ({ user: "getter" }),
+      });
+      scope.get(
+        "/getter",
+        async (request) => (request.session as unknown as { user: string }).user,
+      );
+    });
+    expect((await app.inject({ method: "GET", url: "/outside" })).body).toBe("ok");
+    expect(outside).toBeInstanceOf(MissingMiddlewareError);
+    expect((await app.inject({ method: "GET", url: "/inside" })).body).toBe("true");
+    expect((await app.inject({ method: "GET", url: "/value" })).body).toBe("legacy");
+    expect((await app.inject({ method: "GET", url: "/getter" })).body).toBe("getter");
+  });
+});

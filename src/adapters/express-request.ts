@@ -1,0 +1,92 @@
+import type { Response } from "express";
+import expressModule from "express";
+import { MissingMiddlewareError } from "../core/errors.js";
+import type { Exchange } from "../core/pipeline.js";
+import { holdUntilSettled } from "./node-http.js";
+
+/**
+ * How the Express middleware attaches a request's exchange: `req.session` is an accessor on the
+ * request prototype, and the response is held for the commit only once the session is first used
+ * (`req.session`, `getSession`, `getCsrfToken`, a guard, the lock or the CSRF check), so a route
+ * that never uses it pays nothing.
+ */
+
+export const MISSING = (): MissingMiddlewareError =>
+  new MissingMiddlewareError(
+    "Express",
+    'app.use(session()) from "coatcheck/express", before the routes that use it',
+  );
+
+/** What the middleware attaches to a request; the response is held from the session's first use. */
+interface Attached {
+  readonly exchange: Exchange;
+  readonly res: Response;
+  held: boolean;
+}
+const ATTACHED = Symbol("coatcheck");
+type Carrier = { [ATTACHED]?: Attached };
+
+/**
+ * express-session asks `req.session` for "is there a session yet?" before it sets its own; it
+ * must read `undefined` there, in any app of the process. Asked only on the error path.
+ */
+function askedByExpressSession(): boolean {
+  const stack = new Error().stack ?? "";
+  return /[\\/]express-session[\\/]/.test(stack);
+}
+
+/** The request's exchange, or undefined; the first use holds the response for the commit. */
+export function use(req: object): Exchange | undefined {
+  const attached = (req as Carrier)[ATTACHED];
+  if (attached === undefined) return undefined;
+  if (!attached.held) {
+    attached.held = true;
+    const { exchange, res } = attached;
+    // Used only once output has left: commit now (nothing to save yet), so later changes throw.
+    if (res.headersSent) void exchange.finish(res.statusCode, () => undefined);
+    else holdUntilSettled(res, (status, header) => exchange.finish(status, header));
+  }
+  return attached.exchange;
+}
+
+const accessor: PropertyDescriptor = {
+  configurable: true,
+  get(this: object) {
+    const exchange = use(this);
+    if (exchange !== undefined) return exchange.session;
+    if (askedByExpressSession()) return undefined;
+    throw MISSING();
+  },
+  // Another middleware assigning `req.session` gets a plain property, as without coatcheck.
+  set(this: object, value: unknown) {
+    Object.defineProperty(this, "session", {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable: true,
+    });
+  },
+};
+
+/** Put the `req.session` accessor on `proto`'s chain (Express 4 and 5 have their own prototypes). */
+export function guardPrototype(proto: object | null): void {
+  for (let p = proto; p !== null; p = Object.getPrototypeOf(p)) {
+    if (Object.getOwnPropertyDescriptor(p, "session")?.get === accessor.get) return;
+  }
+  if (proto !== null && !Object.hasOwn(proto, "session"))
+    Object.defineProperty(proto, "session", accessor);
+}
+guardPrototype(expressModule.request);
+
+/** The last request prototype seen (one per app); checked again only when another app's comes. */
+let guarded: object | null = null;
+
+/** Attach `exchange` to the request; its response is held from the session's first use. */
+export function attach(req: object, res: Response, exchange: Exchange): void {
+  const proto = Object.getPrototypeOf(req) as object | null;
+  if (proto !== guarded) {
+    guardPrototype(proto);
+    guarded = proto;
+  }
+  (req as Carrier)[ATTACHED] = { exchange, res, held: false };
+}
