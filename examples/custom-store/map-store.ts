@@ -3,6 +3,7 @@ import {
   type LockStore,
   MAX_LIFETIME_SECS,
   type RecordStore,
+  renewsIdle,
   type SessionMeta,
   type SessionWrite,
   type StoredSession,
@@ -44,7 +45,9 @@ export class MapStore implements RecordStore, LockStore {
   async load(id: string, now: number): Promise<StoredSession | null> {
     const row = this.#live(id, now);
     if (row === undefined) return null;
-    row.deadline = deadlineAt(row.meta, now);
+    // Renew the idle deadline only once it would move by more than a tenth of the timeout.
+    const renewed = deadlineAt(row.meta, now);
+    if (renewsIdle(row.meta.idleMs, row.deadline, renewed)) row.deadline = renewed;
     return this.#out(row);
   }
 

@@ -128,7 +128,13 @@ export function demoOn(
 } {
   const engine = createSessionEngine({
     configFile: DEMO_CONFIG,
-    env: { COATCHECK_SESSION__STORAGE: "redis", ...env },
+    // Every visitor signs in as the same demo user: the demo's per-user limit (10 sessions) would
+    // end the oldest visitors' sessions, which is not what this run measures.
+    env: {
+      COATCHECK_SESSION__STORAGE: "redis",
+      COATCHECK_SESSION__MAX_SESSIONS_PER_USER: "0",
+      ...env,
+    },
     logger,
   });
   return { app: createDemoApp(engine), engine, store: engine.store as unknown as RedisStore };
