@@ -62,8 +62,17 @@ if (flags.dist) process.env.BENCH_DIST = dist;
 
 const log = (message) => process.stderr.write(`[bench] ${message}\n`);
 
+// The page goes to `--out` (relative to the repository root, or absolute). The raw results of the
+// default page live in bench/results; a run with another `--out` keeps its own beside its page, so
+// a side run never replaces the results the committed page is drawn from.
+const outDir = resolve(root, flags.out);
+const resultsFile =
+  outDir === join(root, "docs")
+    ? join(benchDir, "results", "last-run.json")
+    : join(outDir, "last-run.json");
+
 if (flags["report-only"]) {
-  const run = JSON.parse(await readFile(join(benchDir, "results", "last-run.json"), "utf8"));
+  const run = JSON.parse(await readFile(resultsFile, "utf8"));
   await writePage(run);
   process.exit(0);
 }
@@ -208,13 +217,12 @@ const run = {
   profile,
 };
 
-await mkdir(join(benchDir, "results"), { recursive: true });
-await writeFile(join(benchDir, "results", "last-run.json"), `${JSON.stringify(run, null, 2)}\n`);
+await mkdir(dirname(resultsFile), { recursive: true });
+await writeFile(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
 await writePage(run);
 
 /** docs/BENCHMARKS.md and docs/benchmarks.svg from `run`, with bench/reasons.json if present. */
 async function writePage(run) {
-  const outDir = join(root, flags.out);
   await mkdir(outDir, { recursive: true });
   const reasonsFile = join(benchDir, "reasons.json");
   const reasons = existsSync(reasonsFile) ? JSON.parse(await readFile(reasonsFile, "utf8")) : {};
