@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { startAppProcess } from "../support/app-process.js";
 import { nodeRedis, REDIS_URL, requireSharedRedis, uniquePrefix } from "../support/redis.js";
 import type { Listed } from "./app.js";
 
@@ -14,22 +15,7 @@ const children: ChildProcess[] = [];
 const bases: string[] = [];
 const prefix = uniquePrefix("users-3p");
 
-function startApp(): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER], {
-    env: { ...process.env, REDIS_URL, KEY_PREFIX: prefix },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (chunk) => {
-      out += chunk.toString();
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(`http://127.0.0.1:${m[1]}`);
-    });
-    child.once("exit", (code) => reject(new Error(`app process exited with code ${code}`)));
-  });
-}
+const startApp = () => startAppProcess(SERVER, { REDIS_URL, KEY_PREFIX: prefix }, children);
 
 beforeAll(async () => {
   await requireSharedRedis();
