@@ -1,5 +1,5 @@
-import { Cluster } from "ioredis";
-import { createCluster } from "redis";
+import type { Cluster } from "ioredis";
+import type { createCluster } from "redis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { StoreUnavailableError } from "../../src/core/errors.js";
 import { generateId } from "../../src/core/id.js";
@@ -9,7 +9,12 @@ import { describeStoreConformance } from "../conformance/store-suite.js";
 import { engineHarness } from "../support/engine-harness.js";
 import { LateStore } from "../support/late-store.js";
 import { type RedisServer, uniquePrefix } from "../support/redis.js";
-import { type ClusterTopology, startCluster } from "../support/topology.js";
+import {
+  type ClusterClients,
+  type ClusterTopology,
+  clusterClients,
+  startCluster,
+} from "../support/topology.js";
 
 /**
  * The store conformance suite on a three-master Redis Cluster that this file starts on loopback
@@ -20,26 +25,17 @@ let topology: ClusterTopology;
 let nodes: RedisServer[] = [];
 let node: ReturnType<typeof createCluster>;
 let io: Cluster;
+let clients: ClusterClients;
 
 beforeAll(async () => {
   topology = await startCluster({ replicas: 0, timeoutMs: 5000 });
   nodes = topology.nodes;
-  node = createCluster({ rootNodes: [{ url: nodes[0]?.url as string }] });
-  node.on("error", () => {});
-  await node.connect();
-  io = new Cluster([{ host: "127.0.0.1", port: nodes[1]?.port as number }], {
-    enableOfflineQueue: true,
-  });
-  io.on("error", () => {});
-  await new Promise<void>((resolve, reject) => {
-    io.once("ready", resolve);
-    io.once("error", reject);
-  });
+  clients = await clusterClients(topology);
+  ({ node, io } = clients);
 }, 60_000);
 
 afterAll(async () => {
-  await node?.close().catch(() => {});
-  io?.disconnect();
+  await clients?.close();
   await topology?.dispose();
 });
 

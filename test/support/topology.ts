@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Cluster } from "ioredis";
+import { createCluster } from "redis";
 import { execFileAsync, freePort, ping, type RedisServer, startRedisServer } from "./redis.js";
 
 /**
@@ -221,4 +223,35 @@ export async function startSentinel(
     return field("num-other-sentinels") === 2 && field("num-slaves") === replicas.length;
   });
   return topology;
+}
+
+/** A node-redis and an ioredis client on one Cluster topology, both connected and ready. */
+export interface ClusterClients {
+  node: ReturnType<typeof createCluster>;
+  io: Cluster;
+  /** Close both clients (the topology itself is the caller's). */
+  close(): Promise<void>;
+}
+
+/** Connect one client of each library to `topology`, seeded from different nodes. */
+export async function clusterClients(topology: ClusterTopology): Promise<ClusterClients> {
+  const node = createCluster({ rootNodes: [{ url: topology.nodes[0]?.url as string }] });
+  node.on("error", () => {});
+  await node.connect();
+  const io = new Cluster([{ host: "127.0.0.1", port: topology.nodes[1]?.port as number }], {
+    enableOfflineQueue: true,
+  });
+  io.on("error", () => {});
+  await new Promise<void>((resolve, reject) => {
+    io.once("ready", resolve);
+    io.once("error", reject);
+  });
+  return {
+    node,
+    io,
+    async close() {
+      await node.close().catch(() => {});
+      io.disconnect();
+    },
+  };
 }

@@ -1,9 +1,14 @@
-import { Cluster } from "ioredis";
-import { createCluster } from "redis";
+import type { Cluster } from "ioredis";
+import type { createCluster } from "redis";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { RedisStore } from "../../src/stores/redis.js";
 import { uniquePrefix } from "../support/redis.js";
-import { type ClusterTopology, startCluster } from "../support/topology.js";
+import {
+  type ClusterClients,
+  type ClusterTopology,
+  clusterClients,
+  startCluster,
+} from "../support/topology.js";
 import { browser, usersApp, usersEngine } from "./app.js";
 import { userIndexSuite } from "./suite.js";
 
@@ -12,25 +17,16 @@ import { userIndexSuite } from "./suite.js";
 let topology: ClusterTopology;
 let node: ReturnType<typeof createCluster>;
 let io: Cluster;
+let clients: ClusterClients;
 
 beforeAll(async () => {
   topology = await startCluster({ replicas: 0, timeoutMs: 5000 });
-  node = createCluster({ rootNodes: [{ url: topology.nodes[0]?.url as string }] });
-  node.on("error", () => {});
-  await node.connect();
-  io = new Cluster([{ host: "127.0.0.1", port: topology.nodes[1]?.port as number }], {
-    enableOfflineQueue: true,
-  });
-  io.on("error", () => {});
-  await new Promise<void>((resolve, reject) => {
-    io.once("ready", resolve);
-    io.once("error", reject);
-  });
+  clients = await clusterClients(topology);
+  ({ node, io } = clients);
 }, 60_000);
 
 afterAll(async () => {
-  await node?.close().catch(() => {});
-  io?.disconnect();
+  await clients?.close();
   await topology?.dispose();
 });
 
