@@ -14,7 +14,12 @@ import { accessGuard, type GuardOptions } from "../core/guard.js";
 import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pipeline.js";
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import { exchangeFor, exchanges, guardRequests } from "./fastify-request.js";
+import {
+  attachExchange,
+  exchangeFor,
+  exchangeOfRequest,
+  guardRequests,
+} from "./fastify-request.js";
 import { headerText, nodeRequest } from "./node-http.js";
 
 declare module "fastify" {
@@ -53,7 +58,7 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
   // Before any body parser; a form body is peeked (bounded) and put back for the parser.
   fastify.addHook("onRequest", (request, reply, next) => {
     const exchange = pipeline.begin(nodeRequest(request.raw, request.url, () => undefined));
-    exchanges.set(request, exchange);
+    attachExchange(request, exchange);
     if (!exchange.checks) return next();
     exchange.check().then((refused) => {
       if (refused === null) next();
@@ -62,11 +67,11 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
   });
 
   fastify.addHook("onError", async (request, _reply, error) => {
-    exchanges.get(request)?.failure(error);
+    exchangeOfRequest(request)?.failure(error);
   });
 
   fastify.addHook("onSend", (request, reply, payload, next) => {
-    const exchange = exchanges.get(request);
+    const exchange = exchangeOfRequest(request);
     if (exchange === undefined || exchange.finishIdle()) return next(null, payload);
     const header = (name: string) => headerText(reply.getHeader(name));
     exchange.finish(reply.statusCode, header).then((outcome) => {
@@ -86,7 +91,7 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
 
   // A hijacked reply skips onSend: release the lock, save nothing (finishing twice does nothing).
   fastify.addHook("onResponse", (request, _reply, next) => {
-    const exchange = exchanges.get(request);
+    const exchange = exchangeOfRequest(request);
     if (exchange !== undefined && !exchange.finishIdle())
       void exchange.finish(500, () => undefined);
     next();
