@@ -1,4 +1,5 @@
 import type { Breaker } from "./breaker.js";
+import { DeadlineQueue } from "./deadlines.js";
 import { IndexUnsupportedError, StoreUnavailableError } from "./errors.js";
 import type { StoreErrorKind } from "./events.js";
 import type { SessionMeta } from "./expiry.js";
@@ -307,37 +308,49 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
     options.report(error, operation, kind);
     return error;
   };
-  const run = async <T>(name: string, operation: () => Promise<T>): Promise<T> => {
-    const limit = options.timeoutMs;
+  const limit = options.timeoutMs;
+  // One timer for every operation's deadline (see deadlines.ts), not one per operation.
+  const deadlines = limit === null ? null : new DeadlineQueue(limit);
+  const run = <T>(name: string, operation: () => Promise<T>): Promise<T> => {
     const refusal = breaker?.admit() ?? null;
-    if (refusal !== null) throw fail(new BreakerOpenError(refusal.retryAfterMs), name);
+    if (refusal !== null)
+      return Promise.reject(fail(new BreakerOpenError(refusal.retryAfterMs), name));
     const warming = options.warming();
     const pending = warming ? warming.then(operation) : Promise.resolve().then(operation);
-    if (limit === null) {
-      try {
-        return await pending;
-      } catch (cause) {
+    if (deadlines === null || limit === null) {
+      return pending.catch((cause: unknown) => {
         throw fail(cause, name);
-      }
+      });
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new OperationTimeoutError(limit, pending)), limit);
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const deadline = deadlines.add(() => {
+        if (done) return;
+        done = true;
+        // A late failure of the abandoned operation must not become an unhandled rejection.
+        pending.catch(() => {});
+        breaker?.timedOut();
+        reject(fail(new OperationTimeoutError(limit, pending), name));
+      });
+      pending.then(
+        (result) => {
+          if (done) return;
+          done = true;
+          deadline.settle();
+          breaker?.succeeded();
+          resolve(result);
+        },
+        (cause: unknown) => {
+          if (done) return;
+          done = true;
+          deadline.settle();
+          // Only a stall opens the breaker: an error reply shows the store is answering.
+          if (cause instanceof OperationTimeoutError) breaker?.timedOut();
+          else breaker?.succeeded();
+          reject(fail(cause, name));
+        },
+      );
     });
-    try {
-      const result = await Promise.race([pending, timeout]);
-      breaker?.succeeded();
-      return result;
-    } catch (cause) {
-      // A late failure of the abandoned operation must not become an unhandled rejection.
-      pending.catch(() => {});
-      // Only a stall opens the breaker: an error reply shows the store is answering.
-      if (cause instanceof OperationTimeoutError) breaker?.timedOut();
-      else breaker?.succeeded();
-      throw fail(cause, name);
-    } finally {
-      clearTimeout(timer);
-    }
   };
   const locks = (): LockStore => {
     if (typeof store.acquireLock !== "function" || typeof store.releaseLock !== "function") {
