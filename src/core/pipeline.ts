@@ -84,6 +84,8 @@ export function mergeVary(
   current: string | undefined,
   tokens: readonly string[],
 ): string | undefined {
+  if (tokens.length === 0) return undefined;
+  if (current === undefined || current.trim() === "") return tokens.join(", ");
   const have = (current ?? "")
     .split(",")
     .map((t) => t.trim().toLowerCase())

@@ -75,6 +75,8 @@ class State {
   snapshot: Snapshot | null = null;
   /** Live view: key → JSON text, changes applied. Null prototype. */
   fields: Record<string, string> = emptyFields();
+  /** `fields` is still the snapshot's object: copy it before the first change (most reads make none). */
+  sharesSnapshot = false;
   /** UTF-8 bytes of the live view's keys and values. */
   bytes = 0;
   /** Keys changed in this request: JSON text, or null for a removal. */
@@ -228,7 +230,17 @@ function checkKey(key: unknown): asserts key is string {
   }
 }
 
+/** The live view, made the session's own before a change. */
+function ownFields(s: State): Record<string, string> {
+  if (s.sharesSnapshot) {
+    s.fields = Object.assign(emptyFields(), s.fields);
+    s.sharesSnapshot = false;
+  }
+  return s.fields;
+}
+
 function setField(s: State, key: string, text: string): void {
+  ownFields(s);
   const old = s.fields[key];
   if (old !== undefined) s.bytes -= byteLength(key) + byteLength(old);
   s.fields[key] = text;
@@ -240,7 +252,7 @@ function dropField(s: State, key: string, record: boolean): void {
   const old = s.fields[key];
   if (old === undefined) return;
   s.bytes -= byteLength(key) + byteLength(old);
-  delete s.fields[key];
+  delete ownFields(s)[key];
   if (record) s.changes.set(key, null);
 }
 
@@ -377,6 +389,7 @@ export class Session {
     s.phase = "loaded";
     s.snapshot = null;
     s.fields = emptyFields();
+    s.sharesSnapshot = false;
     s.bytes = 0;
     s.changes.clear();
     s.lifetime = null;
@@ -471,6 +484,7 @@ export class Session {
     s.phase = "open";
     s.snapshot = null;
     s.fields = emptyFields();
+    s.sharesSnapshot = false;
     s.bytes = 0;
     await this.load();
     await this.#resetViews("lock");
@@ -507,14 +521,12 @@ export class Session {
       const record = await engine.guarded.load(id, now);
       const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
       if (record !== null && bytes !== null) {
-        // Copy: the store may hand out its own objects, and the view must have a null prototype.
+        // Copy once: the store may hand out its own objects, and the view must have a null
+        // prototype. The live view shares the snapshot's copy until the first change.
         const fields = Object.assign(emptyFields(), record.fields);
-        s.snapshot = {
-          id,
-          fields: Object.freeze(Object.assign(emptyFields(), fields)),
-          meta: record.meta,
-        };
+        s.snapshot = { id, fields, meta: record.meta };
         s.fields = fields;
+        s.sharesSnapshot = true;
         s.bytes = bytes;
       }
       const found = s.snapshot !== null;

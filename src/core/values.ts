@@ -122,7 +122,8 @@ export function measureFields(
         problem: `key "${key}" is ${size} bytes, over max_value_bytes (${limits.maxValueBytes})`,
       };
     }
-    if (nestsDeeper(text, limits.maxDepth)) {
+    // Each level takes a character, so a text no longer than the limit cannot nest deeper.
+    if (text.length > limits.maxDepth && nestsDeeper(text, limits.maxDepth)) {
       return { bytes, problem: `key "${key}" nests deeper than max_depth (${limits.maxDepth})` };
     }
     bytes += size + byteLength(key);
