@@ -184,12 +184,12 @@ return all
 
 /**
  * write(now, mode, deadline, meta, idle, nset, f1, v1, …, del1, …): 1 done, 0 precondition
- * failed, -1 a foreign value holds the key. `now` is whole ms. An update with meta '' keeps the
+ * failed, -1 a foreign value holds the key. `now` is whole ms; nset '' when nothing is deleted. An update with meta '' keeps the
  * stored metadata and takes the deadline from it (`deadlineOf`, capped at now + MAX_LIFETIME_MS).
  * One HMGET of `d` and `m`, one HSET (of `d` only when the deadline moved), an HDEL only with
  * deletions, a PEXPIRE only when the deadline moved. Lua's number work is what a write costs
- * beyond its commands, so the common path parses only the two numbers of `m` it needs and passes
- * strings where it can.
+ * beyond its commands, so the common path converts few numbers: without an idle timeout, a stored
+ * deadline equal to the absolute one (compared as text) stays without any arithmetic.
  */
 const WRITE = `
 local key = KEYS[1]
@@ -211,30 +211,32 @@ local deadline
 if m ~= '' then
   deadline = tonumber(ARGV[3])
 else
-  local a, i
   local stored = got[2]
-  if stored then
-    if string.byte(stored, 1) == 123 then
+  local sa, si
+  if stored then sa, si = string.match(stored, '^[^{:][^:]*:([^:]+):([^:]+)') end
+  if si == '0' and sa == got[1] then
+    -- No idle timeout and the stored deadline is the absolute one: it stays.
+    deadline = d
+  else
+    local a, i = tonumber(sa), tonumber(si)
+    if sa == nil and stored and string.byte(stored, 1) == 123 then
       local ok, t = pcall(cjson.decode, stored)
       if ok and type(t) == 'table' then a, i = t.absoluteAt, t.idleMs end
       if type(a) ~= 'number' or type(i) ~= 'number' then a = nil end
-    else
-      local sa, si = string.match(stored, '^[^:]+:([^:]+):([^:]+)')
-      a, i = tonumber(sa), tonumber(si)
     end
+    if a == nil or i == nil or not (a >= 0 and i >= 0) then
+      redis.call('DEL', key)
+      return 0
+    end
+    deadline = now + ${MAX_LIFETIME_SECS * 1000}
+    if i > 0 and now + i < deadline then deadline = now + i end
+    if a > 0 and a < deadline then deadline = a end
+    deadline = math.floor(deadline)
   end
-  if a == nil or i == nil or not (a >= 0 and i >= 0) then
-    redis.call('DEL', key)
-    return 0
-  end
-  deadline = now + ${MAX_LIFETIME_SECS * 1000}
-  if i > 0 and now + i < deadline then deadline = now + i end
-  if a > 0 and a < deadline then deadline = a end
-  deadline = math.floor(deadline)
 end
 local moved = deadline ~= d
 local n = #ARGV
-local last = 6 + 2 * tonumber(ARGV[6])
+local last = ARGV[6] == '' and n or 6 + 2 * tonumber(ARGV[6])
 local stop = last < 4006 and last or 4006
 if m ~= '' then
   redis.call('HSET', key, 'd', ARGV[3], 'm', m, 'i', ARGV[5], unpack(ARGV, 7, stop))
@@ -572,7 +574,7 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
       deadline,
       meta === undefined ? "" : packMeta(meta),
       meta === undefined ? "" : String(meta.idleMs),
-      String(sets.length),
+      change.del.length === 0 ? "" : String(sets.length),
     ];
     for (const field of sets) args.push(DATA + field, change.set[field] as string);
     for (const field of change.del) args.push(DATA + field);
