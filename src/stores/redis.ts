@@ -139,10 +139,13 @@ const FOREIGN = `
   return {'!', 'a ' .. kind .. ' instead of a hash'}`;
 
 /**
- * load(now, cap): read the record in one round trip: one HGETALL, and an HSET of `d` and a
- * PEXPIRE only when renewal moves the idle deadline by more than IDLE_RENEWAL_FRACTION of the
- * timeout. A record past its deadline (or without one) is deleted and missing. A foreign value or
- * unreadable metadata is deleted and comes back as {'!', reason}: no HGETALL field starts with '!'.
+ * load(now, cap): the record, renewed. A load sends a plain HGETALL first and runs this script only
+ * when the record needs more than a read: an idle renewal (more than IDLE_RENEWAL_FRACTION of the
+ * timeout), a deadline that passed, a foreign value or metadata the client cannot read (see
+ * `RedisStore.load`). It reads the record again with one HGETALL, and writes `d` (HSET) and the TTL
+ * (PEXPIRE) only when renewal is due. A record past its deadline (or without one) is deleted and
+ * missing. A foreign value or unreadable metadata is deleted and comes back as {'!', reason}: no
+ * HGETALL field starts with '!'.
  */
 const LOAD = `${PRELUDE}
 local all = redis.pcall('HGETALL', key)
@@ -180,14 +183,19 @@ return all
 `;
 
 /**
- * write(now, mode, deadline, meta, idle, cap, nset, f1, v1, …, del1, …): 1 done, 0 precondition
- * failed, -1 a foreign value holds the key. An update with meta '' keeps the stored metadata and
- * takes the deadline from it. One HMGET, one HSET, an HDEL only with deletions, a PEXPIRE only when
- * the deadline changed.
+ * write(now, mode, deadline, meta, idle, nset, f1, v1, …, del1, …): 1 done, 0 precondition
+ * failed, -1 a foreign value holds the key. `now` is whole ms; nset '' when nothing is deleted. An update with meta '' keeps the
+ * stored metadata and takes the deadline from it (`deadlineOf`, capped at now + MAX_LIFETIME_MS).
+ * One HMGET of `d` and `m`, one HSET (of `d` only when the deadline moved), an HDEL only with
+ * deletions, a PEXPIRE only when the deadline moved. Lua's number work is what a write costs
+ * beyond its commands, so the common path converts few numbers: without an idle timeout, a stored
+ * deadline equal to the absolute one (compared as text) stays without any arithmetic.
  */
-const WRITE = `${PRELUDE}
-local got = redis.pcall('HMGET', key, 'd', 'm', 'i')
+const WRITE = `
+local key = KEYS[1]
+local got = redis.pcall('HMGET', key, 'd', 'm')
 if got.err then return -1 end
+local now = tonumber(ARGV[1])
 local d = tonumber(got[1])
 local create = ARGV[2] == 'create'
 if d ~= nil and d > now then
@@ -198,35 +206,61 @@ else
   if got[1] or got[2] then redis.call('DEL', key) end
   return 0
 end
-local deadline = tonumber(ARGV[3])
 local m = ARGV[4]
-if m == '' then
-  local a, i = meta(got[2])
-  if a == nil then
-    redis.call('DEL', key)
-    return 0
-  end
-  deadline = deadline_of(a, i, tonumber(ARGV[6]))
-end
-local first, last = 8, 7 + 2 * tonumber(ARGV[7])
-local stop = math.min(last, first + 3999)
+local deadline
 if m ~= '' then
-  redis.call('HSET', key, 'd', deadline, 'm', m, 'i', ARGV[5], unpack(ARGV, first, stop))
-elseif deadline ~= d or first <= last then
-  redis.call('HSET', key, 'd', deadline, unpack(ARGV, first, stop))
+  deadline = tonumber(ARGV[3])
+else
+  local stored = got[2]
+  local sa, si
+  if stored then sa, si = string.match(stored, '^[^{:][^:]*:([^:]+):([^:]+)') end
+  if si == '0' and sa == got[1] then
+    -- No idle timeout and the stored deadline is the absolute one: it stays.
+    deadline = d
+  else
+    local a, i = tonumber(sa), tonumber(si)
+    if sa == nil and stored and string.byte(stored, 1) == 123 then
+      local ok, t = pcall(cjson.decode, stored)
+      if ok and type(t) == 'table' then a, i = t.absoluteAt, t.idleMs end
+      if type(a) ~= 'number' or type(i) ~= 'number' then a = nil end
+    end
+    if a == nil or i == nil or not (a >= 0 and i >= 0) then
+      redis.call('DEL', key)
+      return 0
+    end
+    deadline = now + ${MAX_LIFETIME_SECS * 1000}
+    if i > 0 and now + i < deadline then deadline = now + i end
+    if a > 0 and a < deadline then deadline = a end
+    deadline = math.floor(deadline)
+  end
+end
+local moved = deadline ~= d
+local n = #ARGV
+local last = ARGV[6] == '' and n or 6 + 2 * tonumber(ARGV[6])
+local stop = last < 4006 and last or 4006
+if m ~= '' then
+  redis.call('HSET', key, 'd', ARGV[3], 'm', m, 'i', ARGV[5], unpack(ARGV, 7, stop))
+elseif moved then
+  redis.call('HSET', key, 'd', deadline, unpack(ARGV, 7, stop))
+elseif last > 6 then
+  redis.call('HSET', key, unpack(ARGV, 7, stop))
 end
 while stop < last do
-  first = stop + 1
-  stop = math.min(last, first + 3999)
+  local first = stop + 1
+  stop = last < first + 3999 and last or first + 3999
   redis.call('HSET', key, unpack(ARGV, first, stop))
 end
-for j = last + 1, #ARGV, 4000 do
-  redis.call('HDEL', key, unpack(ARGV, j, math.min(#ARGV, j + 3999)))
+for j = last + 1, n, 4000 do
+  redis.call('HDEL', key, unpack(ARGV, j, n < j + 3999 and n or j + 3999))
 end
-local kept = (m ~= '' or got[3]) and 3 or 2
-if deadline <= now or ((create and last < 8) or #ARGV > last) and redis.call('HLEN', key) <= kept then
+local emptied = false
+if deadline > now and ((create and last == 6) or n > last) then
+  local kept = (m ~= '' or redis.call('HEXISTS', key, 'i') == 1) and 3 or 2
+  emptied = redis.call('HLEN', key) <= kept
+end
+if deadline <= now or emptied then
   redis.call('DEL', key)
-elseif create or deadline ~= d then
+elseif create or moved then
   redis.call('PEXPIRE', key, deadline - now)
 end
 return 1
@@ -323,6 +357,34 @@ function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith("NOSCRIPT");
 }
 
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("WRONGTYPE");
+}
+
+/** An HGETALL reply as a flat field, value list: RESP2 gives one; RESP3 a map (Map or object). */
+function flatOf(reply: unknown): readonly unknown[] | null {
+  if (Array.isArray(reply)) return reply;
+  if (reply instanceof Map) return [...reply].flat();
+  if (typeof reply === "object" && reply !== null) return Object.entries(reply).flat();
+  return null;
+}
+
+/** A record's fields from a flat HGETALL list: the data keys, and `d`, `i`, `m` as text. */
+function readFields(flat: readonly unknown[]) {
+  const fields = Object.create(null) as Record<string, string>;
+  let d: string | undefined;
+  let i: string | undefined;
+  let m: string | undefined;
+  for (let j = 0; j + 1 < flat.length; j += 2) {
+    const field = text(flat[j]);
+    if (field.startsWith(DATA)) fields[field.slice(DATA.length)] = text(flat[j + 1]);
+    else if (field === "d") d = text(flat[j + 1]);
+    else if (field === "i") i = text(flat[j + 1]);
+    else if (field === "m") m = text(flat[j + 1]);
+  }
+  return { fields, d, i, m };
+}
+
 /** `m` of a record: `createdAt:absoluteAt:idleMs[:maxAgeSecs]` (see the record layout above). */
 function packMeta(meta: SessionMeta): string {
   const head = `${meta.createdAt}:${meta.absoluteAt}:${meta.idleMs}`;
@@ -366,13 +428,46 @@ const DEFAULT_PREFIX = "coatcheck:";
 const MAX_LIFETIME_MS = MAX_LIFETIME_SECS * 1000;
 
 /**
+ * The session in a plain HGETALL's fields when the load script would return it and change nothing:
+ * alive by `d`, metadata readable here, no idle renewal due. The script's rule, step by step, in
+ * the same double arithmetic; `undefined` sends the load to the script.
+ */
+function settled(record: ReturnType<typeof readFields>, now: number): StoredSession | undefined {
+  if (record.d === undefined || !NUMBER.test(record.d)) return undefined;
+  const d = Number(record.d);
+  if (!(d > now)) return undefined;
+  const meta = parseMeta(record.m);
+  if (meta === null) return undefined;
+  const done = { fields: record.fields, meta };
+  const fraction = IDLE_RENEWAL_FRACTION;
+  if (record.i !== undefined) {
+    if (!NUMBER.test(record.i)) return undefined;
+    const i = Number(record.i);
+    if (!(i > 0 && now + i - d > i * fraction)) return done;
+  }
+  // A renewal may be due (or `i` is missing: an earlier version's record): the script's second
+  // look, with the metadata's own numbers.
+  const { absoluteAt, idleMs } = meta;
+  if (idleMs > 0) {
+    let deadline = now + MAX_LIFETIME_MS;
+    if (now + idleMs < deadline) deadline = now + idleMs;
+    if (absoluteAt > 0 && absoluteAt < deadline) deadline = absoluteAt;
+    if (Math.floor(deadline) - d > idleMs * fraction) return undefined;
+  }
+  return done;
+}
+
+/**
  * Sessions in Redis, shared by every app instance (DESIGN §4).
  *
  * - One hash per session under `prefix + "{" + sha256(id) + "}"`: a dump of the store yields no
  *   usable cookie, and the braces are a Cluster hash tag, so a session's record and lock key live
  *   in one slot and every script runs on one node.
- * - Each operation is one Lua script (one round trip), called by SHA; a server that does not know
- *   the script yet (restart, failover, new cluster node) gets it once with EVAL.
+ * - A load is one plain `HGETALL` (one round trip), judged in this process; only a load that renews
+ *   the idle deadline (at most once per tenth of the timeout) or meets an expired or corrupt record
+ *   runs the load script as a second round trip. Every other operation is one Lua script (one
+ *   round trip), called by SHA; a server that does not know the script yet (restart, failover, new
+ *   cluster node) gets it once with EVAL.
  * - Writes apply only the changed keys, refuse to create over an existing record or to update a
  *   missing one (no resurrection), and always set the TTL from the session's deadline.
  * - Corrupt records (not a hash, unreadable metadata) are logged, deleted and treated as missing.
@@ -440,8 +535,26 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
     return `${this.#prefix}{${createHash("sha256").update(id).digest("base64url")}}`;
   }
 
+  /**
+   * One plain HGETALL, judged here: a live record whose metadata reads and whose idle renewal is not
+   * due (the load script's own rule) is returned as it is. Anything else (renewal due, past its
+   * deadline, a foreign value, metadata this process cannot read) runs the load script, which
+   * decides again atomically and renews, deletes or reports.
+   */
   async load(id: string, now: number): Promise<StoredSession | null> {
     const key = this.keyOf(id);
+    let flat: readonly unknown[] | null;
+    try {
+      flat = flatOf(await this.#send(key, ["HGETALL", key]));
+    } catch (error) {
+      if (!isWrongType(error)) throw error;
+      flat = null; // the script reports the foreign value and deletes it
+    }
+    if (flat !== null) {
+      if (flat.length === 0) return null;
+      const record = settled(readFields(flat), now);
+      if (record !== undefined) return record;
+    }
     const reply = await this.#run(SCRIPTS.load, key, [String(now), String(now + MAX_LIFETIME_MS)]);
     return this.#record(key, reply);
   }
@@ -450,9 +563,10 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
     const key = this.keyOf(id);
     const meta = change.meta;
     if (meta === undefined && mode === "create") return false; // a create carries its metadata
-    const cap = now + MAX_LIFETIME_MS;
     const deadline =
-      meta === undefined ? "" : String(Math.ceil(Math.min(deadlineOf(meta, now), cap)));
+      meta === undefined
+        ? ""
+        : String(Math.ceil(Math.min(deadlineOf(meta, now), now + MAX_LIFETIME_MS)));
     const sets = Object.keys(change.set);
     const args = [
       String(Math.floor(now)),
@@ -460,8 +574,7 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
       deadline,
       meta === undefined ? "" : packMeta(meta),
       meta === undefined ? "" : String(meta.idleMs),
-      String(Math.floor(cap)),
-      String(sets.length),
+      change.del.length === 0 ? "" : String(sets.length),
     ];
     for (const field of sets) args.push(DATA + field, change.set[field] as string);
     for (const field of change.del) args.push(DATA + field);
@@ -568,14 +681,8 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
       this.#corrupt(key, text(reply[1]));
       return null;
     }
-    const fields = Object.create(null) as Record<string, string>;
-    let metaText: string | undefined;
-    for (let i = 0; i + 1 < reply.length; i += 2) {
-      const field = text(reply[i]);
-      if (field.startsWith(DATA)) fields[field.slice(DATA.length)] = text(reply[i + 1]);
-      else if (field === "m") metaText = text(reply[i + 1]);
-    }
-    const meta = parseMeta(metaText);
+    const { fields, m } = readFields(reply);
+    const meta = parseMeta(m);
     if (meta === null) {
       this.#corrupt(key, "unreadable metadata");
       // Readable to Lua but not to us (e.g. a negative time): delete it too, so it is logged once.

@@ -1,10 +1,17 @@
+import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ConfigError } from "../../src/core/errors.js";
 import { generateId } from "../../src/core/id.js";
 import type { SessionStore } from "../../src/core/store.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { describeStoreConformance } from "../conformance/store-suite.js";
-import { ioredis, nodeRedis, requireSharedRedis, uniquePrefix } from "../support/redis.js";
+import {
+  ioredis,
+  nodeRedis,
+  REDIS_URL,
+  requireSharedRedis,
+  uniquePrefix,
+} from "../support/redis.js";
 
 let node: Awaited<ReturnType<typeof nodeRedis>>;
 let io: Awaited<ReturnType<typeof ioredis>>;
@@ -152,6 +159,50 @@ describe("RedisStore on real Redis", () => {
     expect(await store.load(id, T0 + 101)).not.toBeNull();
     expect(await node.hGet(key, "d")).toBe(String(T0 + 1101));
   });
+
+  test.each([2, 3] as const)(
+    "RESP%i: a load that renews nothing is one plain HGETALL; a due renewal or a passed deadline runs the load script",
+    async (resp) => {
+      const client = createClient({ url: REDIS_URL, RESP: resp, disableOfflineQueue: true });
+      await client.connect();
+      try {
+        const sent: string[] = [];
+        const counted = {
+          sendCommand: (args: string[]) => {
+            sent.push(args[0] as string);
+            return client.sendCommand(args);
+          },
+        };
+        const store = new RedisStore(counted, { keyPrefix: uniquePrefix(`plain${resp}`) });
+        const idle = { ...meta, idleMs: 1000 };
+        const [id, old] = [generateId(), generateId()];
+        await store.write(id, { set: { a: '"x"' }, del: [], meta: idle }, "create", T0);
+        // The earlier layout (JSON metadata, no idle hint) is judged from its metadata.
+        await node.hSet(store.keyOf(old), {
+          "k:a": "1",
+          m: JSON.stringify(idle),
+          d: String(T0 + 1000),
+        });
+        await node.pExpire(store.keyOf(old), 60_000);
+        sent.length = 0;
+        expect(await store.load(id, T0 + 100)).toEqual({ fields: { a: '"x"' }, meta: idle });
+        expect(await store.load(old, T0 + 100)).toEqual({ fields: { a: "1" }, meta: idle });
+        expect(await store.load(generateId(), T0 + 100)).toBeNull();
+        expect(sent).toEqual(["HGETALL", "HGETALL", "HGETALL"]);
+        expect(await store.load(id, T0 + 101)).not.toBeNull();
+        expect(sent.slice(3, 5)).toEqual(["HGETALL", "EVALSHA"]);
+        expect(await node.hGet(store.keyOf(id), "d")).toBe(String(T0 + 1101));
+        // Past its deadline but not yet evicted: missing, and the script deletes it.
+        sent.length = 0;
+        expect(await store.load(old, T0 + 1000)).toBeNull();
+        expect(sent[0]).toBe("HGETALL");
+        expect(sent.length).toBeGreaterThan(1);
+        expect(await node.exists(store.keyOf(old))).toBe(0);
+      } finally {
+        await client.close();
+      }
+    },
+  );
 
   test("a record in the earlier layout (JSON metadata, no idle hint) is read, renewed and updated", async () => {
     const store = new RedisStore(node, { keyPrefix: uniquePrefix("old") });
