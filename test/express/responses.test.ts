@@ -129,3 +129,32 @@ test("getSession on a route without the middleware says which middleware to add"
   expect(caught).toBeInstanceOf(MissingMiddlewareError);
   expect((caught as Error).message).toContain('app.use(session()) from "coatcheck/express"');
 });
+
+test("responses held at the same time keep their own state", async () => {
+  let releaseSlow: () => void = () => {};
+  const slowWritten = new Promise<void>((resolve) => {
+    releaseSlow = resolve;
+  });
+  const get = await start((app) => {
+    app.get("/slow", insert, async (_req, res) => {
+      res.write("a");
+      await slowWritten;
+      res.end("b");
+    });
+    app.get("/fast", insert, (_req, res) => {
+      res.status(201).send("fast");
+      // This response is held now; the other one's state must not leak into it.
+      expect(res.headersSent).toBe(true);
+      expect(() => res.setHeader("x-late", "1")).toThrow(/after they are sent/);
+    });
+  });
+  const slow = get("/slow");
+  const fast = await get("/fast");
+  expect(fast.status).toBe(201);
+  expect(await fast.text()).toBe("fast");
+  expect(fast.headers.get("x-late")).toBeNull();
+  releaseSlow();
+  const slowRes = await slow;
+  expect(slowRes.headers.get("set-cookie")).toMatch(/^session_id=/);
+  expect(await slowRes.text()).toBe("ab");
+});
