@@ -158,3 +158,28 @@ test("responses held at the same time keep their own state", async () => {
   expect(slowRes.headers.get("set-cookie")).toMatch(/^session_id=/);
   expect(await slowRes.text()).toBe("ab");
 });
+
+test("a wrapper set on the response before the session is used stays in the chain", async () => {
+  const seen: string[] = [];
+  const app = express();
+  // What compression does: its own `write`/`end` on the response, calling the ones it replaced.
+  app.use((_req, res, next) => {
+    const end = res.end as (...args: unknown[]) => express.Response;
+    res.end = function (this: express.Response, ...args: unknown[]) {
+      seen.push(`end:${String(args[0])}`);
+      return end.apply(this, args);
+    } as typeof res.end;
+    next();
+  });
+  app.use(session(createSessionEngine({ env: {}, secure: false })));
+  app.get("/", insert, (_req, res) => {
+    res.send("body");
+    seen.push(`headersSent:${res.headersSent}`);
+  });
+  server = createServer(app);
+  await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+  const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  expect(res.headers.get("set-cookie")).toMatch(/^session_id=/);
+  expect(await res.text()).toBe("body");
+  expect(seen).toEqual(["headersSent:true", "end:body"]);
+});
