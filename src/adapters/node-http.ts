@@ -55,18 +55,40 @@ export function nodeRequest(
   target: string,
   parsed: () => unknown,
 ): PipelineRequest {
-  let field: ((name: string) => Promise<unknown>) | undefined;
-  return {
-    method: req.method ?? "GET",
-    path: pathOf(target),
-    header: (name) => requestHeader(req, name),
-    authority: () => requestHeader(req, ":authority"),
-    connection: () => socketFacts(req.socket),
-    formField: (name) => {
-      field ??= nodeFormField(req, parsed);
-      return field(name);
-    },
-  };
+  return new NodeRequest(req, target, parsed);
+}
+
+/** One object per request, its methods on the prototype (no closures per request). */
+class NodeRequest implements PipelineRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly #req: IncomingMessage;
+  readonly #parsed: () => unknown;
+  #field: ((name: string) => Promise<unknown>) | undefined;
+
+  constructor(req: IncomingMessage, target: string, parsed: () => unknown) {
+    this.method = req.method ?? "GET";
+    this.path = pathOf(target);
+    this.#req = req;
+    this.#parsed = parsed;
+  }
+
+  header(name: string): string | undefined {
+    return requestHeader(this.#req, name);
+  }
+
+  authority(): string | undefined {
+    return requestHeader(this.#req, ":authority");
+  }
+
+  connection(): { peer: string | undefined; encrypted: boolean } {
+    return socketFacts(this.#req.socket);
+  }
+
+  formField(name: string): Promise<unknown> {
+    this.#field ??= nodeFormField(this.#req, this.#parsed);
+    return this.#field(name);
+  }
 }
 
 type Deferred =
