@@ -137,23 +137,20 @@ export function holdUntilSettled(
     owesDrain: false,
     ours: false,
   };
-  // One object per held response; the methods are shared and find it under HOLD. Closures and
-  // `bind` per response cost more than the rest of the hold, and so does giving each response its
-  // own methods: when no wrapper sits on the response itself, the shared methods come from a
-  // prototype between the response and its own (one per response class, made once).
+  // One object per held response; the methods are shared and find it under HOLD (closures and
+  // `bind` per response cost more than the rest of the hold). They are the response's own
+  // properties, never a prototype: Express swaps the response's prototype on the way into and out
+  // of a mounted sub-app, which would drop them.
   (res as Held)[HOLD] = hold;
-  const base = Object.getPrototypeOf(res) as object;
-  if (WRAPPABLE.some((name) => Object.hasOwn(res, name))) {
-    Object.defineProperty(res, "headersSent", HEADERS_SENT);
-    for (const name of WRAPPABLE) (res as unknown as Record<string, unknown>)[name] = HELD[name];
-  } else {
-    let held = heldPrototypes.get(base);
-    if (held === undefined) {
-      held = Object.create(base, HELD_DESCRIPTORS) as object;
-      heldPrototypes.set(base, held);
-    }
-    Object.setPrototypeOf(res, held);
-  }
+  Object.defineProperty(res, "headersSent", HEADERS_SENT);
+  const methods = res as unknown as Record<string, unknown>;
+  methods.setHeader = heldSetHeader;
+  methods.appendHeader = heldAppendHeader;
+  methods.removeHeader = heldRemoveHeader;
+  methods.writeHead = heldWriteHead;
+  methods.write = heldWrite;
+  methods.end = heldEnd;
+  methods.flushHeaders = heldFlushHeaders;
 }
 
 const HOLD = Symbol("coatcheck.hold");
@@ -249,26 +246,6 @@ function heldFlushHeaders(this: Held): void {
   hold.queue.push({ kind: "flushHeaders", args: [] });
   start(this, hold);
 }
-
-/** The methods a hold replaces, and the shared replacements. */
-const HELD = {
-  setHeader: heldSetHeader,
-  appendHeader: heldAppendHeader,
-  removeHeader: heldRemoveHeader,
-  writeHead: heldWriteHead,
-  write: heldWrite,
-  end: heldEnd,
-  flushHeaders: heldFlushHeaders,
-} as const;
-const WRAPPABLE = Object.keys(HELD) as (keyof typeof HELD)[];
-const HELD_DESCRIPTORS: PropertyDescriptorMap = {
-  headersSent: HEADERS_SENT,
-  ...Object.fromEntries(
-    WRAPPABLE.map((name) => [name, { value: HELD[name], writable: true, configurable: true }]),
-  ),
-};
-/** Held prototype per response prototype: one or two per app, never one per request. */
-const heldPrototypes = new WeakMap<object, object>();
 
 /** The first write or end: settle, then send what was queued (or the outcome's response). */
 function start(res: Held, hold: Hold): void {

@@ -183,3 +183,18 @@ test("a wrapper set on the response before the session is used stays in the chai
   expect(await res.text()).toBe("body");
   expect(seen).toEqual(["headersSent:true", "end:body"]);
 });
+
+test("a session used before a mounted sub-app: the sub-app's response is still held and saved", async () => {
+  const sub = express();
+  sub.get("/page", (_req, res) => {
+    res.send("from the sub-app");
+  });
+  const get = await start((app) => {
+    // Express gives the response the sub-app's prototype inside it, and its own back after.
+    app.use(insert);
+    app.use("/sub", sub);
+  });
+  const res = await get("/sub/page");
+  expect(await res.text()).toBe("from the sub-app");
+  expect(res.headers.get("set-cookie")).toMatch(/^session_id=/);
+});
