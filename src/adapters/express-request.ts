@@ -17,13 +17,17 @@ export const MISSING = (): MissingMiddlewareError =>
     'app.use(session()) from "coatcheck/express", before the routes that use it',
   );
 
-/** Opens a request's exchange (one function per middleware, shared by its requests). */
-export type Opener = (req: object) => Exchange;
+/**
+ * Opens a request's exchange (one function per middleware, shared by its requests); `method` is
+ * `req.method` as the middleware saw it, before any method override.
+ */
+export type Opener = (req: object, method: string) => Exchange;
 
 /** What the middleware attaches to a request; the exchange is opened at the session's first use. */
 interface Attached {
   readonly open: Opener;
   readonly res: Response;
+  readonly method: string;
   exchange: Exchange | undefined;
 }
 const ATTACHED = Symbol("coatcheck");
@@ -46,7 +50,7 @@ export function use(req: object): Exchange | undefined {
   const attached = (req as Carrier)[ATTACHED];
   if (attached === undefined) return undefined;
   if (attached.exchange !== undefined) return attached.exchange;
-  const exchange = attached.open(req);
+  const exchange = attached.open(req, attached.method);
   attached.exchange = exchange;
   const { res } = attached;
   // Used only once output has left: commit now (nothing to save yet), so later changes throw.
@@ -88,11 +92,11 @@ guardPrototype(expressModule.request);
 let guarded: object | null = null;
 
 /** Attach the middleware to the request: `open` makes its exchange at the session's first use. */
-export function attach(req: object, res: Response, open: Opener): void {
+export function attach(req: object, res: Response, open: Opener, method: string): void {
   const proto = Object.getPrototypeOf(req) as object | null;
   if (proto !== guarded) {
     guardPrototype(proto);
     guarded = proto;
   }
-  (req as Carrier)[ATTACHED] = { open, res, exchange: undefined };
+  (req as Carrier)[ATTACHED] = { open, res, method, exchange: undefined };
 }

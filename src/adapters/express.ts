@@ -40,10 +40,12 @@ export function session(
 ): RequestHandler {
   const pipeline = new RequestPipeline(engineFrom(options), responses);
   // `originalUrl`: `exempt_paths` mean the same whatever the middleware is mounted on.
-  const open = (req: Request) =>
-    pipeline.begin(nodeRequest(req, req.originalUrl, () => (req as { body?: unknown }).body));
+  const open = (req: Request, method: string) =>
+    pipeline.begin(
+      nodeRequest(req, req.originalUrl, () => (req as { body?: unknown }).body, method),
+    );
   return (req, res, next) => {
-    attach(req, res, open as Opener);
+    attach(req, res, open as Opener, req.method);
     if (!csrfApplies(pipeline.engine, req.method)) {
       next();
       return;

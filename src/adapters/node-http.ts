@@ -47,15 +47,17 @@ export function pathOf(target: string): string {
 
 /**
  * A Node request as the pipeline's input. `target` is the request target the router saw (Express's
- * `originalUrl`, Fastify's `url`); `parsed` returns the app's parsed body, if any. On HTTP/2 the
- * authority is the `:authority` pseudo-header.
+ * `originalUrl`, Fastify's `url`); `parsed` returns the app's parsed body, if any; `method` is the
+ * method on the wire, when the request is read later than it arrived (a method override may have
+ * changed `req.method` since). On HTTP/2 the authority is the `:authority` pseudo-header.
  */
 export function nodeRequest(
   req: IncomingMessage,
   target: string,
   parsed: () => unknown,
+  method: string = req.method ?? "GET",
 ): PipelineRequest {
-  return new NodeRequest(req, target, parsed);
+  return new NodeRequest(req, target, parsed, method);
 }
 
 /** One object per request, its methods on the prototype (no closures per request). */
@@ -66,8 +68,8 @@ class NodeRequest implements PipelineRequest {
   readonly #parsed: () => unknown;
   #field: ((name: string) => Promise<unknown>) | undefined;
 
-  constructor(req: IncomingMessage, target: string, parsed: () => unknown) {
-    this.method = req.method ?? "GET";
+  constructor(req: IncomingMessage, target: string, parsed: () => unknown, method: string) {
+    this.method = method;
     this.path = pathOf(target);
     this.#req = req;
     this.#parsed = parsed;
