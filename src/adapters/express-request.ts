@@ -6,9 +6,9 @@ import { holdUntilSettled } from "./node-http.js";
 
 /**
  * How the Express middleware attaches a request's exchange: `req.session` is an accessor on the
- * request prototype, and the response is held for the commit only once the session is first used
- * (`req.session`, `getSession`, `getCsrfToken`, a guard, the lock or the CSRF check), so a route
- * that never uses it pays nothing.
+ * request prototype, and the exchange is opened and the response held for the commit only once the
+ * session is first used (`req.session`, `getSession`, `getCsrfToken`, a guard, the lock or the CSRF
+ * check), so a route that never uses it pays one property store.
  */
 
 export const MISSING = (): MissingMiddlewareError =>
@@ -17,11 +17,18 @@ export const MISSING = (): MissingMiddlewareError =>
     'app.use(session()) from "coatcheck/express", before the routes that use it',
   );
 
-/** What the middleware attaches to a request; the response is held from the session's first use. */
+/**
+ * Opens a request's exchange (one function per middleware, shared by its requests); `method` is
+ * `req.method` as the middleware saw it, before any method override.
+ */
+export type Opener = (req: object, method: string) => Exchange;
+
+/** What the middleware attaches to a request; the exchange is opened at the session's first use. */
 interface Attached {
-  readonly exchange: Exchange;
+  readonly open: Opener;
   readonly res: Response;
-  held: boolean;
+  readonly method: string;
+  exchange: Exchange | undefined;
 }
 const ATTACHED = Symbol("coatcheck");
 type Carrier = { [ATTACHED]?: Attached };
@@ -35,18 +42,21 @@ function askedByExpressSession(): boolean {
   return /[\\/]express-session[\\/]/.test(stack);
 }
 
-/** The request's exchange, or undefined; the first use holds the response for the commit. */
+/**
+ * The request's exchange, or undefined outside the middleware; the first use opens it and holds
+ * the response for the commit.
+ */
 export function use(req: object): Exchange | undefined {
   const attached = (req as Carrier)[ATTACHED];
   if (attached === undefined) return undefined;
-  if (!attached.held) {
-    attached.held = true;
-    const { exchange, res } = attached;
-    // Used only once output has left: commit now (nothing to save yet), so later changes throw.
-    if (res.headersSent) void exchange.finish(res.statusCode, () => undefined);
-    else holdUntilSettled(res, (status, header) => exchange.finish(status, header));
-  }
-  return attached.exchange;
+  if (attached.exchange !== undefined) return attached.exchange;
+  const exchange = attached.open(req, attached.method);
+  attached.exchange = exchange;
+  const { res } = attached;
+  // Used only once output has left: commit now (nothing to save yet), so later changes throw.
+  if (res.headersSent) void exchange.finish(res.statusCode, () => undefined);
+  else holdUntilSettled(res, (status, header) => exchange.finish(status, header));
+  return exchange;
 }
 
 const accessor: PropertyDescriptor = {
@@ -81,12 +91,12 @@ guardPrototype(expressModule.request);
 /** The last request prototype seen (one per app); checked again only when another app's comes. */
 let guarded: object | null = null;
 
-/** Attach `exchange` to the request; its response is held from the session's first use. */
-export function attach(req: object, res: Response, exchange: Exchange): void {
+/** Attach the middleware to the request: `open` makes its exchange at the session's first use. */
+export function attach(req: object, res: Response, open: Opener, method: string): void {
   const proto = Object.getPrototypeOf(req) as object | null;
   if (proto !== guarded) {
     guardPrototype(proto);
     guarded = proto;
   }
-  (req as Carrier)[ATTACHED] = { exchange, res, held: false };
+  (req as Carrier)[ATTACHED] = { open, res, method, exchange: undefined };
 }

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from "express";
-import { CsrfToken } from "../core/csrf.js";
+import { CsrfToken, csrfApplies } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import type {
   CoatcheckResponse,
@@ -10,7 +10,7 @@ import { accessGuard, type GuardOptions } from "../core/guard.js";
 import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pipeline.js";
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import { attach, MISSING, use } from "./express-request.js";
+import { attach, MISSING, type Opener, use } from "./express-request.js";
 import { nodeRequest } from "./node-http.js";
 
 declare global {
@@ -39,18 +39,18 @@ export function session(
   responses?: PipelineOptions,
 ): RequestHandler {
   const pipeline = new RequestPipeline(engineFrom(options), responses);
-  return (req, res, next) => {
-    // `originalUrl`: `exempt_paths` mean the same whatever the middleware is mounted on.
-    const exchange = pipeline.begin(
-      nodeRequest(req, req.originalUrl, () => (req as { body?: unknown }).body),
+  // `originalUrl`: `exempt_paths` mean the same whatever the middleware is mounted on.
+  const open = (req: Request, method: string) =>
+    pipeline.begin(
+      nodeRequest(req, req.originalUrl, () => (req as { body?: unknown }).body, method),
     );
-    attach(req, res, exchange);
-    if (!exchange.checks) {
+  return (req, res, next) => {
+    attach(req, res, open as Opener, req.method);
+    if (!csrfApplies(pipeline.engine, req.method)) {
       next();
       return;
     }
-    use(req);
-    exchange.check().then((refused) => {
+    (use(req) as Exchange).check().then((refused) => {
       if (refused === null) next();
       else send(res, refused);
     }, next);

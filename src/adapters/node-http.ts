@@ -47,26 +47,50 @@ export function pathOf(target: string): string {
 
 /**
  * A Node request as the pipeline's input. `target` is the request target the router saw (Express's
- * `originalUrl`, Fastify's `url`); `parsed` returns the app's parsed body, if any. On HTTP/2 the
- * authority is the `:authority` pseudo-header.
+ * `originalUrl`, Fastify's `url`); `parsed` returns the app's parsed body, if any; `method` is the
+ * method on the wire, when the request is read later than it arrived (a method override may have
+ * changed `req.method` since). On HTTP/2 the authority is the `:authority` pseudo-header.
  */
 export function nodeRequest(
   req: IncomingMessage,
   target: string,
   parsed: () => unknown,
+  method: string = req.method ?? "GET",
 ): PipelineRequest {
-  let field: ((name: string) => Promise<unknown>) | undefined;
-  return {
-    method: req.method ?? "GET",
-    path: pathOf(target),
-    header: (name) => requestHeader(req, name),
-    authority: () => requestHeader(req, ":authority"),
-    connection: () => socketFacts(req.socket),
-    formField: (name) => {
-      field ??= nodeFormField(req, parsed);
-      return field(name);
-    },
-  };
+  return new NodeRequest(req, target, parsed, method);
+}
+
+/** One object per request, its methods on the prototype (no closures per request). */
+class NodeRequest implements PipelineRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly #req: IncomingMessage;
+  readonly #parsed: () => unknown;
+  #field: ((name: string) => Promise<unknown>) | undefined;
+
+  constructor(req: IncomingMessage, target: string, parsed: () => unknown, method: string) {
+    this.method = method;
+    this.path = pathOf(target);
+    this.#req = req;
+    this.#parsed = parsed;
+  }
+
+  header(name: string): string | undefined {
+    return requestHeader(this.#req, name);
+  }
+
+  authority(): string | undefined {
+    return requestHeader(this.#req, ":authority");
+  }
+
+  connection(): { peer: string | undefined; encrypted: boolean } {
+    return socketFacts(this.#req.socket);
+  }
+
+  formField(name: string): Promise<unknown> {
+    this.#field ??= nodeFormField(this.#req, this.#parsed);
+    return this.#field(name);
+  }
 }
 
 type Deferred =
@@ -99,143 +123,195 @@ export function holdUntilSettled(
   settle: (status: number, header: (name: string) => string | undefined) => Promise<Outcome>,
 ): void {
   // Captured from the response itself, so wrappers installed earlier (compression) stay in the chain.
-  const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse;
-  const write = res.write as (...args: unknown[]) => boolean;
-  const end = res.end as (...args: unknown[]) => ServerResponse;
-  const flushHeaders = res.flushHeaders;
-  const setHeader = res.setHeader.bind(res);
-  const appendHeader = res.appendHeader.bind(res);
-  const removeHeader = res.removeHeader.bind(res);
-  const queue: Deferred[] = [];
-  let state: "open" | "held" | "settling" | "passed" | "replaced" = "open";
-  let ended = false;
-  let explicitStatus: number | undefined;
-  let owesDrain = false;
+  const hold: Hold = {
+    settle,
+    writeHead: res.writeHead as (...args: unknown[]) => ServerResponse,
+    write: res.write as (...args: unknown[]) => boolean,
+    end: res.end as (...args: unknown[]) => ServerResponse,
+    flushHeaders: res.flushHeaders,
+    setHeader: res.setHeader as (...args: unknown[]) => unknown,
+    appendHeader: res.appendHeader as (...args: unknown[]) => unknown,
+    removeHeader: res.removeHeader as (...args: unknown[]) => unknown,
+    queue: [],
+    state: "open",
+    ended: false,
+    explicitStatus: undefined,
+    owesDrain: false,
+    ours: false,
+  };
+  // One object per held response; the methods are shared and find it under HOLD (closures and
+  // `bind` per response cost more than the rest of the hold). They are the response's own
+  // properties, never a prototype: Express swaps the response's prototype on the way into and out
+  // of a mounted sub-app, which would drop them.
+  (res as Held)[HOLD] = hold;
+  Object.defineProperty(res, "headersSent", HEADERS_SENT);
+  const methods = res as unknown as Record<string, unknown>;
+  methods.setHeader = heldSetHeader;
+  methods.appendHeader = heldAppendHeader;
+  methods.removeHeader = heldRemoveHeader;
+  methods.writeHead = heldWriteHead;
+  methods.write = heldWrite;
+  methods.end = heldEnd;
+  methods.flushHeaders = heldFlushHeaders;
+}
+
+const HOLD = Symbol("coatcheck.hold");
+
+/** The state of one held response (see {@link holdUntilSettled}). */
+interface Hold {
+  readonly settle: (
+    status: number,
+    header: (name: string) => string | undefined,
+  ) => Promise<Outcome>;
+  readonly writeHead: (...args: unknown[]) => ServerResponse;
+  readonly write: (...args: unknown[]) => boolean;
+  readonly end: (...args: unknown[]) => ServerResponse;
+  readonly flushHeaders: () => void;
+  readonly setHeader: (...args: unknown[]) => unknown;
+  readonly appendHeader: (...args: unknown[]) => unknown;
+  readonly removeHeader: (...args: unknown[]) => unknown;
+  readonly queue: Deferred[];
+  state: "open" | "held" | "settling" | "passed" | "replaced";
+  ended: boolean;
+  explicitStatus: number | undefined;
+  owesDrain: boolean;
   /** Our own header writes (Node's setters call each other through the response). */
-  let ours = false;
+  ours: boolean;
+}
+type Held = ServerResponse & { [HOLD]: Hold };
 
-  Object.defineProperty(res, "headersSent", {
-    configurable: true,
-    get: () => state !== "open" || nativeHeadersSent.call(res),
-  });
-  for (const [name, original] of [
-    ["setHeader", setHeader],
-    ["appendHeader", appendHeader],
-    ["removeHeader", removeHeader],
-  ] as const) {
-    (res as unknown as Record<string, unknown>)[name] = (...args: [string, never]) => {
-      if (state !== "open" && state !== "passed" && !ours) throw headersError();
-      return (original as (...a: unknown[]) => unknown)(...args);
-    };
+const HEADERS_SENT: PropertyDescriptor = {
+  configurable: true,
+  get(this: Held) {
+    return this[HOLD].state !== "open" || nativeHeadersSent.call(this);
+  },
+};
+
+function headerSetter(pick: (hold: Hold) => (...args: unknown[]) => unknown) {
+  return function (this: Held, ...args: unknown[]) {
+    const hold = this[HOLD];
+    if (hold.state !== "open" && hold.state !== "passed" && !hold.ours) throw headersError();
+    return pick(hold).apply(this, args);
+  };
+}
+const heldSetHeader = headerSetter((hold) => hold.setHeader);
+const heldAppendHeader = headerSetter((hold) => hold.appendHeader);
+const heldRemoveHeader = headerSetter((hold) => hold.removeHeader);
+
+function heldWriteHead(this: Held, ...args: unknown[]): ServerResponse {
+  const hold = this[HOLD];
+  if (hold.state === "passed") return hold.writeHead.apply(this, args);
+  if (hold.state === "replaced" || hold.ended) return this;
+  const status = Number(args[0]);
+  let message: string | undefined;
+  let headers = args[1];
+  if (typeof headers === "string") {
+    message = headers;
+    headers = args[2];
   }
+  // Node gives writeHead's headers precedence over setHeader's; applying them now keeps that,
+  // and lets the commit's headers (Cache-Control, Vary) be merged with them afterwards.
+  if (hold.state === "open") applyHeaders(this, headers);
+  hold.explicitStatus = status;
+  hold.queue.push({ kind: "writeHead", status, message });
+  if (hold.state === "open") hold.state = "held";
+  return this;
+}
 
-  const apply = (outcome: Outcome, replacing?: CoatcheckResponse) => {
-    ours = true;
-    try {
-      if (replacing !== undefined) {
-        for (const name of res.getHeaderNames()) removeHeader(name);
-        for (const [name, value] of Object.entries(replacing.headers)) setHeader(name, value);
-      } else {
-        for (const [name, value] of Object.entries(outcome.set)) setHeader(name, value);
-      }
-      for (const [name, value] of outcome.append) appendHeader(name, value);
-    } finally {
-      ours = false;
-    }
-  };
+function heldWrite(this: Held, ...args: unknown[]): boolean {
+  const hold = this[HOLD];
+  if (hold.state === "passed") return hold.write.apply(this, args);
+  if (hold.state === "replaced" || hold.ended) return false;
+  hold.queue.push({ kind: "write", args });
+  hold.owesDrain = true;
+  start(this, hold);
+  return false;
+}
 
-  const release = () => {
-    state = "passed";
-    for (const call of queue) {
-      if (call.kind === "writeHead") {
-        if (call.message === undefined) writeHead.call(res, call.status);
-        else writeHead.call(res, call.status, call.message);
-      } else if (call.kind === "write") {
-        write.apply(res, call.args);
-      } else if (call.kind === "end") {
-        end.apply(res, call.args);
-      } else {
-        flushHeaders.call(res);
-      }
-    }
-    queue.length = 0;
-    if (owesDrain && !res.writableNeedDrain && !res.writableEnded) res.emit("drain");
-  };
+function heldEnd(this: Held, ...args: unknown[]): ServerResponse {
+  const hold = this[HOLD];
+  if (hold.state === "passed") return hold.end.apply(this, args);
+  if (hold.state === "replaced" || hold.ended) return this;
+  hold.ended = true;
+  hold.queue.push({ kind: "end", args });
+  start(this, hold);
+  return this;
+}
 
-  const replace = (outcome: Outcome, answer: CoatcheckResponse) => {
-    state = "replaced";
-    queue.length = 0;
-    if (nativeHeadersSent.call(res)) {
-      res.destroy();
-      return;
-    }
-    apply(outcome, answer);
-    writeHead.call(res, answer.status);
-    end.call(res, answer.body);
-  };
+function heldFlushHeaders(this: Held): void {
+  const hold = this[HOLD];
+  if (hold.state === "passed") {
+    hold.flushHeaders.call(this);
+    return;
+  }
+  if (hold.state === "replaced" || hold.ended) return;
+  hold.queue.push({ kind: "flushHeaders", args: [] });
+  start(this, hold);
+}
 
-  const hold = () => {
-    if (state === "open") state = "held";
-  };
-
-  const start = () => {
-    if (state !== "open" && state !== "held") return;
-    state = "settling";
-    settle(explicitStatus ?? res.statusCode, (name) => headerText(res.getHeader(name))).then(
+/** The first write or end: settle, then send what was queued (or the outcome's response). */
+function start(res: Held, hold: Hold): void {
+  if (hold.state !== "open" && hold.state !== "held") return;
+  hold.state = "settling";
+  hold
+    .settle(hold.explicitStatus ?? res.statusCode, (name) => headerText(res.getHeader(name)))
+    .then(
       (outcome) => {
-        if (outcome.response !== null) return replace(outcome, outcome.response);
-        apply(outcome);
-        release();
+        if (outcome.response !== null) return replace(res, hold, outcome, outcome.response);
+        apply(res, hold, outcome);
+        release(res, hold);
       },
       (error: unknown) => {
         res.destroy(error instanceof Error ? error : new Error(String(error)));
       },
     );
-  };
+}
 
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    if (state === "passed") return writeHead.apply(res, args);
-    if (state === "replaced" || ended) return res;
-    const status = Number(args[0]);
-    let message: string | undefined;
-    let headers = args[1];
-    if (typeof headers === "string") {
-      message = headers;
-      headers = args[2];
+function apply(res: Held, hold: Hold, outcome: Outcome, replacing?: CoatcheckResponse): void {
+  hold.ours = true;
+  try {
+    if (replacing !== undefined) {
+      for (const name of res.getHeaderNames()) hold.removeHeader.call(res, name);
+      for (const [name, value] of Object.entries(replacing.headers))
+        hold.setHeader.call(res, name, value);
+    } else {
+      for (const [name, value] of Object.entries(outcome.set))
+        hold.setHeader.call(res, name, value);
     }
-    // Node gives writeHead's headers precedence over setHeader's; applying them now keeps that,
-    // and lets the commit's headers (Cache-Control, Vary) be merged with them afterwards.
-    if (state === "open") applyHeaders(res, headers);
-    explicitStatus = status;
-    queue.push({ kind: "writeHead", status, message });
-    hold();
-    return res;
-  } as typeof res.writeHead;
+    for (const [name, value] of outcome.append) hold.appendHeader.call(res, name, value);
+  } finally {
+    hold.ours = false;
+  }
+}
 
-  res.write = function (this: ServerResponse, ...args: unknown[]) {
-    if (state === "passed") return write.apply(res, args);
-    if (state === "replaced" || ended) return false;
-    queue.push({ kind: "write", args });
-    owesDrain = true;
-    start();
-    return false;
-  } as typeof res.write;
+function release(res: Held, hold: Hold): void {
+  hold.state = "passed";
+  for (const call of hold.queue) {
+    if (call.kind === "writeHead") {
+      if (call.message === undefined) hold.writeHead.call(res, call.status);
+      else hold.writeHead.call(res, call.status, call.message);
+    } else if (call.kind === "write") {
+      hold.write.apply(res, call.args);
+    } else if (call.kind === "end") {
+      hold.end.apply(res, call.args);
+    } else {
+      hold.flushHeaders.call(res);
+    }
+  }
+  hold.queue.length = 0;
+  if (hold.owesDrain && !res.writableNeedDrain && !res.writableEnded) res.emit("drain");
+}
 
-  res.end = function (this: ServerResponse, ...args: unknown[]) {
-    if (state === "passed") return end.apply(res, args);
-    if (state === "replaced" || ended) return res;
-    ended = true;
-    queue.push({ kind: "end", args });
-    start();
-    return res;
-  } as typeof res.end;
-
-  res.flushHeaders = function (this: ServerResponse) {
-    if (state === "passed") return flushHeaders.call(res);
-    if (state === "replaced" || ended) return;
-    queue.push({ kind: "flushHeaders", args: [] });
-    start();
-  };
+function replace(res: Held, hold: Hold, outcome: Outcome, answer: CoatcheckResponse): void {
+  hold.state = "replaced";
+  hold.queue.length = 0;
+  if (nativeHeadersSent.call(res)) {
+    res.destroy();
+    return;
+  }
+  apply(res, hold, outcome, answer);
+  hold.writeHead.call(res, answer.status);
+  hold.end.call(res, answer.body);
 }
 
 function applyHeaders(res: ServerResponse, headers: unknown): void {

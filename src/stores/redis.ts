@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import type { Logger } from "../core/engine.js";
 import { ConfigError } from "../core/errors.js";
 import {
@@ -532,7 +532,7 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
 
   /** The Redis key of a session's record. */
   keyOf(id: string): string {
-    return `${this.#prefix}{${createHash("sha256").update(id).digest("base64url")}}`;
+    return `${this.#prefix}{${hash("sha256", id, "base64url")}}`;
   }
 
   /**

@@ -129,3 +129,72 @@ test("getSession on a route without the middleware says which middleware to add"
   expect(caught).toBeInstanceOf(MissingMiddlewareError);
   expect((caught as Error).message).toContain('app.use(session()) from "coatcheck/express"');
 });
+
+test("responses held at the same time keep their own state", async () => {
+  let releaseSlow: () => void = () => {};
+  const slowWritten = new Promise<void>((resolve) => {
+    releaseSlow = resolve;
+  });
+  const get = await start((app) => {
+    app.get("/slow", insert, async (_req, res) => {
+      res.write("a");
+      await slowWritten;
+      res.end("b");
+    });
+    app.get("/fast", insert, (_req, res) => {
+      res.status(201).send("fast");
+      // This response is held now; the other one's state must not leak into it.
+      expect(res.headersSent).toBe(true);
+      expect(() => res.setHeader("x-late", "1")).toThrow(/after they are sent/);
+    });
+  });
+  const slow = get("/slow");
+  const fast = await get("/fast");
+  expect(fast.status).toBe(201);
+  expect(await fast.text()).toBe("fast");
+  expect(fast.headers.get("x-late")).toBeNull();
+  releaseSlow();
+  const slowRes = await slow;
+  expect(slowRes.headers.get("set-cookie")).toMatch(/^session_id=/);
+  expect(await slowRes.text()).toBe("ab");
+});
+
+test("a wrapper set on the response before the session is used stays in the chain", async () => {
+  const seen: string[] = [];
+  const app = express();
+  // What compression does: its own `write`/`end` on the response, calling the ones it replaced.
+  app.use((_req, res, next) => {
+    const end = res.end as (...args: unknown[]) => express.Response;
+    res.end = function (this: express.Response, ...args: unknown[]) {
+      seen.push(`end:${String(args[0])}`);
+      return end.apply(this, args);
+    } as typeof res.end;
+    next();
+  });
+  app.use(session(createSessionEngine({ env: {}, secure: false })));
+  app.get("/", insert, (_req, res) => {
+    res.send("body");
+    seen.push(`headersSent:${res.headersSent}`);
+  });
+  server = createServer(app);
+  await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+  const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  expect(res.headers.get("set-cookie")).toMatch(/^session_id=/);
+  expect(await res.text()).toBe("body");
+  expect(seen).toEqual(["headersSent:true", "end:body"]);
+});
+
+test("a session used before a mounted sub-app: the sub-app's response is still held and saved", async () => {
+  const sub = express();
+  sub.get("/page", (_req, res) => {
+    res.send("from the sub-app");
+  });
+  const get = await start((app) => {
+    // Express gives the response the sub-app's prototype inside it, and its own back after.
+    app.use(insert);
+    app.use("/sub", sub);
+  });
+  const res = await get("/sub/page");
+  expect(await res.text()).toBe("from the sub-app");
+  expect(res.headers.get("set-cookie")).toMatch(/^session_id=/);
+});
