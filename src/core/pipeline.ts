@@ -242,7 +242,9 @@ export class Exchange {
     const request = this.#request;
     if (!csrfApplies(engine, request.method)) return null;
     this.#checked = true;
+    const origins = () => this.#expectedOrigins();
     let rejection: CsrfRejection | null;
+    let expected: readonly string[] | undefined;
     try {
       rejection = await verifyCsrf(engine, this.session, {
         method: request.method,
@@ -255,7 +257,11 @@ export class Exchange {
           return request.header(lower);
         },
         formField: (name) => request.formField(name),
-        expectedOrigins: this.#expectedOrigins(),
+        // Asked only when the request has an Origin or a Referer to compare.
+        get expectedOrigins() {
+          expected ??= origins();
+          return expected;
+        },
       });
     } catch (error) {
       const unavailable = this.failure(error);
