@@ -5,6 +5,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import {
+  armDeadline,
   BODY_CONSUMED,
   CsrfBodyError,
   checkDeclaredLength,
@@ -392,11 +393,41 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
   const length = requestHeader(req, "content-length");
   const declared = length !== undefined && /^\d+$/.test(length) ? Number(length) : null;
   if (declared === 0) return Promise.resolve(new Uint8Array(0));
+  // Most form posts arrive in the packet of their headers: Node's parser pushes the body right
+  // after the request event, so one microtask later it is buffered whole and is read and put back
+  // at once, with no listener and no timer.
+  const now = buffered(req, declared, limits);
+  if (now !== null) return Promise.resolve(now);
+  return Promise.resolve().then(
+    () => buffered(req, declared, limits) ?? listen(req, declared, limits),
+  );
+}
+
+/** The whole declared body when it is buffered already (read, then put back), else null. */
+function buffered(
+  req: IncomingMessage,
+  declared: number | null,
+  limits: FormLimits,
+): Buffer | null {
+  if (declared === null || declared > limits.maxBytes || req.readableLength < declared) return null;
+  if (req.destroyed || req.readableEnded || req.readableFlowing === true) return null;
+  const bytes = req.read() as Buffer | null;
+  if (bytes === null) return null;
+  req.unshift(bytes);
+  return bytes.length >= declared ? bytes : null;
+}
+
+/** Wait for the rest of the body in paused mode, within the limits; see {@link peekBody}. */
+function listen(
+  req: IncomingMessage,
+  declared: number | null,
+  limits: FormLimits,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
     const stop = (): Buffer => {
-      clearTimeout(timer);
+      cancel();
       req.off("readable", onReadable);
       req.off("error", onGone);
       req.off("aborted", onGone);
@@ -424,12 +455,10 @@ function peekBody(req: IncomingMessage, limits: FormLimits): Promise<Uint8Array>
       // inject, which have no `complete`.
       if (req.complete === true || (declared !== null && total >= declared)) resolve(stop());
     };
-    const timer = setTimeout(
-      () =>
-        fail(
-          new CsrfBodyError("body_timeout", `form body not received within ${limits.timeoutMs} ms`),
-        ),
-      limits.timeoutMs,
+    const cancel = armDeadline(limits.timeoutMs, () =>
+      fail(
+        new CsrfBodyError("body_timeout", `form body not received within ${limits.timeoutMs} ms`),
+      ),
     );
     req.on("readable", onReadable);
     req.on("error", onGone);

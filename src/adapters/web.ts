@@ -103,25 +103,66 @@ async function readForm(req: CachingRequest, contentType: string | undefined) {
 
 const READERS = ["arrayBuffer", "blob", "bytes", "formData", "json", "text"] as const;
 
-/**
- * The check read the raw request's body; give the app a raw request that reads the same bytes
- * (`c.req.raw.text()`, `.formData()`, `.clone()`, `.body`), so nothing downstream can tell.
- */
-function giveBack(raw: Request, bytes: Uint8Array, contentType: string | undefined): void {
-  const copy = () =>
-    new Response(bytes.slice(), contentType ? { headers: { "content-type": contentType } } : {});
-  const own: PropertyDescriptorMap = {
-    body: { configurable: true, get: () => copy().body },
-    bodyUsed: { configurable: true, value: false },
-    clone: {
-      configurable: true,
-      value: () =>
-        new Request(raw.url, { method: raw.method, headers: raw.headers, body: bytes.slice() }),
+/** Where a given-back request keeps the bytes the check read, and their Content-Type. */
+const GIVEN = Symbol("coatcheck.body");
+type GivenBack = Request & { [GIVEN]: { bytes: Uint8Array; contentType: string | undefined } };
+
+function copyOf(raw: GivenBack): Response {
+  const { bytes, contentType } = raw[GIVEN];
+  return new Response(
+    bytes.slice(),
+    contentType ? { headers: { "content-type": contentType } } : {},
+  );
+}
+
+/** The readers of a given-back request, on a prototype shared by every request of its kind. */
+const GIVEN_BACK: PropertyDescriptorMap = {
+  body: {
+    configurable: true,
+    get(this: GivenBack) {
+      return copyOf(this).body;
+    },
+  },
+  bodyUsed: { configurable: true, value: false },
+  clone: {
+    configurable: true,
+    value(this: GivenBack) {
+      const { bytes } = this[GIVEN];
+      return new Request(this.url, {
+        method: this.method,
+        headers: this.headers,
+        body: bytes.slice(),
+      });
+    },
+  },
+};
+for (const reader of READERS) {
+  GIVEN_BACK[reader] = {
+    configurable: true,
+    value(this: GivenBack) {
+      return (copyOf(this)[reader] as () => unknown)();
     },
   };
-  for (const reader of READERS)
-    own[reader] = { configurable: true, value: () => (copy()[reader] as () => unknown)() };
-  Object.defineProperties(raw, own);
+}
+
+/** One given-back prototype per request prototype (a handful per process). */
+const givenBackProtos = new Map<object | null, object>();
+
+/**
+ * The check read the raw request's body; give the app a raw request that reads the same bytes
+ * (`c.req.raw.text()`, `.formData()`, `.clone()`, `.body`), so nothing downstream can tell. The
+ * request gets a prototype with those readers in front of its own, instead of nine properties of
+ * its own per request.
+ */
+function giveBack(raw: Request, bytes: Uint8Array, contentType: string | undefined): void {
+  const base = Object.getPrototypeOf(raw) as object | null;
+  let proto = givenBackProtos.get(base);
+  if (proto === undefined) {
+    proto = Object.create(base, GIVEN_BACK) as object;
+    givenBackProtos.set(base, proto);
+  }
+  (raw as GivenBack)[GIVEN] = { bytes, contentType };
+  Object.setPrototypeOf(raw, proto);
 }
 
 const TEXT = new TextEncoder();

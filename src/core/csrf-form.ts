@@ -46,19 +46,68 @@ export function formKind(
   return null;
 }
 
+/** A body read waiting on a deadline: when it is due, and what to do then. */
+interface Pending {
+  due: number;
+  expire: () => void;
+}
+
+/**
+ * One shared timer for every body read in flight, instead of a `setTimeout` per request (arming
+ * and clearing one per form post was a visible share of the check's cost). The timer is armed for
+ * the earliest deadline; a read that ends in time only leaves the set. Expiry is never early and
+ * late by at most a few milliseconds (the timer's own resolution).
+ */
+const pending = new Set<Pending>();
+let timer: NodeJS.Timeout | undefined;
+let timerDue = Number.POSITIVE_INFINITY;
+
+function sweep(): void {
+  timer = undefined;
+  timerDue = Number.POSITIVE_INFINITY;
+  const now = Date.now();
+  let next = Number.POSITIVE_INFINITY;
+  for (const entry of pending) {
+    if (entry.due <= now) {
+      pending.delete(entry);
+      entry.expire();
+    } else if (entry.due < next) next = entry.due;
+  }
+  if (next !== Number.POSITIVE_INFINITY) arm(next);
+}
+
+function arm(due: number): void {
+  if (timer !== undefined) clearTimeout(timer);
+  timerDue = due;
+  timer = setTimeout(sweep, Math.max(0, due - Date.now()));
+  // A stalled body's socket keeps the process alive by itself; the timer must not.
+  timer.unref?.();
+}
+
+/**
+ * Call `expire` once `timeoutMs` have passed, unless the returned cancel runs first. Shared by the
+ * body readers of every adapter (see {@link withinDeadline}).
+ */
+export function armDeadline(timeoutMs: number, expire: () => void): () => void {
+  const entry: Pending = { due: Date.now() + timeoutMs, expire };
+  pending.add(entry);
+  if (entry.due < timerDue) arm(entry.due);
+  return () => {
+    pending.delete(entry);
+  };
+}
+
+function timeoutError(limits: FormLimits): CsrfBodyError {
+  return new CsrfBodyError("body_timeout", `form body not received within ${limits.timeoutMs} ms`);
+}
+
 /** A promise that rejects with `body_timeout` after `limits.timeoutMs`, and its cancel. */
 function deadline(limits: FormLimits): { expired: Promise<never>; cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
+  let cancel = () => {};
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new CsrfBodyError("body_timeout", `form body not received within ${limits.timeoutMs} ms`),
-        ),
-      limits.timeoutMs,
-    );
+    cancel = armDeadline(limits.timeoutMs, () => reject(timeoutError(limits)));
   });
-  return { expired, cancel: () => clearTimeout(timer) };
+  return { expired, cancel };
 }
 
 /** Read a Web stream completely, failing past `limits`. Cancels the stream on failure. */
@@ -107,20 +156,27 @@ export function checkDeclaredLength(
  * Wait for a body read that the framework does itself (its length already checked), within
  * `limits.timeoutMs`; any failure becomes a {@link CsrfBodyError}.
  */
-export async function withinDeadline<T>(
+export function withinDeadline<T>(
   read: Promise<T>,
   limits: FormLimits = DEFAULT_FORM_LIMITS,
 ): Promise<T> {
-  const timeout = deadline(limits);
-  try {
-    return await Promise.race([read, timeout.expired]);
-  } catch (error) {
-    read.catch(() => {});
-    if (error instanceof CsrfBodyError) throw error;
-    throw new CsrfBodyError("body_unreadable", "form body could not be read");
-  } finally {
-    timeout.cancel();
-  }
+  return new Promise<T>((resolve, reject) => {
+    const cancel = armDeadline(limits.timeoutMs, () => reject(timeoutError(limits)));
+    read.then(
+      (value) => {
+        cancel();
+        resolve(value);
+      },
+      (error: unknown) => {
+        cancel();
+        reject(
+          error instanceof CsrfBodyError
+            ? error
+            : new CsrfBodyError("body_unreadable", "form body could not be read"),
+        );
+      },
+    );
+  });
 }
 
 /**

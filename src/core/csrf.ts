@@ -84,12 +84,18 @@ function decodeBase64url(text: string): Buffer | null {
   return bytes.toString("base64url") === text ? bytes : null;
 }
 
+/** The last secret decoded, and its text: a session's posts decode the same secret each time. */
+let lastSecret: { text: string; bytes: Buffer } | null = null;
+
 /** The stored secret, or null when absent or not something this module wrote. */
 function secretFrom(value: unknown): Buffer | null {
   if (typeof value !== "string" || value.length > MAX_TOKEN_CHARS) return null;
+  if (lastSecret !== null && lastSecret.text === value) return lastSecret.bytes;
   const bytes = decodeBase64url(value);
   if (bytes === null || bytes.length < MIN_SECRET_BYTES || bytes.length > MAX_SECRET_BYTES)
     return null;
+  // Callers only read it (`matches`), so the cached bytes are never changed.
+  lastSecret = { text: value, bytes };
   return bytes;
 }
 
@@ -212,25 +218,25 @@ async function extractToken(request: CsrfRequest, config: CsrfConfig): Promise<E
   return { token: field };
 }
 
-/** True when `token` unmasks to `secret`. Constant time in the token's content. */
-function matches(token: string, secret: Buffer): boolean {
-  const bytes = decodeBase64url(token);
+/** True when the token's bytes unmask to `secret`. Constant time in the token's content. */
+function matches(bytes: Buffer, secret: Buffer): boolean {
   const n = secret.length;
-  if (bytes === null || bytes.length !== n * 2) return false;
-  const candidate = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) candidate[i] = (bytes[i] as number) ^ (bytes[n + i] as number);
-  return timingSafeEqual(candidate, secret);
+  if (bytes.length !== n * 2) return false;
+  // Unmask in place: the bytes were decoded for this check only.
+  for (let i = 0; i < n; i++) bytes[i] = (bytes[i] as number) ^ (bytes[n + i] as number);
+  return timingSafeEqual(bytes.subarray(0, n), secret);
 }
 
-function wellFormed(token: string): boolean {
-  if (token.length > MAX_TOKEN_CHARS) return false;
+/** The token's bytes when it is well formed (canonical base64url of pad ‖ masked), else null. */
+function tokenBytes(token: string): Buffer | null {
+  if (token.length > MAX_TOKEN_CHARS) return null;
   const bytes = decodeBase64url(token);
-  return (
-    bytes !== null &&
+  return bytes !== null &&
     bytes.length % 2 === 0 &&
     bytes.length >= MIN_SECRET_BYTES * 2 &&
     bytes.length <= MAX_SECRET_BYTES * 2
-  );
+    ? bytes
+    : null;
 }
 
 /** `exempt_paths` are prefixes on a segment boundary: `/api` covers `/api` and `/api/x`, not `/apix`. */
@@ -244,6 +250,10 @@ function isExempt(path: string, exempt: readonly string[]): boolean {
 
 const HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
+/** `ownOrigins` of recent hosts (a site answers under a few), keyed by scheme choice and host. */
+const ORIGINS = new Map<string, readonly string[]>();
+const MAX_CACHED_HOSTS = 64;
+
 /**
  * The origins of a site reached at `host`: `https://<host>`, and `http://<host>` too unless the
  * request came over HTTPS (`protocol`) or cookies are always `Secure` (they only travel over HTTPS
@@ -255,6 +265,21 @@ export function ownOrigins(
   secure: boolean | "auto",
 ): string[] {
   if (host === undefined || !HOST.test(host)) return [];
+  const key = `${protocol === "https" || secure === true ? "s" : "-"}${host}`;
+  const known = ORIGINS.get(key);
+  if (known !== undefined) return [...known];
+  const out = originsOf(host, protocol, secure);
+  // Host is the client's to choose: the cache is bounded, and starts over when full.
+  if (ORIGINS.size >= MAX_CACHED_HOSTS) ORIGINS.clear();
+  ORIGINS.set(key, out);
+  return [...out];
+}
+
+function originsOf(
+  host: string,
+  protocol: "http" | "https" | undefined,
+  secure: boolean | "auto",
+): string[] {
   const schemes = protocol === "https" || secure === true ? ["https:"] : ["https:", "http:"];
   const out: string[] = [];
   for (const scheme of schemes) {
@@ -332,10 +357,11 @@ async function findProblem(
   if (origin !== null) return origin;
   const extracted = await extractToken(request, config);
   if ("problem" in extracted) return extracted.problem;
-  if (!wellFormed(extracted.token)) return "token_malformed";
+  const bytes = tokenBytes(extracted.token);
+  if (bytes === null) return "token_malformed";
   const secret = secretFrom(await session.get(CSRF_SECRET_KEY));
   if (secret === null) return "no_session";
-  return matches(extracted.token, secret) ? null : "token_mismatch";
+  return matches(bytes, secret) ? null : "token_mismatch";
 }
 
 /** "https://a or https://b", or a word when nothing could be derived. */

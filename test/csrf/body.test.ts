@@ -3,6 +3,7 @@ import { describe, expect, test } from "vitest";
 import { getSession, session } from "../../src/adapters/hono.js";
 import { CsrfToken } from "../../src/core/csrf.js";
 import {
+  armDeadline,
   CsrfBodyError,
   DEFAULT_FORM_LIMITS,
   formFieldFromBytes,
@@ -232,6 +233,22 @@ describe("body limits", () => {
     const error = await readLimited(stalled, { maxBytes: 1024, timeoutMs: 20 }).catch((e) => e);
     expect(error).toBeInstanceOf(CsrfBodyError);
     expect((error as CsrfBodyError).reason).toBe("body_timeout");
+  });
+
+  test("the shared deadline timer fires each read's deadline, in order, and never a cancelled one", async () => {
+    const fired: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      const mark = (name: string) => () => {
+        fired.push(name);
+        if (name === "long") resolve();
+      };
+      armDeadline(60, mark("long"));
+      const cancel = armDeadline(10, mark("cancelled"));
+      armDeadline(30, mark("short"));
+      cancel();
+    });
+    await done;
+    expect(fired).toEqual(["short", "long"]);
   });
 
   test("a stream that fails is body_unreadable", async () => {
