@@ -6,6 +6,8 @@
  * request or the process.
  */
 
+import { DeadlineQueue } from "./deadlines.js";
+
 /** Limits on the body read done for the CSRF check. */
 export interface FormLimits {
   /** Most bytes read; a larger form is rejected (send the token in the header instead). */
@@ -46,55 +48,25 @@ export function formKind(
   return null;
 }
 
-/** A body read waiting on a deadline: when it is due, and what to do then. */
-interface Pending {
-  due: number;
-  expire: () => void;
-}
-
 /**
- * One shared timer for every body read in flight, instead of a `setTimeout` per request (arming
- * and clearing one per form post was a visible share of the check's cost). The timer is armed for
- * the earliest deadline; a read that ends in time only leaves the set. Expiry is never early and
- * late by at most a few milliseconds (the timer's own resolution).
+ * One timer per distinct limit for every body read in flight (see {@link DeadlineQueue}), instead
+ * of a `setTimeout` per request: arming and clearing one per form post was a visible share of the
+ * check's cost. Limits come from configuration, so there are few of them.
  */
-const pending = new Set<Pending>();
-let timer: NodeJS.Timeout | undefined;
-let timerDue = Number.POSITIVE_INFINITY;
-
-function sweep(): void {
-  timer = undefined;
-  timerDue = Number.POSITIVE_INFINITY;
-  const now = Date.now();
-  let next = Number.POSITIVE_INFINITY;
-  for (const entry of pending) {
-    if (entry.due <= now) {
-      pending.delete(entry);
-      entry.expire();
-    } else if (entry.due < next) next = entry.due;
-  }
-  if (next !== Number.POSITIVE_INFINITY) arm(next);
-}
-
-function arm(due: number): void {
-  if (timer !== undefined) clearTimeout(timer);
-  timerDue = due;
-  timer = setTimeout(sweep, Math.max(0, due - Date.now()));
-  // A stalled body's socket keeps the process alive by itself; the timer must not.
-  timer.unref?.();
-}
+const queues = new Map<number, DeadlineQueue>();
 
 /**
  * Call `expire` once `timeoutMs` have passed, unless the returned cancel runs first. Shared by the
  * body readers of every adapter (see {@link withinDeadline}).
  */
 export function armDeadline(timeoutMs: number, expire: () => void): () => void {
-  const entry: Pending = { due: Date.now() + timeoutMs, expire };
-  pending.add(entry);
-  if (entry.due < timerDue) arm(entry.due);
-  return () => {
-    pending.delete(entry);
-  };
+  let queue = queues.get(timeoutMs);
+  if (queue === undefined) {
+    queue = new DeadlineQueue(timeoutMs);
+    queues.set(timeoutMs, queue);
+  }
+  const deadline = queue.add(expire);
+  return () => deadline.settle();
 }
 
 function timeoutError(limits: FormLimits): CsrfBodyError {
