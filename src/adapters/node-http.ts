@@ -140,20 +140,31 @@ export function holdUntilSettled(
     owesDrain: false,
     ours: false,
   };
+  const methods = res as unknown as Record<string, unknown>;
+  if ((res as Partial<Held>)[HOLD] !== undefined) {
+    // Held already (a second `session()` on the same request, a sub-app with its own): this hold
+    // gets closures of its own and leaves HOLD to the first, whose shared methods are now this
+    // hold's originals, so the two nest as separate layers.
+    const outerSent = Object.getOwnPropertyDescriptor(res, "headersSent")?.get;
+    Object.defineProperty(res, "headersSent", {
+      configurable: true,
+      get(this: ServerResponse) {
+        return hold.state !== "open" || (outerSent ?? nativeHeadersSent).call(this);
+      },
+    });
+    for (const [name, run] of RUN)
+      methods[name] = function (this: Held, ...args: unknown[]) {
+        return run(hold, this, args);
+      };
+    return;
+  }
   // One object per held response; the methods are shared and find it under HOLD (closures and
   // `bind` per response cost more than the rest of the hold). They are the response's own
   // properties, never a prototype: Express swaps the response's prototype on the way into and out
   // of a mounted sub-app, which would drop them.
   (res as Held)[HOLD] = hold;
   Object.defineProperty(res, "headersSent", HEADERS_SENT);
-  const methods = res as unknown as Record<string, unknown>;
-  methods.setHeader = heldSetHeader;
-  methods.appendHeader = heldAppendHeader;
-  methods.removeHeader = heldRemoveHeader;
-  methods.writeHead = heldWriteHead;
-  methods.write = heldWrite;
-  methods.end = heldEnd;
-  methods.flushHeaders = heldFlushHeaders;
+  for (const [name, method] of SHARED) methods[name] = method;
 }
 
 const HOLD = Symbol("coatcheck.hold");
@@ -188,21 +199,18 @@ const HEADERS_SENT: PropertyDescriptor = {
   },
 };
 
-function headerSetter(pick: (hold: Hold) => (...args: unknown[]) => unknown) {
-  return function (this: Held, ...args: unknown[]) {
-    const hold = this[HOLD];
+type Run = (hold: Hold, res: Held, args: unknown[]) => unknown;
+
+function headerSetter(pick: (hold: Hold) => (...args: unknown[]) => unknown): Run {
+  return (hold, res, args) => {
     if (hold.state !== "open" && hold.state !== "passed" && !hold.ours) throw headersError();
-    return pick(hold).apply(this, args);
+    return pick(hold).apply(res, args);
   };
 }
-const heldSetHeader = headerSetter((hold) => hold.setHeader);
-const heldAppendHeader = headerSetter((hold) => hold.appendHeader);
-const heldRemoveHeader = headerSetter((hold) => hold.removeHeader);
 
-function heldWriteHead(this: Held, ...args: unknown[]): ServerResponse {
-  const hold = this[HOLD];
-  if (hold.state === "passed") return hold.writeHead.apply(this, args);
-  if (hold.state === "replaced" || hold.ended) return this;
+function heldWriteHead(hold: Hold, res: Held, args: unknown[]): ServerResponse {
+  if (hold.state === "passed") return hold.writeHead.apply(res, args);
+  if (hold.state === "replaced" || hold.ended) return res;
   const status = Number(args[0]);
   let message: string | undefined;
   let headers = args[1];
@@ -212,43 +220,62 @@ function heldWriteHead(this: Held, ...args: unknown[]): ServerResponse {
   }
   // Node gives writeHead's headers precedence over setHeader's; applying them now keeps that,
   // and lets the commit's headers (Cache-Control, Vary) be merged with them afterwards.
-  if (hold.state === "open") applyHeaders(this, headers);
+  if (hold.state === "open") applyHeaders(res, headers);
   hold.explicitStatus = status;
   hold.queue.push({ kind: "writeHead", status, message });
   if (hold.state === "open") hold.state = "held";
-  return this;
+  return res;
 }
 
-function heldWrite(this: Held, ...args: unknown[]): boolean {
-  const hold = this[HOLD];
-  if (hold.state === "passed") return hold.write.apply(this, args);
+function heldWrite(hold: Hold, res: Held, args: unknown[]): boolean {
+  if (hold.state === "passed") return hold.write.apply(res, args);
   if (hold.state === "replaced" || hold.ended) return false;
   hold.queue.push({ kind: "write", args });
   hold.owesDrain = true;
-  start(this, hold);
+  start(res, hold);
   return false;
 }
 
-function heldEnd(this: Held, ...args: unknown[]): ServerResponse {
-  const hold = this[HOLD];
-  if (hold.state === "passed") return hold.end.apply(this, args);
-  if (hold.state === "replaced" || hold.ended) return this;
+function heldEnd(hold: Hold, res: Held, args: unknown[]): ServerResponse {
+  if (hold.state === "passed") return hold.end.apply(res, args);
+  if (hold.state === "replaced" || hold.ended) return res;
   hold.ended = true;
   hold.queue.push({ kind: "end", args });
-  start(this, hold);
-  return this;
+  start(res, hold);
+  return res;
 }
 
-function heldFlushHeaders(this: Held): void {
-  const hold = this[HOLD];
+function heldFlushHeaders(hold: Hold, res: Held): void {
   if (hold.state === "passed") {
-    hold.flushHeaders.call(this);
+    hold.flushHeaders.call(res);
     return;
   }
   if (hold.state === "replaced" || hold.ended) return;
   hold.queue.push({ kind: "flushHeaders", args: [] });
-  start(this, hold);
+  start(res, hold);
 }
+
+/** What each held method does, given its hold. */
+const RUN: ReadonlyArray<readonly [string, Run]> = Object.entries({
+  setHeader: headerSetter((hold) => hold.setHeader),
+  appendHeader: headerSetter((hold) => hold.appendHeader),
+  removeHeader: headerSetter((hold) => hold.removeHeader),
+  writeHead: heldWriteHead,
+  write: heldWrite,
+  end: heldEnd,
+  flushHeaders: heldFlushHeaders,
+} satisfies Record<string, Run>);
+
+/** The same methods, shared by every response held once: they find the hold under HOLD. */
+const SHARED = RUN.map(
+  ([name, run]) =>
+    [
+      name,
+      function (this: Held, ...args: unknown[]) {
+        return run(this[HOLD], this, args);
+      },
+    ] as const,
+);
 
 /** The first write or end: settle, then send what was queued (or the outcome's response). */
 function start(res: Held, hold: Hold): void {

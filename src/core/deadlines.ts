@@ -60,18 +60,25 @@ export class DeadlineQueue {
   #fire(): void {
     this.#timer = null;
     const now = this.#clock();
+    let thrown: { error: unknown } | null = null;
     for (;;) {
       this.#dropSettled();
       const entry = this.#entries[this.#head];
-      if (entry === undefined) return;
+      if (entry === undefined) break;
       if (entry.at > now) {
         this.#arm(entry.at - now);
-        return;
+        break;
       }
       this.#head++;
       entry.settled = true;
-      entry.expire();
+      // One failing callback must not keep the others (or the next timer) from running.
+      try {
+        entry.expire();
+      } catch (error) {
+        thrown ??= { error };
+      }
     }
+    if (thrown !== null) throw thrown.error;
   }
 
   /** Forget settled entries at the head; compact the array once most of it is behind the head. */

@@ -290,6 +290,17 @@ function unavailable(cause: unknown): StoreUnavailableError {
   return new StoreUnavailableError(message, { cause });
 }
 
+/** Reject with `error()`; if making it throws (a failing logger or subscriber), with that throw. */
+function rejectWith(reject: (reason: unknown) => void, error: () => unknown): void {
+  let reason: unknown;
+  try {
+    reason = error();
+  } catch (thrown) {
+    reason = thrown;
+  }
+  reject(reason);
+}
+
 /**
  * @internal The one timeout guard: wraps every operation of `store` so that a failure becomes a
  * {@link StoreUnavailableError} (503) and an operation slower than the limit an
@@ -314,7 +325,9 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
   const run = <T>(name: string, operation: () => Promise<T>): Promise<T> => {
     const refusal = breaker?.admit() ?? null;
     if (refusal !== null)
-      return Promise.reject(fail(new BreakerOpenError(refusal.retryAfterMs), name));
+      return new Promise<T>((_, reject) =>
+        rejectWith(reject, () => fail(new BreakerOpenError(refusal.retryAfterMs), name)),
+      );
     const warming = options.warming();
     const pending = warming ? warming.then(operation) : Promise.resolve().then(operation);
     if (deadlines === null || limit === null) {
@@ -330,7 +343,7 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
         // A late failure of the abandoned operation must not become an unhandled rejection.
         pending.catch(() => {});
         breaker?.timedOut();
-        reject(fail(new OperationTimeoutError(limit, pending), name));
+        rejectWith(reject, () => fail(new OperationTimeoutError(limit, pending), name));
       });
       pending.then(
         (result) => {
@@ -347,7 +360,7 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
           // Only a stall opens the breaker: an error reply shows the store is answering.
           if (cause instanceof OperationTimeoutError) breaker?.timedOut();
           else breaker?.succeeded();
-          reject(fail(cause, name));
+          rejectWith(reject, () => fail(cause, name));
         },
       );
     });
