@@ -2,7 +2,7 @@ import type { Response } from "express";
 import expressModule from "express";
 import { MissingMiddlewareError } from "../core/errors.js";
 import type { Exchange } from "../core/pipeline.js";
-import { holdUntilSettled } from "./node-http.js";
+import { assignOwnSession, holdUntilSettled } from "./node-http.js";
 
 /**
  * How the Express middleware attaches a request's exchange: `req.session` is an accessor on the
@@ -68,14 +68,7 @@ const accessor: PropertyDescriptor = {
     throw MISSING();
   },
   // Another middleware assigning `req.session` gets a plain property, as without coatcheck.
-  set(this: object, value: unknown) {
-    Object.defineProperty(this, "session", {
-      value,
-      writable: true,
-      configurable: true,
-      enumerable: true,
-    });
-  },
+  set: assignOwnSession,
 };
 
 /** Put the `req.session` accessor on `proto`'s chain (Express 4 and 5 have their own prototypes). */

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { MissingMiddlewareError } from "../core/errors.js";
 import type { Exchange } from "../core/pipeline.js";
+import { assignOwnSession } from "./node-http.js";
 
 /**
  * How the Fastify plugin attaches a request's exchange. `request.session` is an accessor on
@@ -43,14 +44,7 @@ const accessor: PropertyDescriptor = {
     return exchangeFor(this).session;
   },
   // A value decorator of another plugin is assigned per request: it becomes the request's own.
-  set(this: object, value: unknown) {
-    Object.defineProperty(this, "session", {
-      value,
-      writable: true,
-      configurable: true,
-      enumerable: true,
-    });
-  },
+  set: assignOwnSession,
 };
 
 /** Put the `request.session` accessor on the base request prototype of `fastify`'s server. */

@@ -13,6 +13,8 @@ import {
   type FormLimits,
   formFieldFromBytes,
   formKind,
+  timeoutError,
+  tooLarge,
 } from "../core/csrf-form.js";
 import type { CoatcheckResponse } from "../core/errors.js";
 import type { Outcome, PipelineRequest } from "../core/pipeline.js";
@@ -23,6 +25,20 @@ import { socketFacts } from "../core/proxy.js";
  * as the pipeline's input, holding a response until the session is committed, and reading one form
  * field for the CSRF check without taking the body away from the app's own parsers.
  */
+
+/**
+ * The setter of coatcheck's `session` accessor on request prototypes: a value that another
+ * middleware or plugin assigns becomes that request's own property, as it would be without
+ * coatcheck.
+ */
+export function assignOwnSession(this: object, value: unknown): void {
+  Object.defineProperty(this, "session", {
+    value,
+    writable: true,
+    configurable: true,
+    enumerable: true,
+  });
+}
 
 /** A header value as one string (repeated values joined), or undefined. */
 export function headerText(
@@ -404,13 +420,6 @@ export function nodeFormField(
   };
 }
 
-function tooLarge(limits: FormLimits): CsrfBodyError {
-  return new CsrfBodyError(
-    "body_too_large",
-    `form body over ${limits.maxBytes} bytes; send the CSRF token in the header instead`,
-  );
-}
-
 /**
  * Read the whole body without consuming it: paused-mode reads, then `unshift` in the same tick as
  * the last read, before the stream can emit `end`. Whatever happens (too large, too slow), the bytes
@@ -482,11 +491,7 @@ function listen(
       // inject, which have no `complete`.
       if (req.complete === true || (declared !== null && total >= declared)) resolve(stop());
     };
-    const cancel = armDeadline(limits.timeoutMs, () =>
-      fail(
-        new CsrfBodyError("body_timeout", `form body not received within ${limits.timeoutMs} ms`),
-      ),
-    );
+    const cancel = armDeadline(limits.timeoutMs, () => fail(timeoutError(limits)));
     req.on("readable", onReadable);
     req.on("error", onGone);
     req.on("aborted", onGone);

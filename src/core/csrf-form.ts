@@ -69,7 +69,8 @@ export function armDeadline(timeoutMs: number, expire: () => void): () => void {
   return () => deadline.settle();
 }
 
-function timeoutError(limits: FormLimits): CsrfBodyError {
+/** @internal The `body_timeout` refusal, for every body reader of the check. */
+export function timeoutError(limits: FormLimits): CsrfBodyError {
   return new CsrfBodyError("body_timeout", `form body not received within ${limits.timeoutMs} ms`);
 }
 
@@ -109,7 +110,8 @@ export async function readLimited(
   return Buffer.concat(chunks);
 }
 
-function tooLarge(limits: FormLimits): CsrfBodyError {
+/** @internal The `body_too_large` refusal, for every body reader of the check. */
+export function tooLarge(limits: FormLimits): CsrfBodyError {
   return new CsrfBodyError(
     "body_too_large",
     `form body over ${limits.maxBytes} bytes; send the CSRF token in the header instead`,

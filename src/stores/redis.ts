@@ -447,12 +447,9 @@ function settled(record: ReturnType<typeof readFields>, now: number): StoredSess
   }
   // A renewal may be due (or `i` is missing: an earlier version's record): the script's second
   // look, with the metadata's own numbers.
-  const { absoluteAt, idleMs } = meta;
-  if (idleMs > 0) {
-    let deadline = now + MAX_LIFETIME_MS;
-    if (now + idleMs < deadline) deadline = now + idleMs;
-    if (absoluteAt > 0 && absoluteAt < deadline) deadline = absoluteAt;
-    if (Math.floor(deadline) - d > idleMs * fraction) return undefined;
+  if (meta.idleMs > 0) {
+    const deadline = Math.floor(Math.min(deadlineOf(meta, now), now + MAX_LIFETIME_MS));
+    if (deadline - d > meta.idleMs * fraction) return undefined;
   }
   return done;
 }
