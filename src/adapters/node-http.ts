@@ -2,7 +2,7 @@ import {
   type IncomingMessage,
   type OutgoingHttpHeaders,
   OutgoingMessage,
-  type ServerResponse,
+  ServerResponse,
 } from "node:http";
 import {
   armDeadline,
@@ -139,28 +139,12 @@ export function holdUntilSettled(
   res: ServerResponse,
   settle: (status: number, header: (name: string) => string | undefined) => Promise<Outcome>,
 ): void {
-  // Captured from the response itself, so wrappers installed earlier (compression) stay in the chain.
-  const hold: Hold = {
-    settle,
-    writeHead: res.writeHead as (...args: unknown[]) => ServerResponse,
-    write: res.write as (...args: unknown[]) => boolean,
-    end: res.end as (...args: unknown[]) => ServerResponse,
-    flushHeaders: res.flushHeaders,
-    setHeader: res.setHeader as (...args: unknown[]) => unknown,
-    appendHeader: res.appendHeader as (...args: unknown[]) => unknown,
-    removeHeader: res.removeHeader as (...args: unknown[]) => unknown,
-    queue: [],
-    state: "open",
-    ended: false,
-    explicitStatus: undefined,
-    owesDrain: false,
-    ours: false,
-  };
   const methods = res as unknown as Record<string, unknown>;
   if ((res as Partial<Held>)[HOLD] !== undefined) {
     // Held already (a second `session()` on the same request, a sub-app with its own): this hold
-    // gets closures of its own and leaves HOLD to the first, whose shared methods are now this
-    // hold's originals, so the two nest as separate layers.
+    // gets closures of its own and leaves HOLD to the first, whose methods are now this hold's
+    // originals, so the two nest as separate layers.
+    const hold = newHold(settle, methods, false);
     const outerSent = Object.getOwnPropertyDescriptor(res, "headersSent")?.get;
     Object.defineProperty(res, "headersSent", {
       configurable: true,
@@ -174,13 +158,117 @@ export function holdUntilSettled(
       };
     return;
   }
-  // One object per held response; the methods are shared and find it under HOLD (closures and
-  // `bind` per response cost more than the rest of the hold). They are the response's own
-  // properties, never a prototype: Express swaps the response's prototype on the way into and out
-  // of a mounted sub-app, which would drop them.
-  (res as Held)[HOLD] = hold;
+  const level = sharedLevel(res);
+  if (level !== null) {
+    // The shared methods on the prototype find this hold; the originals are the ones below them.
+    (res as Held)[HOLD] = newHold(settle, Object.getPrototypeOf(level) as Methods, true);
+    return;
+  }
+  // A wrapper of the app's own is on the response (compression) or there is no prototype to share:
+  // the methods become the response's own properties, in front of the wrapper, which stays in the
+  // chain. Own properties, never a prototype of the response's own: Express swaps the response's
+  // prototype on the way into and out of a mounted sub-app, which would drop them.
+  (res as Held)[HOLD] = newHold(settle, methods, false);
   Object.defineProperty(res, "headersSent", HEADERS_SENT);
   for (const [name, method] of SHARED) methods[name] = method;
+}
+
+type Methods = Record<string, unknown>;
+
+/** A hold whose originals come from `from` (the response itself, or the prototype below ours). */
+function newHold(
+  settle: (status: number, header: (name: string) => string | undefined) => Promise<Outcome>,
+  from: Methods,
+  onPrototype: boolean,
+): Hold {
+  return {
+    settle,
+    writeHead: from.writeHead as (...args: unknown[]) => ServerResponse,
+    write: from.write as (...args: unknown[]) => boolean,
+    end: from.end as (...args: unknown[]) => ServerResponse,
+    flushHeaders: from.flushHeaders as () => void,
+    setHeader: from.setHeader as (...args: unknown[]) => unknown,
+    appendHeader: from.appendHeader as (...args: unknown[]) => unknown,
+    removeHeader: from.removeHeader as (...args: unknown[]) => unknown,
+    onPrototype,
+    queue: [],
+    state: "open",
+    ended: false,
+    explicitStatus: undefined,
+    owesDrain: false,
+    ours: false,
+  };
+}
+
+/** The names a hold takes over, and `headersSent`. */
+const TAKEN = [
+  "writeHead",
+  "write",
+  "end",
+  "flushHeaders",
+  "setHeader",
+  "appendHeader",
+  "removeHeader",
+  "headersSent",
+];
+
+/** Marks a prototype that carries the shared held methods. */
+const LEVEL = Symbol("coatcheck.heldLevel");
+let lastProto: object | null = null;
+let lastLevel: object | null = null;
+
+/**
+ * The prototype the held methods are shared on, for a response with no wrapper of its own: the one
+ * just above Node's `ServerResponse.prototype` in its chain (Express's `response`, which every app's
+ * and sub-app's response prototype inherits from), given the methods once. Adding seven methods to
+ * each response as its own properties cost more CPU than the rest of a session read. `null` when
+ * the response has own methods in front (a wrapper), or no such prototype (not an `http` response).
+ */
+function sharedLevel(res: ServerResponse): object | null {
+  for (const name of TAKEN) if (Object.hasOwn(res, name)) return null;
+  const proto = Object.getPrototypeOf(res) as object | null;
+  if (proto === lastProto) return lastLevel;
+  let level: object | null = null;
+  for (let p = proto, below: object | null = null; p !== null; p = Object.getPrototypeOf(p)) {
+    if (p === ServerResponse.prototype) {
+      level = below;
+      break;
+    }
+    below = p;
+  }
+  if (level !== null && !Object.hasOwn(level, LEVEL)) {
+    // A prototype that defines these names itself keeps them: fall back to own properties.
+    if (TAKEN.some((name) => Object.hasOwn(level as object, name))) level = null;
+    else shareOn(level);
+  }
+  lastProto = proto;
+  lastLevel = level;
+  return level;
+}
+
+/** Put the held methods and `headersSent` on `level`; responses without a hold pass through. */
+function shareOn(level: object): void {
+  const below = Object.getPrototypeOf(level) as Methods;
+  for (const [name, run] of RUN) {
+    Object.defineProperty(level, name, {
+      configurable: true,
+      writable: true,
+      value: function (this: Held, ...args: unknown[]) {
+        const hold = (this as Partial<Held>)[HOLD];
+        if (hold === undefined || !hold.onPrototype)
+          return (below[name] as (...a: unknown[]) => unknown).apply(this, args);
+        return run(hold, this, args);
+      },
+    });
+  }
+  Object.defineProperty(level, "headersSent", {
+    configurable: true,
+    get(this: Held) {
+      const hold = (this as Partial<Held>)[HOLD];
+      return (hold?.onPrototype === true && hold.state !== "open") || nativeHeadersSent.call(this);
+    },
+  });
+  Object.defineProperty(level, LEVEL, { value: true });
 }
 
 const HOLD = Symbol("coatcheck.hold");
@@ -198,6 +286,8 @@ interface Hold {
   readonly setHeader: (...args: unknown[]) => unknown;
   readonly appendHeader: (...args: unknown[]) => unknown;
   readonly removeHeader: (...args: unknown[]) => unknown;
+  /** The methods that find this hold are shared on a prototype (see `sharedLevel`). */
+  readonly onPrototype: boolean;
   readonly queue: Deferred[];
   state: "open" | "held" | "settling" | "passed" | "replaced";
   ended: boolean;

@@ -1,4 +1,4 @@
-import { createServer, type Server, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
@@ -125,19 +125,22 @@ describe("Express: req.session where the middleware does not run", () => {
 });
 
 describe("Express: a route that never uses the session", () => {
-  test("its response is not wrapped; a route that uses it is held and saved", async () => {
-    const native = ServerResponse.prototype;
-    const wrapped: Record<string, boolean> = {};
+  test("its response is not held or given methods; a route that uses it is held and saved", async () => {
+    const seen: Record<string, unknown> = {};
+    const own = (res: object) =>
+      ["writeHead", "write", "end", "headersSent"].filter((name) => Object.hasOwn(res, name));
     const app = express();
     app.use(session(engine()));
     app.get("/plain", (_req, res) => {
-      wrapped.plain = res.writeHead !== native.writeHead || res.end !== native.end;
       res.send("ok");
+      // Not held: the response went out at once, and nothing was added to it.
+      seen.plain = { ended: res.writableEnded, own: own(res) };
     });
     app.get("/login", async (req, res) => {
       await req.session.insert("user", "alice");
-      wrapped.login = res.writeHead !== native.writeHead && res.end !== native.end;
       res.send("in");
+      // Held until the session is saved: sent as far as the app can tell, not ended yet.
+      seen.login = { ended: res.writableEnded, sent: res.headersSent, own: own(res) };
     });
     const port = await start(app);
     const plain = await fetch(`http://127.0.0.1:${port}/plain`);
@@ -148,7 +151,38 @@ describe("Express: a route that never uses the session", () => {
     expect(await login.text()).toBe("in");
     expect(login.headers.get("set-cookie")).toMatch(/^session_id=/);
     expect(login.headers.get("cache-control")).toBe("no-store");
-    expect(wrapped).toEqual({ plain: false, login: true });
+    expect(seen).toEqual({
+      plain: { ended: true, own: [] },
+      login: { ended: false, sent: true, own: [] },
+    });
+  });
+
+  test("an app of the same process without the middleware is answered as without coatcheck", async () => {
+    const held = express();
+    held.use(session(engine()));
+    held.get("/", async (req, res) => {
+      await req.session.insert("user", "alice");
+      res.send("held");
+    });
+    const heldPort = await start(held);
+    expect(await (await fetch(`http://127.0.0.1:${heldPort}/`)).text()).toBe("held");
+    // The shared methods are on Express's response prototype now; another app passes through them.
+    const seen: boolean[] = [];
+    const other = express();
+    other.get("/", (_req, res) => {
+      seen.push(res.headersSent);
+      res.setHeader("x-other", "1");
+      res.write("a");
+      seen.push(res.headersSent);
+      res.end("b");
+      seen.push(res.writableEnded);
+    });
+    const otherPort = await start(other);
+    const got = await fetch(`http://127.0.0.1:${otherPort}/`);
+    expect(await got.text()).toBe("ab");
+    expect(got.headers.get("x-other")).toBe("1");
+    expect(got.headers.get("vary")).toBeNull();
+    expect(seen).toEqual([false, true, true]);
   });
 
   test("first used after the response left: changes throw instead of being lost silently", async () => {
