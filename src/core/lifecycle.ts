@@ -170,7 +170,9 @@ export async function commit(
     const now = engine.now();
     const facts = factsOf(input, status);
     let row = decide(facts);
-    let outcome = await execute(engine, input, row.action, now, null);
+    // A read that changed nothing (most requests that use their session) has no store work.
+    let outcome =
+      row.action === "nothing" ? DONE : await execute(engine, input, row.action, now, null);
     if (outcome.kind === "done" && row.action !== "nothing") {
       // The user index follows sign-ins, sign-outs and id changes; a revoked session stays gone.
       const done = { action: row.action, id: outcome.id, meta: outcome.meta };
@@ -246,14 +248,25 @@ function cookieFor(
   };
   switch (row.cookie) {
     case "unchanged":
-      return { action: row.action };
+      return resultOf(row.action);
     case "clear":
       return cookie("", 0);
     case "set":
       return set();
     case "set if lifetime changed":
-      return input.lifetime === null ? { action: row.action } : set();
+      return input.lifetime === null ? resultOf(row.action) : set();
   }
+}
+
+/** The result of a commit that leaves the cookie as it is: one frozen object per action. */
+const NO_COOKIE = new Map<Action, CommitResult>();
+function resultOf(action: Action): CommitResult {
+  let result = NO_COOKIE.get(action);
+  if (result === undefined) {
+    result = Object.freeze({ action });
+    NO_COOKIE.set(action, result);
+  }
+  return result;
 }
 
 /** The metadata this request's lifetime override gives a record created at `createdAt`. */

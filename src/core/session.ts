@@ -174,11 +174,20 @@ export function seal(session: Session): CommitInput | null {
   const touched = s.phase === "loaded" || s.doomed !== null;
   s.phase = "committed";
   if (!touched && s.lock === null) return UNTOUCHED;
-  const set = emptyFields();
-  const del: string[] = [];
-  for (const [key, text] of s.changes) {
-    if (text === null) del.push(key);
-    else set[key] = text;
+  // Most requests only read: their commit input shares the empty set, list and key set.
+  let set = UNTOUCHED.set;
+  let del = UNTOUCHED.del;
+  let changedKeys = UNTOUCHED.changedKeys;
+  if (s.changes.size > 0) {
+    const setNow = emptyFields();
+    const delNow: string[] = [];
+    for (const [key, text] of s.changes) {
+      if (text === null) delNow.push(key);
+      else setNow[key] = text;
+    }
+    set = setNow;
+    del = delNow;
+    changedKeys = new Set(s.changes.keys());
   }
   return {
     touched,
@@ -186,7 +195,7 @@ export function seal(session: Session): CommitInput | null {
     fields: s.fields,
     set,
     del,
-    changedKeys: new Set(s.changes.keys()),
+    changedKeys,
     lifetime: s.lifetime,
     cycled: s.cycled,
     doomed: s.doomed,
@@ -202,7 +211,7 @@ const UNTOUCHED: CommitInput = Object.freeze({
   origin: null,
   fields: Object.freeze(emptyFields()),
   set: Object.freeze(emptyFields()),
-  del: [],
+  del: Object.freeze([]) as readonly string[],
   changedKeys: new Set<string>(),
   lifetime: null,
   cycled: false,
@@ -217,6 +226,9 @@ const UNTOUCHED: CommitInput = Object.freeze({
 export function settle(session: Session, id: string | null): void {
   stateOfSession(session).committedId = id;
 }
+
+/** What `load()` returns once there is nothing to load: one settled promise for every call. */
+const LOADED: Promise<void> = Promise.resolve();
 
 function emptyFields(): Record<string, string> {
   return Object.create(null) as Record<string, string>;
@@ -293,7 +305,7 @@ export class Session {
   /** Read a value; `undefined` when absent. Each call returns a fresh copy. */
   async get<T = unknown>(key: string): Promise<T | undefined> {
     checkKey(key);
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     const text = this.#state.fields[key];
     if (text === undefined) return undefined;
     try {
@@ -318,7 +330,7 @@ export class Session {
     checkKey(key);
     this.#writable("insert");
     const text = encodeValue(key, value, this.#engine.config);
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     this.#writable("insert");
     const s = this.#state;
     const old = s.fields[key];
@@ -339,21 +351,21 @@ export class Session {
   async remove(key: string): Promise<void> {
     checkKey(key);
     this.#writable("remove");
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     this.#writable("remove");
     dropField(this.#state, key, true);
   }
 
   /** True when the session holds no keys. */
   async isEmpty(): Promise<boolean> {
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     for (const _ in this.#state.fields) return false;
     return true;
   }
 
   /** The keys the session holds. */
   async keys(): Promise<string[]> {
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     return Object.keys(this.#state.fields);
   }
 
@@ -363,7 +375,7 @@ export class Session {
    */
   async cycleId(): Promise<void> {
     this.#writable("cycleId");
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     this.#writable("cycleId");
     const s = this.#state;
     if (s.snapshot !== null) s.cycled = true;
@@ -408,7 +420,7 @@ export class Session {
     if (seconds !== null && maxAge === undefined) {
       throw new RangeError("coatcheck: setExpiry takes a positive number of seconds, or null");
     }
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     this.#writable("setExpiry");
     this.#state.lifetime = { maxAgeSecs: maxAge, at: this.#engine.now() };
   }
@@ -420,7 +432,7 @@ export class Session {
    */
   async consume(prefix: string): Promise<Array<{ key: string; value: unknown }>> {
     this.#writable("consume");
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     this.#writable("consume");
     const s = this.#state;
     s.usage.flashConsumed = true;
@@ -486,13 +498,13 @@ export class Session {
     s.fields = emptyFields();
     s.sharesSnapshot = false;
     s.bytes = 0;
-    await this.load();
+    if (this.#state.phase === "open") await this.load();
     await this.#resetViews("lock");
   }
 
   /** Load the record if not loaded yet. Every accessor calls it; call it yourself to load eagerly. */
   load(): Promise<void> {
-    if (this.#state.phase !== "open") return Promise.resolve();
+    if (this.#state.phase !== "open") return LOADED;
     this.#loading ??= this.#load().finally(() => {
       this.#loading = null;
     });
