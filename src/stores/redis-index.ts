@@ -26,13 +26,12 @@ const INDEX = `
 local D, E, H, OLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = tonumber(ARGV[1])
 local op = ARGV[2]
-local function fix(key, want)
+-- A key of the wrong type: the index is not ours any more, all three keys go.
+local function wrong(key, want)
   local kind = redis.call('TYPE', key).ok
-  if kind ~= want and kind ~= 'none' then redis.call('DEL', key) end
+  return kind ~= want and kind ~= 'none'
 end
-fix(D, 'zset')
-fix(E, 'hash')
-fix(H, 'hash')
+if wrong(D, 'zset') or wrong(E, 'hash') or wrong(H, 'hash') then redis.call('DEL', D, E, H) end
 local function decoded(json)
   if not json then return nil end
   local ok, e = pcall(cjson.decode, json)
