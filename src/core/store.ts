@@ -186,9 +186,14 @@ export interface UserIndexStore {
   /**
    * Add `entry` under `userId`, dropping entries past their deadline and any entry with the same
    * ref or handle. With `replaces` (a ref), only when an entry has it (it is replaced): returns
-   * `false` and changes nothing when none does (the session was revoked meanwhile). `id` is the
-   * session's id, for a store that keys records by it in process (memory); a store reached over a
-   * network must not keep it.
+   * `0` and changes nothing when none does (the session was revoked meanwhile). Otherwise returns
+   * how many entries `userId` has afterwards (this one included, those past their deadline not),
+   * which lets the engine skip the listing `max_sessions_per_user` needs while a user is under
+   * the limit: `limit` is that limit (0 = none), and a store for which counting is a scan may
+   * stop counting at `limit + 1` (at 1 when `limit` is 0). Its cost should not grow with the
+   * user's entries: the engine calls it on every sign-in and id change. `id` is the session's
+   * id, for a store that keys records by it in process (memory); a store reached over a network
+   * must not keep it.
    */
   indexPut(
     userId: string,
@@ -196,7 +201,8 @@ export interface UserIndexStore {
     id: string,
     replaces: string | null,
     now: number,
-  ): Promise<boolean>;
+    limit: number,
+  ): Promise<number>;
 
   /**
    * Remove the selected entries of `userId` and return them (entries past their deadline
@@ -392,8 +398,8 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
       const lockStore = locks();
       return run("releaseLock", () => lockStore.releaseLock(id, token));
     },
-    indexPut: (userId, entry, id, replaces, now) =>
-      onIndex("indexPut", (s) => s.indexPut(userId, entry, id, replaces, now)),
+    indexPut: (userId, entry, id, replaces, now, limit) =>
+      onIndex("indexPut", (s) => s.indexPut(userId, entry, id, replaces, now, limit)),
     indexRemove: (userId, selection, now, destroy) =>
       onIndex("indexRemove", (s) => s.indexRemove(userId, selection, now, destroy)),
     indexList: (userId, now) => onIndex("indexList", (s) => s.indexList(userId, now)),

@@ -243,9 +243,27 @@ export async function liveCount(
   return listed.filter((s) => !s.current).length;
 }
 
-async function enforceLimit(engine: SessionEngine, userId: string, keep: string): Promise<void> {
+/** The limit a put's count is checked against (0: none to check, the store need not count). */
+function countedLimit(engine: SessionEngine): number {
+  const { maxSessionsPerUser, sessionLimitAction } = engine.config;
+  return sessionLimitAction === "revoke_oldest" ? maxSessionsPerUser : 0;
+}
+
+/**
+ * `revoke_oldest`, after a put that left `entries` entries in the user's index. Entries can
+ * outlive their sessions (an idle timeout ends a session before its entry), so only a user with
+ * more entries than the limit is listed, to count the sessions that are really live: a user under
+ * the limit costs nothing more than the put, and one at it a listing of about `max + 1` entries.
+ */
+async function enforceLimit(
+  engine: SessionEngine,
+  userId: string,
+  keep: string,
+  entries: number,
+): Promise<void> {
   const max = engine.config.maxSessionsPerUser;
   if (max === 0 || engine.config.sessionLimitAction !== "revoke_oldest") return;
+  if (entries <= max) return;
   const live = await listSessions(engine, userId, keep);
   if (live.length <= max) return;
   const oldest = live
@@ -287,6 +305,7 @@ export async function reindex(
       id,
       replaces === null ? null : refOf(replaces),
       now,
+      countedLimit(engine),
     );
   switch (done.action) {
     case "delete": {
@@ -302,8 +321,8 @@ export async function reindex(
       if (done.action === "replace") await remove(indexedOf(input.doomedFields), input.doomed);
       const after = indexedOf(input.fields);
       if (after === null || done.id === null || done.meta === null) return "ok";
-      await add(after, done.id, done.meta, null);
-      await enforceLimit(engine, after.userId, after.signIn.h);
+      const entries = await add(after, done.id, done.meta, null);
+      await enforceLimit(engine, after.userId, after.signIn.h, entries);
       return "ok";
     }
     case "move": {
@@ -313,16 +332,17 @@ export async function reindex(
       if (done.id === null || done.meta === null) return "ok";
       if (before !== null && after !== null && before.userId === after.userId) {
         // The same user's session under a new id: only while its entry is still there.
-        if (!(await add(after, done.id, done.meta, origin?.id ?? null))) return "revoked";
+        const entries = await add(after, done.id, done.meta, origin?.id ?? null);
+        if (entries === 0) return "revoked";
         if (before.signIn.h !== after.signIn.h) {
-          await enforceLimit(engine, after.userId, after.signIn.h);
+          await enforceLimit(engine, after.userId, after.signIn.h, entries);
         }
         return "ok";
       }
       await remove(before, origin?.id);
       if (after !== null) {
-        await add(after, done.id, done.meta, null);
-        await enforceLimit(engine, after.userId, after.signIn.h);
+        const entries = await add(after, done.id, done.meta, null);
+        await enforceLimit(engine, after.userId, after.signIn.h, entries);
       }
       return "ok";
     }
@@ -331,7 +351,7 @@ export async function reindex(
       if (input.lifetime === null || done.id === null || done.meta === null) return "ok";
       const who = indexedOf(input.fields);
       if (who === null) return "ok";
-      if (await add(who, done.id, done.meta, done.id)) return "ok";
+      if ((await add(who, done.id, done.meta, done.id)) > 0) return "ok";
       await store.destroy(done.id);
       return "revoked";
     }
@@ -356,7 +376,7 @@ export async function confirmRestored(
   if (who === null) return;
   const store = engine.guarded;
   const entry = entryOf(id, who.signIn, meta, now);
-  if (!(await store.indexPut(who.userId, entry, id, entry.ref, now))) {
+  if ((await store.indexPut(who.userId, entry, id, entry.ref, now, 0)) === 0) {
     await store.destroy(id);
   }
 }

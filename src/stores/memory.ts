@@ -256,7 +256,7 @@ export class MemoryStore implements RecordStore, LockStore, UserIndexStore {
     id: string,
     replaces: string | null,
     now: number,
-  ): Promise<boolean> {
+  ): Promise<number> {
     return this.#index.put(userId, entry, id, replaces, now);
   }
 

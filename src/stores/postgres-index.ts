@@ -51,7 +51,18 @@ export class PostgresUserIndex {
     return `pruned AS (DELETE FROM ${this.#names.users} WHERE user_id = $1::text AND deadline <= $2::bigint)`;
   }
 
-  async put(userId: string, entry: IndexEntry, replaces: string | null, now: number) {
+  /**
+   * One statement. Rows are found by the indexes on (user, handle), (user, ref) and (user,
+   * deadline), so its cost does not grow with the user's rows; the count it returns stops at
+   * `limit + 1` (just 1 without a limit), since counting rows is a scan.
+   */
+  async put(
+    userId: string,
+    entry: IndexEntry,
+    replaces: string | null,
+    now: number,
+    limit: number,
+  ): Promise<number> {
     const u = this.#names.users;
     const values = [
       userId,
@@ -63,30 +74,43 @@ export class PostgresUserIndex {
       ms(entry.deadline),
       entry.userAgent,
       entry.address,
+      Math.max(0, Math.floor(limit)),
     ];
     const expires = "now() + ($7::bigint - $2::bigint) * interval '1 millisecond'";
     if (replaces !== null) {
       // The entry of `replaces` becomes this one, in place: only while it is still there.
       const { rows } = await this.#query(
-        `WITH ${this.#prune()}
-UPDATE ${u} SET handle = $3::text, ref = $4::bytea, created_at = $5::bigint, updated_at = $6::bigint,
+        `WITH ${this.#prune()},
+moved AS (UPDATE ${u} SET handle = $3::text, ref = $4::bytea, created_at = $5::bigint, updated_at = $6::bigint,
   deadline = $7::bigint, expires_at = ${expires}, user_agent = $8::text, address = $9::text
-WHERE user_id = $1::text AND ref = $10::bytea AND deadline > $2::bigint
-RETURNING 1`,
+WHERE user_id = $1::text AND ref = $11::bytea AND deadline > $2::bigint
+RETURNING 1)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM moved) THEN 1 + ${this.#others("ref <> $11::bytea")} ELSE 0 END AS n`,
         [...values, Buffer.from(replaces, "base64url")],
       );
-      return rows.length === 1;
+      return Number((rows[0] as { n: unknown } | undefined)?.n) || 0;
     }
-    await this.#query(
-      `WITH ${this.#prune()}
-INSERT INTO ${u} AS x (user_id, ${COLUMNS}, expires_at)
+    const { rows } = await this.#query(
+      `WITH ${this.#prune()},
+same_ref AS (DELETE FROM ${u} WHERE user_id = $1::text AND ref = $4::bytea AND handle <> $3::text),
+put AS (INSERT INTO ${u} AS x (user_id, ${COLUMNS}, expires_at)
 VALUES ($1::text, $3::text, $4::bytea, $5::bigint, $6::bigint, $7::bigint, $8::text, $9::text, ${expires})
 ON CONFLICT (user_id, handle) DO UPDATE SET ref = EXCLUDED.ref, created_at = EXCLUDED.created_at,
   updated_at = EXCLUDED.updated_at, deadline = EXCLUDED.deadline, expires_at = EXCLUDED.expires_at,
-  user_agent = EXCLUDED.user_agent, address = EXCLUDED.address`,
+  user_agent = EXCLUDED.user_agent, address = EXCLUDED.address)
+SELECT 1 + ${this.#others("ref <> $4::bytea")} AS n`,
       values,
     );
-    return true;
+    return Number((rows[0] as { n: unknown } | undefined)?.n) || 1;
+  }
+
+  /**
+   * The user's other live rows, counted up to `$10` (the limit): all statements of one command see
+   * the rows as they were before it, so the row being written is excluded by hand.
+   */
+  #others(notThis: string): string {
+    return `(SELECT count(*)::integer FROM (SELECT 1 FROM ${this.#names.users} WHERE user_id = $1::text AND deadline > $2::bigint
+  AND handle <> $3::text AND ${notThis} LIMIT $10::integer) AS others)`;
   }
 
   async remove(userId: string, selection: IndexSelection, now: number, destroy: boolean) {

@@ -56,8 +56,9 @@ export function tableNames(options: PostgresTableOptions = {}): TableNames {
 }
 
 /**
- * The migration: the sessions, locks and user-index tables and the sweep's indexes. Idempotent (`IF NOT EXISTS`), so it can be
- * run on every deploy.
+ * The migration: the sessions, locks and user-index tables, the sweep's indexes and the user
+ * index's lookups by session and by deadline. Idempotent (`IF NOT EXISTS`), so it can be run on
+ * every deploy: a database migrated by an earlier version gets what it lacks.
  */
 export function migrationSql(options: PostgresTableOptions = {}): string {
   const n = tableNames(options);
@@ -92,6 +93,8 @@ CREATE TABLE IF NOT EXISTS ${n.users} (
   PRIMARY KEY (user_id, handle)
 );
 CREATE INDEX IF NOT EXISTS "${n.table}_users_expires_at" ON ${n.users} (expires_at);
+CREATE INDEX IF NOT EXISTS "${n.table}_users_ref" ON ${n.users} (user_id, ref);
+CREATE INDEX IF NOT EXISTS "${n.table}_users_deadline" ON ${n.users} (user_id, deadline);
 `;
 }
 

@@ -294,8 +294,15 @@ export class PostgresStore implements RecordStore, LockStore, UserIndexStore {
     return row === undefined ? null : row.ms;
   }
 
-  indexPut(userId: string, entry: IndexEntry, _id: string, replaces: string | null, now: number) {
-    return this.#index.put(userId, entry, replaces, now);
+  indexPut(
+    userId: string,
+    entry: IndexEntry,
+    _id: string,
+    replaces: string | null,
+    now: number,
+    limit = 0,
+  ) {
+    return this.#index.put(userId, entry, replaces, now, limit);
   }
 
   indexRemove(userId: string, selection: IndexSelection, now: number, destroy: boolean) {

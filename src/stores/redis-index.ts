@@ -3,76 +3,193 @@ import type { SessionMeta } from "../core/expiry.js";
 import type { IndexEntry, IndexSelection } from "../core/store.js";
 
 /**
- * The Redis store's per-user session index. Each user's index is ONE sorted set of its own,
- * `prefix + "user:{" + sha256(userId) + "}"` (its own Cluster slot, apart from every session's
- * slot): members are the entries as JSON, scores their deadlines in the engine's epoch ms. Every
- * operation is one Lua script on that key alone, which first drops the entries past their
- * deadline, and sets the key's TTL to its latest entry's deadline, so an index never outlives its
- * sessions. Session records are never touched here, and no session-record script touches an index.
+ * The Redis store's per-user session index. Each user's index is three keys sharing the hash tag
+ * `{sha256(userId)}` (one Cluster slot of its own, apart from every session's slot):
+ *
+ * - `prefix + "user:{…}:d"`, a sorted set: each entry's ref, scored by its deadline (engine epoch ms);
+ * - `prefix + "user:{…}:e"`, a hash: ref → the entry as JSON (`i` ref, `h` handle, `c`, `u`, `a`, `d`);
+ * - `prefix + "user:{…}:h"`, a hash: handle → ref.
+ *
+ * Every operation is one Lua script on those keys, which first drops the entries past their
+ * deadline (only those: found by score), and sets every key's TTL to its latest entry's deadline,
+ * so an index never outlives its sessions. A put or a removal by refs or handles touches only the
+ * entries it names (each O(log n)); listing and "all but one" read every entry. Session records
+ * are never touched here, and no session-record script touches an index.
+ *
+ * Earlier versions kept a user's index as ONE sorted set, `prefix + "user:{…}"`, with the entries
+ * as JSON members: the first operation on a user finds it and moves its live entries into the
+ * keys above (once, in the same script), then deletes it.
  */
 
-/** index(now, op, …): `list`, `put` (member, score, id, handle, replaces) or a removal. */
+/** index(now, op, …): `list`, `put` (json, score, ref, handle, replaces) or a removal. */
 const INDEX = `
-local key = KEYS[1]
+local D, E, H, OLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = tonumber(ARGV[1])
 local op = ARGV[2]
-local kind = redis.call('TYPE', key).ok
-if kind ~= 'zset' and kind ~= 'none' then redis.call('DEL', key) end
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-local function decoded(member)
-  local ok, e = pcall(cjson.decode, member)
+-- A key of the wrong type: the index is not ours any more, all three keys go.
+local function wrong(key, want)
+  local kind = redis.call('TYPE', key).ok
+  return kind ~= want and kind ~= 'none'
+end
+if wrong(D, 'zset') or wrong(E, 'hash') or wrong(H, 'hash') then redis.call('DEL', D, E, H) end
+local function decoded(json)
+  if not json then return nil end
+  local ok, e = pcall(cjson.decode, json)
   if ok and type(e) == 'table' and type(e.i) == 'string' and type(e.h) == 'string' then return e end
   return nil
 end
+-- Forget one ref: its deadline, its entry, and its handle when the handle still names it.
+local function drop(ref, json)
+  local e = decoded(json)
+  if e ~= nil and redis.call('HGET', H, e.h) == ref then redis.call('HDEL', H, e.h) end
+  redis.call('HDEL', E, ref)
+  redis.call('ZREM', D, ref)
+end
+local function add(ref, handle, json, score)
+  local held = redis.call('HGET', E, ref)
+  if held then drop(ref, held) end
+  local other = redis.call('HGET', H, handle)
+  if other then
+    local json2 = redis.call('HGET', E, other)
+    local e = decoded(json2)
+    -- A handle naming an entry with another handle is stale: only the mapping is replaced.
+    if e == nil or e.h == handle then drop(other, json2) end
+  end
+  redis.call('ZADD', D, score, ref)
+  redis.call('HSET', E, ref, json)
+  redis.call('HSET', H, handle, ref)
+end
+-- The layout of earlier versions: one sorted set of JSON members. Moved over on first touch.
+local oldKind = redis.call('TYPE', OLD).ok
+if oldKind == 'zset' then
+  redis.call('ZREMRANGEBYSCORE', OLD, '-inf', now)
+  local old = redis.call('ZRANGE', OLD, 0, -1, 'WITHSCORES')
+  for i = 1, #old, 2 do
+    local e = decoded(old[i])
+    if e ~= nil then add(e.i, e.h, old[i], old[i + 1]) end
+  end
+end
+if oldKind ~= 'none' then redis.call('DEL', OLD) end
+-- Entries past their deadline: found by score, so only those are read.
+local dead = redis.call('ZRANGEBYSCORE', D, '-inf', now)
+for i = 1, #dead do drop(dead[i], redis.call('HGET', E, dead[i])) end
 local function expire()
-  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if #top == 0 then return end
-  redis.call('PEXPIRE', key, math.max(1, math.ceil(tonumber(top[2]) - now)))
+  local top = redis.call('ZRANGE', D, -1, -1, 'WITHSCORES')
+  if #top == 0 then
+    redis.call('DEL', E, H)
+    return
+  end
+  local ttl = math.max(1, math.ceil(tonumber(top[2]) - now))
+  redis.call('PEXPIRE', D, ttl)
+  redis.call('PEXPIRE', E, ttl)
+  redis.call('PEXPIRE', H, ttl)
 end
-local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-if op == 'list' then return all end
+-- Entries of many refs at once, in bounded batches (unpack has a stack limit).
+local function entriesOf(refs)
+  local out = {}
+  for i = 1, #refs, 500 do
+    local got = redis.call('HMGET', E, unpack(refs, i, math.min(i + 499, #refs)))
+    for j = 1, #got do out[#out + 1] = got[j] end
+  end
+  return out
+end
+if op == 'list' then
+  local all = redis.call('ZRANGE', D, 0, -1, 'WITHSCORES')
+  local refs = {}
+  for i = 1, #all, 2 do refs[#refs + 1] = all[i] end
+  local jsons = entriesOf(refs)
+  local out = {}
+  for i = 1, #refs do
+    if jsons[i] then
+      out[#out + 1] = refs[i]
+      out[#out + 1] = jsons[i]
+      out[#out + 1] = all[2 * i]
+    else
+      redis.call('ZREM', D, refs[i])
+    end
+  end
+  if #out < #refs * 3 then expire() end
+  return out
+end
 if op == 'put' then
-  local id, handle, replaces = ARGV[5], ARGV[6], ARGV[7]
+  local json, score, ref, handle, replaces = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
   if replaces ~= '' then
-    local found = false
-    for i = 1, #all, 2 do
-      local e = decoded(all[i])
-      if e ~= nil and e.i == replaces then found = true end
-    end
-    if not found then return 0 end
+    local e = decoded(redis.call('HGET', E, replaces))
+    if e == nil or e.i ~= replaces or not redis.call('ZSCORE', D, replaces) then return 0 end
+    drop(replaces, redis.call('HGET', E, replaces))
   end
-  for i = 1, #all, 2 do
-    local e = decoded(all[i])
-    if e == nil or e.i == id or e.h == handle or e.i == replaces then
-      redis.call('ZREM', key, all[i])
-    end
-  end
-  redis.call('ZADD', key, ARGV[4], ARGV[3])
+  add(ref, handle, json, score)
   expire()
-  return 1
+  return redis.call('ZCARD', D)
 end
-local wanted = {}
-for i = 3, #ARGV do wanted[ARGV[i]] = true end
 local out = {}
-for i = 1, #all, 2 do
-  local e = decoded(all[i])
-  local hit = e == nil
-  if e ~= nil then
-    if op == 'ids' then hit = wanted[e.i] == true
-    elseif op == 'handles' then hit = wanted[e.h] == true
-    else hit = wanted[e.h] ~= true end
+local function take(ref, json)
+  local score = redis.call('ZSCORE', D, ref)
+  drop(ref, json)
+  local e = decoded(json)
+  if score and e ~= nil then
+    out[#out + 1] = ref
+    out[#out + 1] = json
+    out[#out + 1] = score
   end
-  if hit then
-    redis.call('ZREM', key, all[i])
-    if e ~= nil then
-      out[#out + 1] = all[i]
-      out[#out + 1] = all[i + 1]
+end
+if op == 'ids' then
+  for i = 3, #ARGV do
+    local json = redis.call('HGET', E, ARGV[i])
+    if json or redis.call('ZSCORE', D, ARGV[i]) then take(ARGV[i], json) end
+  end
+elseif op == 'handles' then
+  for i = 3, #ARGV do
+    local ref = redis.call('HGET', H, ARGV[i])
+    if ref then
+      local json = redis.call('HGET', E, ref)
+      local e = decoded(json)
+      if e ~= nil and e.h == ARGV[i] then
+        take(ref, json)
+      else
+        -- A handle naming an entry that is not its own: stale, dropped.
+        redis.call('HDEL', H, ARGV[i])
+        if json and e == nil then drop(ref, json) end
+      end
     end
   end
+else
+  -- Every entry but those with the given handles: reads them all, as the reply holds them all.
+  local kept = {}
+  for i = 3, #ARGV do
+    local ref = redis.call('HGET', H, ARGV[i])
+    if ref then
+      local json = redis.call('HGET', E, ref)
+      local e = decoded(json)
+      local score = redis.call('ZSCORE', D, ref)
+      if e ~= nil and e.h == ARGV[i] and e.i == ref and score then
+        kept[#kept + 1] = { ref, ARGV[i], json, score }
+      end
+    end
+  end
+  local all = redis.call('ZRANGE', D, 0, -1, 'WITHSCORES')
+  local refs = {}
+  for i = 1, #all, 2 do refs[#refs + 1] = all[i] end
+  local jsons = entriesOf(refs)
+  local keep = {}
+  for i = 1, #kept do keep[kept[i][1]] = true end
+  -- Not decoded here: the app checks each entry it is given (its ref must be the one it is under).
+  for i = 1, #refs do
+    if not keep[refs[i]] and jsons[i] then
+      out[#out + 1] = refs[i]
+      out[#out + 1] = jsons[i]
+      out[#out + 1] = all[2 * i]
+    end
+  end
+  redis.call('DEL', D, E, H)
+  for i = 1, #kept do add(kept[i][1], kept[i][2], kept[i][3], kept[i][4]) end
 end
 expire()
 return out
 `;
+
+/** The script text, for tests that measure what it does. */
+export const INDEX_SCRIPT = INDEX;
 
 const SHA = createHash("sha1").update(INDEX).digest("hex");
 
@@ -94,26 +211,34 @@ function member(entry: IndexEntry): string {
   });
 }
 
-function entriesOf(reply: unknown): IndexEntry[] {
+/** Entries of a `(ref, json, deadline)*` reply; `bad` gets the refs whose entry is not one. */
+function entriesOf(reply: unknown, bad?: string[]): IndexEntry[] {
   const flat = Array.isArray(reply) ? reply : [];
   const out: IndexEntry[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
+  const str = (v: unknown) => (typeof v === "string" ? v : null);
+  for (let i = 0; i + 2 < flat.length; i += 3) {
+    const ref = text(flat[i]);
+    let m: Record<string, unknown> | null = null;
     try {
-      const m = JSON.parse(text(flat[i])) as Record<string, unknown>;
-      const str = (v: unknown) => (typeof v === "string" ? v : null);
-      if (typeof m.i !== "string" || typeof m.h !== "string") continue;
-      out.push({
-        ref: m.i,
-        handle: m.h,
-        createdAt: Number(m.c) || 0,
-        updatedAt: Number(m.u) || 0,
-        deadline: Number(text(flat[i + 1])),
-        userAgent: str(m.a),
-        address: str(m.d),
-      });
+      const value: unknown = JSON.parse(text(flat[i + 1]));
+      if (typeof value === "object" && value !== null) m = value as Record<string, unknown>;
     } catch {
-      // Not ours: skipped (the next change of this index drops it).
+      // Not ours: below.
     }
+    const deadline = Number(text(flat[i + 2]));
+    if (m === null || m.i !== ref || typeof m.h !== "string" || !Number.isFinite(deadline)) {
+      bad?.push(ref);
+      continue;
+    }
+    out.push({
+      ref,
+      handle: m.h,
+      createdAt: Number(m.c) || 0,
+      updatedAt: Number(m.u) || 0,
+      deadline,
+      userAgent: str(m.a),
+      address: str(m.d),
+    });
   }
   return out;
 }
@@ -138,11 +263,13 @@ export class RedisUserIndex {
     this.#parseMeta = parseMeta;
   }
 
-  /** The Redis key of a user's index. */
-  keyOf(userId: string): string {
-    return `${this.#prefix}user:{${createHash("sha256").update(userId).digest("base64url")}}`;
+  /** The Redis keys of a user's index: deadlines, entries, handles, and the earlier layout's. */
+  keysOf(userId: string): [string, string, string, string] {
+    const base = `${this.#prefix}user:{${createHash("sha256").update(userId).digest("base64url")}}`;
+    return [`${base}:d`, `${base}:e`, `${base}:h`, base];
   }
 
+  /** The entries the user's index holds after the put, or 0 when `replaces` names none. */
   async put(userId: string, entry: IndexEntry, replaces: string | null, now: number) {
     const reply = await this.#run(userId, now, "put", [
       member(entry),
@@ -151,7 +278,8 @@ export class RedisUserIndex {
       entry.handle,
       replaces ?? "",
     ]);
-    return Number(reply) === 1;
+    const count = Number(reply);
+    return Number.isSafeInteger(count) && count > 0 ? count : 0;
   }
 
   async remove(
@@ -181,7 +309,11 @@ export class RedisUserIndex {
   }
 
   async list(userId: string, now: number): Promise<IndexEntry[]> {
-    return entriesOf(await this.#run(userId, now, "list", []));
+    const bad: string[] = [];
+    const entries = entriesOf(await this.#run(userId, now, "list", []), bad);
+    // Entries that are not ours (written by something else): dropped, a second call only then.
+    if (bad.length > 0) await this.#run(userId, now, "ids", bad);
+    return entries;
   }
 
   /** Each record's deadline and metadata, read with HMGET: nothing is renewed. */
@@ -201,13 +333,13 @@ export class RedisUserIndex {
   }
 
   async #run(userId: string, now: number, op: string, args: string[]): Promise<unknown> {
-    const key = this.keyOf(userId);
-    const tail = [key, String(Math.floor(now)), op, ...args];
+    const keys = this.keysOf(userId);
+    const tail = [...keys, String(Math.floor(now)), op, ...args];
     try {
-      return await this.#send(key, ["EVALSHA", SHA, "1", ...tail]);
+      return await this.#send(keys[0], ["EVALSHA", SHA, "4", ...tail]);
     } catch (error) {
       if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
-      return this.#send(key, ["EVAL", INDEX, "1", ...tail]);
+      return this.#send(keys[0], ["EVAL", INDEX, "4", ...tail]);
     }
   }
 }

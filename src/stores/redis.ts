@@ -492,7 +492,7 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
   readonly #onClose: (() => void | Promise<void>) | undefined;
   readonly #ready: Promise<void> | undefined;
   readonly #wait: { replicas: string; timeout: string } | undefined;
-  /** The per-user session index: one sorted set per user, in src/stores/redis-index.ts. */
+  /** The per-user session index: three keys per user, in src/stores/redis-index.ts. */
   readonly #index: RedisUserIndex;
 
   constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
@@ -637,12 +637,16 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
     await this.#run(SCRIPTS.unlock, key, [token]);
   }
 
-  /** The Redis key of a user's session index (a sorted set). */
+  /**
+   * The Redis key of a user's session index: a sorted set of its sessions' refs by deadline.
+   * The entries are in the hash named like it with `:e` in place of `:d`, the handles in `:h`.
+   */
   indexKeyOf(userId: string): string {
-    return this.#index.keyOf(userId);
+    return this.#index.keysOf(userId)[0];
   }
 
   indexPut(userId: string, entry: IndexEntry, _id: string, replaces: string | null, now: number) {
+    // Counting is O(1) here (ZCARD): the count is exact whatever the limit.
     return this.#index.put(userId, entry, replaces, now);
   }
 

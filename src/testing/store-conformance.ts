@@ -536,8 +536,8 @@ function describeUserIndex(
     const [a, b] = [generateId(), generateId()];
     const ea = indexEntry(a, H1);
     const eb = indexEntry(b, H2, { deadline: T0 + 60_000, userAgent: null, address: null });
-    expect(await s.indexPut(u1, ea, a, null, T0)).toBe(true);
-    expect(await s.indexPut(u1, eb, b, null, T0)).toBe(true);
+    expect(await s.indexPut(u1, ea, a, null, T0, 0)).toBeGreaterThan(0);
+    expect(await s.indexPut(u1, eb, b, null, T0, 0)).toBeGreaterThan(0);
     expect(byHandle(await s.indexList(u1, T0))).toEqual([ea, eb]);
     expect(await s.indexList(u2, T0)).toEqual([]);
     expect(await s.indexList(u1, T0 + 60_000)).toEqual([ea]);
@@ -548,15 +548,41 @@ function describeUserIndex(
     // Fresh users: a store may share its tables with other tests (PostgreSQL).
     const [u1, u2] = [`user-${generateId()}`, `user-${generateId()}`];
     const [a, b, c] = [generateId(), generateId(), generateId()];
-    await s.indexPut(u1, indexEntry(a, H1), a, null, T0);
+    await s.indexPut(u1, indexEntry(a, H1), a, null, T0, 0);
     const moved = indexEntry(b, H1, { updatedAt: T0 + 5 });
-    expect(await s.indexPut(u1, moved, b, refOf(a), T0 + 5)).toBe(true);
+    expect(await s.indexPut(u1, moved, b, refOf(a), T0 + 5, 0)).toBeGreaterThan(0);
     expect(await s.indexList(u1, T0 + 5)).toEqual([moved]);
-    expect(await s.indexPut(u1, indexEntry(c, H1), c, refOf(a), T0 + 6)).toBe(false);
+    expect(await s.indexPut(u1, indexEntry(c, H1), c, refOf(a), T0 + 6, 0)).toBe(0);
     expect(await s.indexList(u1, T0 + 6)).toEqual([moved]);
     // Another user's entry is never the one replaced.
-    expect(await s.indexPut(u2, indexEntry(c, H1), c, refOf(b), T0 + 6)).toBe(false);
+    expect(await s.indexPut(u2, indexEntry(c, H1), c, refOf(b), T0 + 6, 0)).toBe(0);
     expect(await s.indexList(u2, T0 + 6)).toEqual([]);
+  });
+
+  test("user index: a put drops the entry with the same ref or handle and counts to limit + 1", async () => {
+    const s = index();
+    // Fresh users: a store may share its tables with other tests (PostgreSQL).
+    const u1 = `user-${generateId()}`;
+    const [a, b, c] = [generateId(), generateId(), generateId()];
+    expect(await s.indexPut(u1, indexEntry(a, H1), a, null, T0, 5)).toBe(1);
+    expect(await s.indexPut(u1, indexEntry(b, H2), b, null, T0, 5)).toBe(2);
+    // Same handle, another session: replaces the entry of that handle.
+    const c1 = indexEntry(c, H1, { userAgent: "Agent/2" });
+    expect(await s.indexPut(u1, c1, c, null, T0, 5)).toBe(2);
+    // Same session, another handle: replaces the entry of that session.
+    const c3 = indexEntry(c, H3, { userAgent: "Agent/3" });
+    expect(await s.indexPut(u1, c3, c, null, T0, 5)).toBe(2);
+    expect(byHandle(await s.indexList(u1, T0))).toEqual([indexEntry(b, H2), c3]);
+    // A count may stop at limit + 1, never below it.
+    const d = generateId();
+    const counted = await s.indexPut(u1, indexEntry(d, H1), d, null, T0, 1);
+    expect(counted).toBeGreaterThan(1);
+    expect(counted).toBeLessThanOrEqual(3);
+    expect(await s.indexPut(u1, indexEntry(d, H1), d, null, T0, 0)).toBeGreaterThan(0);
+    expect(await s.indexPut(u1, indexEntry(d, H1), d, refOf(d), T0 + 1, 10)).toBe(3);
+    // Entries past their deadline are not counted.
+    const late = indexEntry(a, H2, { deadline: T0 + 7_200_000 });
+    expect(await s.indexPut(u1, late, a, null, T0 + 3_600_000, 10)).toBe(1);
   });
 
   test("user index: remove by refs, by handles, all but one; destroy deletes the records", async () => {
@@ -568,7 +594,7 @@ function describeUserIndex(
     for (let i = 0; i < 3; i++) {
       const id = ids[i] as string;
       await s.write(id, write(fields({ n: i })), "create", T0);
-      await s.indexPut(u1, indexEntry(id, handles[i] as string), id, null, T0);
+      await s.indexPut(u1, indexEntry(id, handles[i] as string), id, null, T0, 0);
     }
     const [a, b, c] = ids as [string, string, string];
     expect(await s.indexRemove(u2, { handles: [H1] }, T0, true)).toEqual([]);
@@ -593,7 +619,7 @@ function describeUserIndex(
     const m = meta({ idleMs: 60_000 });
     await s.write(id, write(fields({ a: 1 }), [], m), "create", T0);
     // Refs are resolved for the sessions the index holds.
-    await s.indexPut(u1, indexEntry(id, H1), id, null, T0);
+    await s.indexPut(u1, indexEntry(id, H1), id, null, T0, 0);
     const [seen, missing] = await s.peek([refOf(id), refOf(generateId())], T0 + 30_000);
     expect(seen?.deadline).toBe(T0 + 60_000);
     expect(seen?.meta).toEqual(m);

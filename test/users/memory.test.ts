@@ -41,3 +41,28 @@ describe("a store without a user index", () => {
     expect(() => usersEngine(recordsOnly(), { maxSessionsPerUser: 3 })).toThrow(ConfigError);
   });
 });
+
+test("revoke_oldest lists a user's sessions only when a sign-in takes the index over the limit", async () => {
+  const store = new MemoryStore();
+  const calls = { list: 0, peek: 0, limit: [] as number[] };
+  const spied = new Proxy(store, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (name === "indexList") calls.list++;
+        if (name === "peek") calls.peek++;
+        if (name === "indexPut") calls.limit.push(args[5] as number);
+        return value.apply(target, args);
+      };
+    },
+  });
+  const app = usersApp(usersEngine(spied, { maxSessionsPerUser: 3 }));
+  for (let i = 0; i < 3; i++) expect((await browser(app).post("/login/capped")).status).toBe(200);
+  expect(calls).toEqual({ list: 0, peek: 0, limit: [3, 3, 3] });
+  const fourth = browser(app);
+  await fourth.post("/login/capped");
+  expect(calls.list).toBe(1);
+  expect(calls.peek).toBe(1);
+  expect((await fourth.json<unknown[]>("GET", "/sessions")).length).toBe(3);
+});

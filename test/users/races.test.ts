@@ -45,8 +45,8 @@ class HookStore {
   take(id: string, keys: readonly string[]) {
     return this.#inner.take(id, keys);
   }
-  indexPut(u: string, e: IndexEntry, id: string, r: string | null, now: number) {
-    return this.#inner.indexPut(u, e, id, r, now);
+  indexPut(u: string, e: IndexEntry, id: string, r: string | null, now: number, limit: number) {
+    return this.#inner.indexPut(u, e, id, r, now, limit);
   }
   indexRemove(u: string, s: IndexSelection, now: number, destroy: boolean) {
     return this.#inner.indexRemove(u, s, now, destroy);

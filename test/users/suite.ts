@@ -177,6 +177,28 @@ export function userIndexSuite(name: string, make: () => Promise<SessionStore>) 
       expect((await list(third)).map((s) => s.userAgent)).toEqual(["Third", "Second"]);
     });
 
+    test("max_sessions_per_user counts live sessions: one ended by its idle timeout costs no other", async () => {
+      const { signedIn, list, clock } = await setup({
+        maxSessionsPerUser: 2,
+        inactivityTimeoutSecs: 600,
+      });
+      const active = await signedIn("Active");
+      clock.seconds(1);
+      const idle = await signedIn("Idle");
+      clock.seconds(500);
+      expect(await active.me()).not.toBeNull();
+      clock.seconds(200);
+      // "Idle" ended 101 s ago; its entry is still in the index, but it is not live.
+      const third = await signedIn("Third");
+      expect(await active.me()).not.toBeNull();
+      expect(await idle.me()).toBeNull();
+      expect((await list(third)).map((s) => s.userAgent)).toEqual(["Third", "Active"]);
+      clock.seconds(1);
+      const fourth = await signedIn("Fourth");
+      expect(await active.me()).toBeNull();
+      expect((await list(fourth)).map((s) => s.userAgent)).toEqual(["Fourth", "Third"]);
+    });
+
     test('session_limit_action = "refuse" signs nobody in over the limit', async () => {
       const { signedIn, app, user, list } = await setup({
         maxSessionsPerUser: 2,
