@@ -19,7 +19,7 @@ import {
 import type { AccessGuard } from "./guard.js";
 import type { CommitResult } from "./lifecycle.js";
 import { type ClientView, clientView, compileTrust } from "./proxy.js";
-import { isIdle, type Session, seal, usageOf } from "./session.js";
+import { isIdle, type Session, seal, usageNow } from "./session.js";
 
 /**
  * The one per-request pipeline every adapter runs: open the session from the Cookie header, check
@@ -98,6 +98,11 @@ export function mergeVary(
 }
 
 const CSRF_VARY = ["Origin", "Sec-Fetch-Site"] as const;
+const COOKIE_VARY = ["Cookie"] as const;
+const NO_VARY: readonly string[] = [];
+const COOKIE_CSRF_VARY = ["Cookie", ...CSRF_VARY] as const;
+/** The `append` of an outcome with nothing to append (shared: outcomes are only read). */
+const NO_APPEND: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
 const PUBLIC_POLICY = /(^|[,\s])(public|s-maxage)\b/i;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 /** Routes warned about once; bounded so a crawler over many paths cannot grow it. */
@@ -369,16 +374,22 @@ export class Exchange {
       return { response: unavailable ?? this.#respond(INTERNAL), set: {}, append: [] };
     }
     if (this.#failure !== null) return { response: this.#failure, set: {}, append: [] };
-    const usage = usageOf(this.session);
+    const usage = usageNow(this.session);
     const set: Record<string, string> = {};
-    const append: Array<readonly [string, string]> = [];
-    const varyOn: string[] = usage.loaded || result.setCookie !== undefined ? ["Cookie"] : [];
-    if (this.#checked) varyOn.push(...CSRF_VARY);
+    let append: ReadonlyArray<readonly [string, string]> = NO_APPEND;
+    const byCookie = usage.loaded || result.setCookie !== undefined;
+    const varyOn = this.#checked
+      ? byCookie
+        ? COOKIE_CSRF_VARY
+        : CSRF_VARY
+      : byCookie
+        ? COOKIE_VARY
+        : NO_VARY;
     const vary = mergeVary(header("vary"), varyOn);
     if (vary !== undefined) set.vary = vary;
     if (result.setCookie !== undefined) {
       // A response that sets or clears the cookie is never stored by any cache.
-      append.push(["set-cookie", result.setCookie]);
+      append = [["set-cookie", result.setCookie]];
       set["cache-control"] = "no-store";
     } else if (usage.tokenRendered || usage.flashConsumed) {
       const policy = header("cache-control");

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import type { SessionEngine } from "./engine.js";
 import { SessionCommittedError, SessionLockTimeoutError, SessionValueError } from "./errors.js";
-import { EVENTS, idHash, publish } from "./events.js";
+import { EVENTS, idHash, listening, publish } from "./events.js";
 import { clampLifetime, metaProblem, type SessionMeta } from "./expiry.js";
 import { OperationTimeoutError } from "./store.js";
 import { byteLength, encodeValue, measureFields } from "./values.js";
@@ -96,7 +96,8 @@ class State {
     flashConsumed: false,
     rotated: false,
   };
-  readonly views = new Map<unknown, SessionView>();
+  /** Views registered by typed, auth and flash helpers; made on the first (most requests have none). */
+  views: Map<unknown, SessionView> | null = null;
 
   constructor(incomingId: string | null) {
     this.incomingId = incomingId;
@@ -119,9 +120,16 @@ export function usageOf(session: Session): SessionUsage {
   return { ...stateOfSession(session).usage };
 }
 
+/** Internal, for the pipeline: {@link usageOf} without the copy; read it, never change it. */
+export function usageNow(session: Session): Readonly<SessionUsage> {
+  return stateOfSession(session).usage;
+}
+
 /** Internal: the view registered under `key`, or the one `create` makes and registers. */
 export function viewOf<V extends SessionView>(session: Session, key: unknown, create: () => V): V {
-  const views = stateOfSession(session).views;
+  const s = stateOfSession(session);
+  s.views ??= new Map();
+  const views = s.views;
   let view = views.get(key) as V | undefined;
   if (view === undefined) {
     view = create();
@@ -133,7 +141,7 @@ export function viewOf<V extends SessionView>(session: Session, key: unknown, cr
 /** Internal: forget the view under `key` if it is still `view` (a failed read is not kept). */
 export function dropView(session: Session, key: unknown, view: SessionView): void {
   const views = stateOfSession(session).views;
-  if (views.get(key) === view) views.delete(key);
+  if (views?.get(key) === view) views.delete(key);
 }
 
 /**
@@ -534,17 +542,23 @@ export class Session {
       const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
       if (record !== null && bytes !== null) {
         // Copy once: the store may hand out its own objects, and the view must have a null
-        // prototype. The live view shares the snapshot's copy until the first change.
-        const fields = Object.assign(emptyFields(), record.fields);
+        // prototype; a store whose loads are fresh null-prototype objects is taken at its word.
+        // The live view shares the snapshot's object until the first change.
+        const fields =
+          engine.store.loadsFresh === true && Object.getPrototypeOf(record.fields) === null
+            ? record.fields
+            : Object.assign(emptyFields(), record.fields);
         s.snapshot = { id, fields, meta: record.meta };
         s.fields = fields;
         s.sharesSnapshot = true;
         s.bytes = bytes;
       }
       const found = s.snapshot !== null;
-      publish(EVENTS.loaded, () => ({ session: idHash(id), found }));
+      // Checked first: the message closures cost an allocation per read even when nobody listens.
+      if (listening(EVENTS.loaded)) publish(EVENTS.loaded, () => ({ session: idHash(id), found }));
       // A well-formed id the store does not know: expired, revoked, or guessed.
-      if (!found) publish(EVENTS.cookieRejected, () => ({ reason: "unknown" }));
+      if (!found && listening(EVENTS.cookieRejected))
+        publish(EVENTS.cookieRejected, () => ({ reason: "unknown" }));
     }
     if (s.phase === "open") s.phase = "loaded";
     s.usage.loaded = true;
@@ -640,7 +654,9 @@ export class Session {
   }
 
   async #resetViews(reason: ViewReset): Promise<void> {
-    for (const view of [...this.#state.views.values()]) await view.reset(reason);
+    const views = this.#state.views;
+    if (views === null) return;
+    for (const view of [...views.values()]) await view.reset(reason);
   }
 
   #writable(operation: string): void {

@@ -72,6 +72,13 @@ export interface RecordStore {
   readonly inProcess: boolean;
 
   /**
+   * True when every `load` returns new objects, with a null-prototype `fields`, that nothing else
+   * keeps: the engine then uses them as they are instead of copying the fields. Leave it unset for
+   * a store that caches, reuses or later changes what it returns.
+   */
+  readonly loadsFresh?: boolean;
+
+  /**
    * Read a record and, in the same operation, renew its idle deadline (`deadlineOf(meta, now)`).
    * Returns `null` when missing or past its deadline.
    *

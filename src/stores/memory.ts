@@ -147,6 +147,8 @@ function deleteField(entry: Entry, key: string): void {
 export class MemoryStore implements RecordStore, LockStore, UserIndexStore {
   /** Tells the engine that operations cannot hang, so no timeout race is needed. */
   readonly inProcess = true;
+  /** Every load builds its records anew: the engine keeps them without a copy. */
+  readonly loadsFresh = true;
   readonly #entries = new Map<string, Entry>();
   readonly #locks = new Map<string, { token: string; until: number }>();
   readonly #index = new MemoryUserIndex();

@@ -142,6 +142,8 @@ const ms = (n: number) => String(Math.floor(n));
 export class PostgresStore implements RecordStore, LockStore, UserIndexStore {
   /** Operations run on the database server: the engine guards them with its timeout. */
   readonly inProcess = false;
+  /** Every load builds its records anew: the engine keeps them without a copy. */
+  readonly loadsFresh = true;
   readonly #pool: PgPoolLike;
   readonly #names: TableNames;
   readonly #sql: Statements;

@@ -486,6 +486,8 @@ function settled(record: ReturnType<typeof readFields>, now: number): StoredSess
 export class RedisStore implements RecordStore, LockStore, UserIndexStore {
   /** Operations cross the network: the engine guards each with `operation_timeout_ms`. */
   readonly inProcess = false;
+  /** Every load builds its records anew: the engine keeps them without a copy. */
+  readonly loadsFresh = true;
   readonly #send: Send;
   readonly #prefix: string;
   readonly #logger: Pick<Logger, "warn">;
