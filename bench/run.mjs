@@ -5,7 +5,7 @@
  *
  *   node bench/run.mjs [--warmup 1] [--duration 2] [--rounds 3] [--connections 10]
  *                      [--only hono,express/bare] [--memory-sessions 100000]
- *                      [--paired-windows 8] [--paired-duration 2] [--no-paired] [--no-pin]
+ *                      [--paired-windows 8] [--paired-duration 2] [--no-paired] [--pin]
  *                      [--profile-seconds 5] [--no-profile] [--no-memory] [--out docs]
  *   node bench/run.mjs --paired-only [--only …] [--paired-windows 8] [--out docs]
  *   node bench/run.mjs --report-only [--out docs]
@@ -16,8 +16,8 @@
  * cells by id substring; a pair runs when both its cells are selected. `--paired-only` measures the
  * pairs alone and puts them into the results already at `--out` (the matrix, memory and profile
  * stay those of the run that measured them), or renders a page with the pairs only if there are
- * none yet. With taskset and 2+ cores, the runner and redis-server run on core 0 and each server
- * cell on core 1 while cells are loaded (`--no-pin`: no pinning; see lib/pin.mjs).
+ * none yet. `--pin` (with taskset and 2+ cores) runs the runner and redis-server on core 0 and
+ * each server cell on core 1 while cells are loaded; off by default (see lib/pin.mjs).
  * `--report-only` measures nothing: it renders the page again from bench/results/last-run.json,
  * e.g. after the reasons for missed targets were written into bench/reasons.json (see report.mjs).
  * The defaults take about 22–25 minutes on a 2-core machine (84 routes × 3 rounds × about 4.5 s,
@@ -56,7 +56,7 @@ const { values: flags } = parseArgs({
     "paired-duration": { type: "string", default: "2" },
     "no-paired": { type: "boolean", default: false },
     "paired-only": { type: "boolean", default: false },
-    "no-pin": { type: "boolean", default: false },
+    pin: { type: "boolean", default: false },
     "report-only": { type: "boolean", default: false },
     out: { type: "string", default: "docs" },
     dist: { type: "string" },
@@ -100,7 +100,7 @@ const resultsFile =
 
 if (flags["report-only"]) {
   const run = JSON.parse(await readFile(resultsFile, "utf8"));
-  await writePage(run);
+  await writePage(run, 0);
   process.exit(0);
 }
 
@@ -129,7 +129,7 @@ const pairs = flags["no-paired"]
   : PAIRS.filter((pair) => cellsOf(pair).every((cell) => runnableIds.has(cell.id)));
 const matrix = flags["paired-only"] ? [] : runnable;
 // Pin before Redis starts, so redis-server inherits the runner's core.
-const pinning = flags["no-pin"] ? { pinned: false, note: "not pinned (--no-pin)" } : pinCores();
+const pinning = flags.pin ? pinCores() : { pinned: false, note: "not pinned (the default)" };
 log(pinning.note);
 const needsRedis = [...matrix, ...pairs.flatMap(cellsOf)].some((cell) => cell.store === "redis");
 const redis = needsRedis ? await startRedis() : null;
@@ -184,7 +184,7 @@ if (flags["paired-only"]) {
   run.paired = paired;
   await mkdir(dirname(resultsFile), { recursive: true });
   await writeFile(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
-  await writePage(run);
+  await writePage(run, pairedSec);
   process.exit(0);
 }
 

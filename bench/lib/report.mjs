@@ -608,11 +608,14 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
   A pair starts both cells at once and alternates short windows between them (A B B A…); the
   figure is the median of the per-window ratios, with their min–max as its spread. When a run has
   no paired result, the target falls back to the matrix medians and says so.
-- **CPU pinning**: with \`taskset\` on a machine with 2 or more cores, the runner (autocannon)
-  and the redis-server it starts share core 0 and every server cell runs on core 1, so the
-  measured process never competes with the load generator for its core (Redis serves the cells
-  from the load generator's core: the server process is the one being measured). Without taskset,
-  or with \`--no-pin\`, nothing is pinned.
+- **CPU pinning** (\`--pin\`, off by default): with \`taskset\` on a machine with 2 or more
+  cores, the runner (autocannon) and the redis-server it starts share core 0 and every server cell
+  runs on core 1, so the measured process never competes with the load generator for its core
+  (Redis serves the cells from the load generator's core: the server process is the one being
+  measured). It is off by default because on a 2-core machine with other work running, pinned
+  runs of the paired comparisons spread about twice as much from window to window as unpinned
+  ones: a pinned server cannot move off a core that other work is using. Without taskset,
+  \`--pin\` pins nothing and the page says so.
 - *inactivity timeout* cells: the read route with a 30-minute idle timeout (coatcheck:
   \`inactivityTimeoutSecs: 1800\`; express-session: cookie \`maxAge\` with \`rolling: true\`;
   @fastify/session: cookie \`maxAge\`, rolling by default), to show how many Redis writes renewing
