@@ -37,7 +37,10 @@ export async function measurePair(pair, options) {
     }
     const run = (i, seconds) => load(servers[i].base, routes[i], ctxs[i], seconds, connections);
     for (const i of [0, 1]) await run(i, primer);
-    for (const i of [0, 1]) await run(i, warmup);
+    // Two rounds of warm-up each, alternating: the first pair of a `--paired-only` run also warms
+    // the runner itself (its first seconds of autocannon measured several times the server CPU
+    // per request of the later windows).
+    for (const i of [0, 1, 0, 1]) await run(i, warmup);
     for (let w = 0; w < windows; w++) {
       for (const i of w % 2 === 0 ? [0, 1] : [1, 0]) {
         const redisBefore = usesRedis ? await serverCounters(redis.client) : null;
