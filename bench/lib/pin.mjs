@@ -7,7 +7,8 @@
  * Off by default: on a 2-core machine with other work running, an A/B of the paired comparisons
  * (4 pairs × 6 windows, pinned and unpinned runs alternated twice) had about twice the
  * window-to-window spread of the req/s ratio when pinned (coefficient of variation 32–62 % against
- * 12–43 %): a pinned server cannot move off a core that other work is using.
+ * 12–43 %): a pinned server cannot move off a core that other work is using. A second A/B with
+ * less other work (3 Fastify pairs, 2 × 2 runs) was mixed: 4–24 % pinned against 5–33 % unpinned.
  */
 import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";

@@ -614,7 +614,8 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
   (Redis serves the cells from the load generator's core: the server process is the one being
   measured). It is off by default because on a 2-core machine with other work running, pinned
   runs of the paired comparisons spread about twice as much from window to window as unpinned
-  ones: a pinned server cannot move off a core that other work is using. Without taskset,
+  ones (a pinned server cannot move off a core that other work is using), and with less other
+  work neither setting spread clearly less. Without taskset,
   \`--pin\` pins nothing and the page says so.
 - *inactivity timeout* cells: the read route with a 30-minute idle timeout (coatcheck:
   \`inactivityTimeoutSecs: 1800\`; express-session: cookie \`maxAge\` with \`rolling: true\`;
