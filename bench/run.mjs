@@ -5,13 +5,23 @@
  *
  *   node bench/run.mjs [--warmup 1] [--duration 2] [--rounds 3] [--connections 10]
  *                      [--only hono,express/bare] [--memory-sessions 100000]
+ *                      [--paired-windows 8] [--paired-duration 2] [--no-paired] [--pin]
  *                      [--profile-seconds 5] [--no-profile] [--no-memory] [--out docs]
+ *   node bench/run.mjs --paired-only [--only …] [--paired-windows 8] [--out docs]
  *   node bench/run.mjs --report-only [--out docs]
  *
+ * A run measures the matrix (every cell × route, `--rounds` rounds), then the paired comparisons
+ * (PAIRS in lib/matrix.mjs: both cells of a ratio target started at once, `--paired-windows`
+ * alternating windows per side, see lib/paired.mjs), then memory and the profile. `--only` selects
+ * cells by id substring; a pair runs when both its cells are selected. `--paired-only` measures the
+ * pairs alone and puts them into the results already at `--out` (the matrix, memory and profile
+ * stay those of the run that measured them), or renders a page with the pairs only if there are
+ * none yet. `--pin` (with taskset and 2+ cores) runs the runner and redis-server on core 0 and
+ * each server cell on core 1 while cells are loaded; off by default (see lib/pin.mjs).
  * `--report-only` measures nothing: it renders the page again from bench/results/last-run.json,
  * e.g. after the reasons for missed targets were written into bench/reasons.json (see report.mjs).
- * The defaults take about 15–18 minutes on a 2-core machine (68 routes × 3 rounds × about 5 s, then
- * about a minute of memory rows and the profile).
+ * The defaults take about 22–25 minutes on a 2-core machine (84 routes × 3 rounds × about 4.5 s,
+ * 8 pairs × about 40 s, then about a minute of memory rows and the profile).
  */
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -20,8 +30,10 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { CELLS } from "./lib/matrix.mjs";
+import { CELLS, PAIRS } from "./lib/matrix.mjs";
 import { measureCell } from "./lib/measure.mjs";
+import { cellsOf, measurePair } from "./lib/paired.mjs";
+import { pinCores, releaseCores } from "./lib/pin.mjs";
 import { profileRoute } from "./lib/profile.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { renderMarkdown, renderSvg } from "./lib/report.mjs";
@@ -40,6 +52,11 @@ const { values: flags } = parseArgs({
     "profile-seconds": { type: "string", default: "5" },
     "no-profile": { type: "boolean", default: false },
     "no-memory": { type: "boolean", default: false },
+    "paired-windows": { type: "string", default: "8" },
+    "paired-duration": { type: "string", default: "2" },
+    "no-paired": { type: "boolean", default: false },
+    "paired-only": { type: "boolean", default: false },
+    pin: { type: "boolean", default: false },
     "report-only": { type: "boolean", default: false },
     out: { type: "string", default: "docs" },
     dist: { type: "string" },
@@ -51,10 +68,20 @@ const options = {
   rounds: Number(flags.rounds),
   connections: Number(flags.connections),
 };
-for (const [name, value] of Object.entries(options)) {
+const pairedOptions = {
+  windows: Number(flags["paired-windows"]),
+  duration: Number(flags["paired-duration"]),
+};
+for (const [name, value] of [
+  ...Object.entries(options),
+  ["paired-windows", pairedOptions.windows],
+  ["paired-duration", pairedOptions.duration],
+]) {
   if (!(Number.isFinite(value) && value > 0))
     throw new Error(`--${name} must be a positive number`);
 }
+if (flags["paired-only"] && flags["no-paired"])
+  throw new Error("--paired-only and --no-paired exclude each other");
 
 // Cells import coatcheck from here; `--dist` measures another build (a candidate change).
 const dist = flags.dist ? resolve(flags.dist) : join(root, "dist");
@@ -73,7 +100,7 @@ const resultsFile =
 
 if (flags["report-only"]) {
   const run = JSON.parse(await readFile(resultsFile, "utf8"));
-  await writePage(run);
+  await writePage(run, 0);
   process.exit(0);
 }
 
@@ -96,12 +123,22 @@ for (const cell of selected) {
 }
 const runnable = selected.filter((cell) => !skipped[cell.id]);
 
-const redis = runnable.some((cell) => cell.store === "redis") ? await startRedis() : null;
+const runnableIds = new Set(runnable.map((cell) => cell.id));
+const pairs = flags["no-paired"]
+  ? []
+  : PAIRS.filter((pair) => cellsOf(pair).every((cell) => runnableIds.has(cell.id)));
+const matrix = flags["paired-only"] ? [] : runnable;
+// Pin before Redis starts, so redis-server inherits the runner's core.
+const pinning = flags.pin ? pinCores() : { pinned: false, note: "not pinned (the default)" };
+log(pinning.note);
+const needsRedis = [...matrix, ...pairs.flatMap(cellsOf)].some((cell) => cell.store === "redis");
+const redis = needsRedis ? await startRedis() : null;
 const samples = {};
 const probes = {};
+let paired = null;
 try {
-  for (let round = 0; round < options.rounds; round++) {
-    const order = round % 2 === 0 ? runnable : [...runnable].reverse();
+  for (let round = 0; round < (matrix.length > 0 ? options.rounds : 0); round++) {
+    const order = round % 2 === 0 ? matrix : [...matrix].reverse();
     for (const cell of order) {
       log(`round ${round + 1}/${options.rounds}: ${cell.id}`);
       let result;
@@ -125,10 +162,31 @@ try {
       }
     }
   }
+  if (pairs.length > 0) paired = await measurePairs(pairs);
 } finally {
   await redis?.stop();
+  releaseCores();
 }
 const loadSec = (Date.now() - started) / 1000;
+const pairedSec = paired?.meta.elapsedSec ?? 0;
+
+if (flags["paired-only"]) {
+  // Into the results already there (their matrix, memory and profile stay), or a page of its own.
+  const run = existsSync(resultsFile)
+    ? JSON.parse(await readFile(resultsFile, "utf8"))
+    : {
+        meta: await runMeta({ load: 0, paired: Math.round(pairedSec), memory: 0, profile: 0 }),
+        samples: {},
+        skipped,
+        memory: [],
+        profile: null,
+      };
+  run.paired = paired;
+  await mkdir(dirname(resultsFile), { recursive: true });
+  await writeFile(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
+  await writePage(run, pairedSec);
+  process.exit(0);
+}
 
 // Memory per session: one child per store, after the load (so it disturbs no timing), as many
 // side by side as there are cores (they measure heap bytes and records, not time; each waits for
@@ -187,8 +245,55 @@ if (!flags["no-profile"] && !skipped[profiled.id]) {
   }
 }
 
-const run = {
-  meta: {
+const phasesSec = {
+  load: Math.round(loadSec - pairedSec),
+  paired: Math.round(pairedSec),
+  memory: Math.round(memorySec),
+  profile: Math.round((Date.now() - started) / 1000 - loadSec - memorySec),
+};
+const run = { meta: await runMeta(phasesSec), samples, skipped, memory, profile, paired };
+
+await mkdir(dirname(resultsFile), { recursive: true });
+await writeFile(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
+await writePage(run);
+
+/** Every pair in `pairs`, one after the other; the results with what the page says of the method. */
+async function measurePairs(pairs) {
+  const pairedStarted = Date.now();
+  const results = {};
+  for (const pair of pairs) {
+    log(`paired: ${pair.id} (${pairedOptions.windows} × ${pairedOptions.duration} s per side)`);
+    let result;
+    try {
+      result = await measurePair(pair, { ...options, ...pairedOptions, redis });
+    } catch (error) {
+      result = { id: pair.id, windows: [], void: `pair failed: ${error.message}` };
+    }
+    results[pair.id] = result;
+    const ratios = result.windows.map((w) => (w.a.rps / w.b.rps).toFixed(2));
+    const cpu = result.windows.map((w) => (w.a.cpuUs / w.b.cpuUs).toFixed(2));
+    log(`  req/s A÷B per window: ${ratios.join(" ")}`);
+    log(`  CPU µs/req A÷B per window: ${cpu.join(" ")}`);
+    if (result.void) log(`  VOID ${result.void}`);
+  }
+  return {
+    meta: {
+      date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      git: gitDescription() + (flags.dist ? `; coatcheck from ${flags.dist}` : ""),
+      windows: pairedOptions.windows,
+      duration: pairedOptions.duration,
+      warmup: options.warmup,
+      connections: options.connections,
+      pinning: pinning.note,
+      elapsedSec: (Date.now() - pairedStarted) / 1000,
+    },
+    results,
+  };
+}
+
+/** What the page says of the run; `phasesSec`: seconds per phase (cells, paired, memory, profile). */
+async function runMeta(phasesSec) {
+  return {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     command: commandLine(),
     cores: cpus().length,
@@ -204,25 +309,17 @@ const run = {
     redisVersion: redis?.version ?? "not started",
     versions: await versions(),
     options,
+    pinning: pinning.note,
     elapsedSec: (Date.now() - started) / 1000,
-    phasesSec: {
-      load: Math.round(loadSec),
-      memory: Math.round(memorySec),
-      profile: Math.round((Date.now() - started) / 1000 - loadSec - memorySec),
-    },
-  },
-  samples,
-  skipped,
-  memory,
-  profile,
-};
+    phasesSec,
+  };
+}
 
-await mkdir(dirname(resultsFile), { recursive: true });
-await writeFile(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
-await writePage(run);
-
-/** docs/BENCHMARKS.md and docs/benchmarks.svg from `run`, with bench/reasons.json if present. */
-async function writePage(run) {
+/**
+ * docs/BENCHMARKS.md and docs/benchmarks.svg from `run`, with bench/reasons.json if present;
+ * `seconds`: how long this invocation measured, for the log.
+ */
+async function writePage(run, seconds = run.meta.elapsedSec) {
   await mkdir(outDir, { recursive: true });
   const reasonsFile = join(benchDir, "reasons.json");
   const reasons = existsSync(reasonsFile) ? JSON.parse(await readFile(reasonsFile, "utf8")) : {};
@@ -237,7 +334,7 @@ async function writePage(run) {
   );
   await writeFile(join(outDir, "benchmarks.svg"), renderSvg(run));
   log(
-    `wrote ${relative(root, join(outDir, "BENCHMARKS.md"))} and benchmarks.svg (run took ${Math.round(run.meta.elapsedSec)} s)`,
+    `wrote ${relative(root, join(outDir, "BENCHMARKS.md"))} and benchmarks.svg (measured for ${Math.round(seconds)} s)`,
   );
 }
 

@@ -9,6 +9,10 @@ app.get("/visit", (_req, res) => res.send("anon"));
 app.post("/form", express.urlencoded({ extended: false }), (req, res) => {
   res.send(req.body.title === "hello" ? "saved" : "bad form");
 });
+// The same answer as a session cell's /form-session, with no session to read.
+app.post("/form-session", express.urlencoded({ extended: false }), (req, res) => {
+  res.send(req.body.title === "hello" ? "saved" : "bad form");
+});
 
 await serveCell({
   listen: (port) => new Promise((resolve) => app.listen(port, "127.0.0.1", resolve)),

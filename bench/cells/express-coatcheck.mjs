@@ -25,6 +25,10 @@ app.get("/visit", async (req, res) => res.send((await req.session.get("user")) ?
 app.post("/form", express.urlencoded({ extended: false }), (req, res) => {
   res.send(req.body.title === "hello" ? "saved" : "bad form");
 });
+app.post("/form-session", express.urlencoded({ extended: false }), async (req, res) => {
+  if ((await req.session.get("user")) !== "alice") return res.status(401).send("signed out");
+  res.send(req.body.title === "hello" ? "saved" : "bad form");
+});
 app.use(sessionErrors());
 
 await serveCell({

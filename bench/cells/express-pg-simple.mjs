@@ -46,6 +46,15 @@ app.post(
     res.send(req.body.title === "hello" ? "saved" : "bad form");
   },
 );
+app.post(
+  "/form-session",
+  express.urlencoded({ extended: false }),
+  csrfSynchronisedProtection,
+  (req, res) => {
+    if (req.session.user !== "alice") return res.status(401).send("signed out");
+    res.send(req.body.title === "hello" ? "saved" : "bad form");
+  },
+);
 app.use((error, _req, res, _next) => res.status(error.status ?? 500).send(error.message));
 
 await serveCell({

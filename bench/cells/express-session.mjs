@@ -51,6 +51,15 @@ app.post(
     res.send(req.body.title === "hello" ? "saved" : "bad form");
   },
 );
+app.post(
+  "/form-session",
+  express.urlencoded({ extended: false }),
+  csrfSynchronisedProtection,
+  (req, res) => {
+    if (req.session.user !== "alice") return res.status(401).send("signed out");
+    res.send(req.body.title === "hello" ? "saved" : "bad form");
+  },
+);
 // csrf-sync rejects by throwing; answer 403 like every other cell.
 app.use((error, _req, res, _next) => res.status(error.status ?? 500).send(error.message));
 

@@ -25,6 +25,10 @@ app.get("/write", async (request) => {
 });
 app.get("/visit", async (request) => (await request.session.get("user")) ?? "anon");
 app.post("/form", async (request) => (request.body.title === "hello" ? "saved" : "bad form"));
+app.post("/form-session", async (request, reply) => {
+  if ((await request.session.get("user")) !== "alice") return reply.code(401).send("signed out");
+  return request.body.title === "hello" ? "saved" : "bad form";
+});
 
 await serveCell({
   listen: (port) => app.listen({ port, host: "127.0.0.1" }),

@@ -51,6 +51,10 @@ app.get("/visit", async (request) => request.session.get("user") ?? "anon");
 app.post("/form", { preHandler: app.csrfProtection }, async (request) =>
   request.body.title === "hello" ? "saved" : "bad form",
 );
+app.post("/form-session", { preHandler: app.csrfProtection }, async (request, reply) => {
+  if (request.session.get("user") !== "alice") return reply.code(401).send("signed out");
+  return request.body.title === "hello" ? "saved" : "bad form";
+});
 
 await serveCell({
   listen: (port) => app.listen({ port, host: "127.0.0.1" }),

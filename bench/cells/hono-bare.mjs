@@ -11,6 +11,11 @@ app.post("/form", async (c) => {
   const body = await c.req.parseBody();
   return c.text(body.title === "hello" ? "saved" : "bad form");
 });
+// The same answer as a session cell's /form-session, with no session to read.
+app.post("/form-session", async (c) => {
+  const body = await c.req.parseBody();
+  return c.text(body.title === "hello" ? "saved" : "bad form");
+});
 
 await serveCell({
   listen: (port) => new Promise((resolve) => serve({ fetch: app.fetch, port }, resolve)),

@@ -29,6 +29,11 @@ app.post("/form", async (c) => {
   const body = await c.req.parseBody();
   return c.text(body.title === "hello" ? "saved" : "bad form");
 });
+app.post("/form-session", async (c) => {
+  if ((await getSession(c).get("user")) !== "alice") return c.text("signed out", 401);
+  const body = await c.req.parseBody();
+  return c.text(body.title === "hello" ? "saved" : "bad form");
+});
 
 await serveCell({
   listen: (port) => new Promise((resolve) => serve({ fetch: app.fetch, port }, resolve)),

@@ -9,6 +9,8 @@
  *   GET  /write      increment n, answer the new value
  *   GET  /visit      read the user of a visitor without a cookie, answer "anon", write nothing
  *   POST /form       urlencoded form behind the CSRF check, answer "saved"
+ *   POST /form-session  the same post whose handler also reads the session: "saved" when the
+ *                    session's user is "alice", else 401 (bare cells: "saved", no session)
  *
  * The runner talks to the cell over IPC: CPU time and store size are read inside the server
  * process, so the load generator's own work is never counted.

@@ -1,6 +1,7 @@
 /** A server cell in its own process, driven over IPC (see cell.mjs). */
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { serverLauncher } from "./pin.mjs";
 import { freePort } from "./util.mjs";
 
 const cellsDir = fileURLToPath(new URL("../cells/", import.meta.url));
@@ -9,7 +10,7 @@ export async function startCell(cell, { redisUrl, postgresUrl, execArgv = [], cw
   const port = await freePort();
   const child = fork(`${cellsDir}${cell.file}`, [], {
     cwd,
-    execArgv,
+    ...serverLauncher(execArgv),
     env: {
       ...process.env,
       NODE_ENV: "production",

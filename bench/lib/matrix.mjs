@@ -15,8 +15,8 @@ export const FRAMEWORKS = ["Hono", "Express", "Fastify"];
 export const IDLE_SECS = 1800;
 
 /** The session-less routes a bare cell is measured on; its other routes are the same handlers. */
-const BARE_ROUTES = ["untouched", "form"];
-const ALL_ROUTES = ["untouched", "read", "write", "visit", "form"];
+const BARE_ROUTES = ["untouched", "form", "formSession"];
+const ALL_ROUTES = ["untouched", "read", "write", "visit", "form", "formSession"];
 
 export const CELLS = [
   { framework: "Hono", kind: "bare", label: "bare", file: "hono-bare.mjs", routes: BARE_ROUTES },
@@ -33,7 +33,7 @@ export const CELLS = [
     label: "coatcheck, CSRF off (memory)",
     file: "hono-coatcheck.mjs",
     csrf: "off",
-    routes: ["form"],
+    routes: ["form", "formSession"],
     needs: ["adapters/hono.js"],
   },
   {
@@ -62,6 +62,8 @@ export const CELLS = [
     routes: ["untouched", "read", "write", "visit"],
     missing: {
       form: "hono-sessions has no CSRF protection (Hono's csrf() checks Origin only, no token)",
+      formSession:
+        "hono-sessions has no CSRF protection (Hono's csrf() checks Origin only, no token)",
     },
   },
   {
@@ -93,7 +95,7 @@ export const CELLS = [
     label: "coatcheck, CSRF off (memory)",
     file: "express-coatcheck.mjs",
     csrf: "off",
-    routes: ["form"],
+    routes: ["form", "formSession"],
     needs: ["adapters/express.js"],
   },
   {
@@ -156,7 +158,7 @@ export const CELLS = [
     label: "coatcheck, CSRF off (memory)",
     file: "fastify-coatcheck.mjs",
     csrf: "off",
-    routes: ["form"],
+    routes: ["form", "formSession"],
     needs: ["adapters/fastify.js"],
   },
   {
@@ -245,7 +247,55 @@ export const ROUTES = {
   write: { title: "write (counter)", method: "GET", path: "/write", cookie: true },
   visit: { title: "new visitor", method: "GET", path: "/visit", cookie: false, expect: "anon" },
   form: { title: "CSRF form post", method: "POST", path: "/form", cookie: true, expect: "saved" },
+  formSession: {
+    title: "CSRF form post, handler reads the session",
+    chartTitle: "CSRF form post + session read",
+    method: "POST",
+    path: "/form-session",
+    cookie: true,
+    expect: "saved",
+  },
 };
 
+/** The routes that post a form (bare cells answer them without any session or CSRF check). */
+export const FORM_ROUTES = ["form", "formSession"];
+
 /** The bare route a session route is divided by: same method, no session layer. */
-export const bareRouteOf = (route) => (route === "form" ? "form" : "untouched");
+export const bareRouteOf = (route) => (FORM_ROUTES.includes(route) ? route : "untouched");
+
+/**
+ * The paired comparisons (bench/lib/paired.mjs): two cells started at once and loaded in
+ * alternating windows, for the targets that are a ratio of two cells. `a` is the numerator;
+ * `target` is the id of the target judged on the pair (none: an extra row beside its target).
+ */
+export const PAIRS = FRAMEWORKS.flatMap((framework) => {
+  const f = framework.toLowerCase();
+  const pairs = [
+    {
+      id: `${f}/csrf-form`,
+      framework,
+      title: "CSRF form post, checked vs CSRF off (memory)",
+      a: { cell: `${f}/coatcheck-memory`, route: "form" },
+      b: { cell: `${f}/coatcheck-nocsrf`, route: "form" },
+      target: `csrf-form/${f}`,
+    },
+    {
+      id: `${f}/csrf-form-session`,
+      framework,
+      title: "CSRF form post whose handler reads the session, checked vs CSRF off (memory)",
+      a: { cell: `${f}/coatcheck-memory`, route: "formSession" },
+      b: { cell: `${f}/coatcheck-nocsrf`, route: "formSession" },
+      target: null,
+    },
+  ];
+  if (framework !== "Hono")
+    pairs.push({
+      id: `${f}/redis-read`,
+      framework,
+      title: "Redis read, coatcheck (Redis) vs the incumbent (connect-redis)",
+      a: { cell: `${f}/coatcheck-redis`, route: "read" },
+      b: { cell: `${f}/incumbent-redis`, route: "read" },
+      target: `redis-read-vs-incumbent/${f}`,
+    });
+  return pairs;
+});

@@ -5,7 +5,7 @@
  */
 import autocannon from "autocannon";
 import { startCell } from "./child.mjs";
-import { ROUTES } from "./matrix.mjs";
+import { FORM_ROUTES, ROUTES } from "./matrix.mjs";
 import { commandStats, monitor, serverCounters } from "./redis.mjs";
 
 const FORM = "application/x-www-form-urlencoded";
@@ -39,7 +39,7 @@ async function call(base, route, { cookie, body } = {}) {
 }
 
 /** Checks that make a route's figure meaningful; returns a list of failures (empty: valid). */
-async function check(cell, route, ctx) {
+export async function check(cell, route, ctx) {
   const spec = ROUTES[route];
   const bare = cell.kind === "bare";
   const cookie = spec.cookie ? ctx.cookie : undefined;
@@ -53,7 +53,7 @@ async function check(cell, route, ctx) {
         `counter did not increment (${a.status} "${a.text}" → ${b.status} "${b.text}")`,
       );
     ctx.counter = y;
-  } else if (route === "form") {
+  } else if (FORM_ROUTES.includes(route)) {
     const ok = await call(ctx.base, route, { cookie, body: ctx.formBody });
     if (ok.status !== 200 || ok.text !== spec.expect)
       failures.push(`form post with token answered ${ok.status} "${ok.text.slice(0, 80)}"`);
@@ -61,6 +61,13 @@ async function check(cell, route, ctx) {
       const forged = await call(ctx.base, route, { cookie, body: "title=hello" });
       if (forged.status !== 403)
         failures.push(`form post WITHOUT token answered ${forged.status}: CSRF not enforced`);
+    }
+    if (!bare && route === "formSession") {
+      // The handler must really read the session: without the cookie there is no user to find
+      // (and, where CSRF is on, no secret either), so the post must not be saved.
+      const anonymous = await call(ctx.base, route, { body: ctx.formBody });
+      if (anonymous.status === 200)
+        failures.push(`form post WITHOUT session answered 200: the handler did not read it`);
     }
   } else {
     const got = await call(ctx.base, route, { cookie });
@@ -71,7 +78,7 @@ async function check(cell, route, ctx) {
 }
 
 /** After the load: the session survived it and the counter really moved. */
-async function recheck(cell, route, ctx) {
+export async function recheck(cell, route, ctx) {
   if (cell.kind === "bare") return [];
   if (route === "write") {
     const after = await call(ctx.base, route, { cookie: ctx.cookie });
@@ -84,7 +91,8 @@ async function recheck(cell, route, ctx) {
   return read.text === "alice" ? [] : [`session lost under load: /read answered "${read.text}"`];
 }
 
-function load(base, route, ctx, seconds, connections) {
+/** autocannon on one route of a started cell for `seconds`. */
+export function load(base, route, ctx, seconds, connections) {
   const spec = ROUTES[route];
   const headers = {};
   if (spec.cookie && ctx.cookie) headers.cookie = ctx.cookie;
@@ -100,6 +108,27 @@ function load(base, route, ctx, seconds, connections) {
   });
 }
 
+/**
+ * The context a cell's routes are loaded with: a signed-in session's cookie and a form body with
+ * its CSRF token (bare cells: no cookie, the plain form body).
+ */
+export async function signIn(cell, server) {
+  const ctx = { base: server.base, cookie: undefined, formBody: "title=hello", counter: 0 };
+  if (cell.kind === "bare") return ctx;
+  const jar = new Map();
+  const login = await fetch(`${server.base}/login`);
+  absorb(jar, login);
+  // Read the whole answer, as a browser would: express-session sends most of the body before
+  // its store has saved the session, and a next request sent before the save finds nothing.
+  await login.text();
+  const token = await fetch(`${server.base}/token`, { headers: { cookie: cookieHeader(jar) } });
+  absorb(jar, token);
+  const text = await token.text();
+  ctx.cookie = cookieHeader(jar);
+  ctx.formBody = `_csrf=${encodeURIComponent(text)}&title=hello`;
+  return ctx;
+}
+
 /** Start one cell, check and load each of its routes; returns one sample per route. */
 export async function measureCell(cell, options) {
   const { redis, postgresUrl, warmup, duration, connections, primer = 0.5 } = options;
@@ -113,20 +142,7 @@ export async function measureCell(cell, options) {
   const server = await startCell(cell, { redisUrl: redis?.url, postgresUrl });
   const samples = {};
   try {
-    const ctx = { base: server.base, cookie: undefined, formBody: "title=hello", counter: 0 };
-    if (cell.kind !== "bare") {
-      const jar = new Map();
-      const login = await fetch(`${server.base}/login`);
-      absorb(jar, login);
-      // Read the whole answer, as a browser would: express-session sends most of the body before
-      // its store has saved the session, and a next request sent before the save finds nothing.
-      await login.text();
-      const token = await fetch(`${server.base}/token`, { headers: { cookie: cookieHeader(jar) } });
-      absorb(jar, token);
-      const text = await token.text();
-      ctx.cookie = cookieHeader(jar);
-      ctx.formBody = `_csrf=${encodeURIComponent(text)}&title=hello`;
-    }
+    const ctx = await signIn(cell, server);
     const failuresOf = {};
     const probeOf = {};
     for (const route of cell.routes) {

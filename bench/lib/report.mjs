@@ -4,7 +4,8 @@
  * reason for a missed target cannot be measured: it comes from bench/reasons.json (target id →
  * text), and a missed target without one shows {@link REASON_PLACEHOLDER}.
  */
-import { bareRouteOf, CELLS, FRAMEWORKS, ROUTES } from "./matrix.mjs";
+import { bareRouteOf, CELLS, FRAMEWORKS, PAIRS, ROUTES } from "./matrix.mjs";
+import { summarisePair } from "./paired.mjs";
 import { median } from "./util.mjs";
 
 const KINDS = [
@@ -99,6 +100,53 @@ function cellTable(run, framework) {
   return rows.join("\n");
 }
 
+/** Said where a ratio target had to be judged on the matrix. */
+const NO_PAIRED = "matrix medians: no paired comparison in this run";
+
+const range = (s, d = 2) => `${fmt.num(s.median, d)} (${fmt.num(s.min, d)}–${fmt.num(s.max, d)})`;
+
+/** A paired result as the target table shows it. */
+function pairedFigure(s) {
+  return `paired: ${fmt.num(s.rpsRatio.median, 2)}× req/s (${fmt.num(s.rpsRatio.min, 2)}–${fmt.num(s.rpsRatio.max, 2)} over ${s.windows} window pairs); CPU µs/req ${fmt.num(s.a.cpuUs.median)} vs ${fmt.num(s.b.cpuUs.median)} = ${fmt.num(s.cpuRatio.median, 2)}×`;
+}
+
+/** The paired comparisons: per-window ratios of the two cells of each pair. */
+function pairedSection(run) {
+  const p = run.paired;
+  if (!p) return "Not run (`--no-paired`, or results from before paired comparisons existed).";
+  const m = p.meta;
+  const label = (side) => {
+    const cell = CELLS.find((c) => c.id === side.cell);
+    return `${cell?.label ?? side.cell}, ${ROUTES[side.route].title}`;
+  };
+  const rows = [
+    "| pair | A | B | window pairs | req/s A ÷ B: median (min–max) | CPU µs/req A ÷ B: median (min–max) | req/s A / B (medians) | CPU µs/req A / B (medians) | redis-server CPU µs/req A / B | target | check |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const pair of PAIRS) {
+    const result = p.results[pair.id];
+    if (!result) continue;
+    const s = summarisePair(result);
+    const target = pair.target ? `\`${pair.target}\`` : "extra, not a target";
+    const check = s?.void ? `**VOID**: ${s.void}` : "ok";
+    if (!s?.rpsRatio) {
+      rows.push(
+        `| ${pair.framework}: ${pair.title} | ${label(pair.a)} | ${label(pair.b)} | 0 | | | | | | ${target} | ${check} |`,
+      );
+      continue;
+    }
+    const redis = s.a.redisCpuUs
+      ? `${fmt.num(s.a.redisCpuUs.median)} / ${fmt.num(s.b.redisCpuUs.median)}`
+      : "";
+    rows.push(
+      `| ${pair.framework}: ${pair.title} | ${label(pair.a)} | ${label(pair.b)} | ${s.windows} | ${range(s.rpsRatio)} | ${range(s.cpuRatio)} | ${fmt.int(s.a.rps.median)} / ${fmt.int(s.b.rps.median)} | ${fmt.num(s.a.cpuUs.median)} / ${fmt.num(s.b.cpuUs.median)} | ${redis} | ${target} | ${check} |`,
+    );
+  }
+  return `Measured ${m.date} (${m.git}), ${Math.round(m.elapsedSec)} s: for each pair both cells run at once, each checked as in the matrix (the form posts succeed with the token and, with CSRF on, are refused without it; the post whose handler reads the session is refused without the session) and warmed (0.5 s each, then ${m.warmup} s each twice, alternating); then ${m.windows} windows of ${m.duration} s per cell with ${m.connections} connections, alternating A B B A A B B A…, so that drift on the machine falls on both cells alike. Window *i* of A and window *i* of B are adjacent in time; each such pair gives one ratio, and the table shows the median of those ratios with their min–max. CPU µs/req is the server process's own CPU (\`process.cpuUsage()\`) over the window ÷ requests; a CPU ratio above 1 means A costs more per request. Pinning: ${m.pinning}.
+
+${rows.join("\n")}`;
+}
+
 const signed = (v) => (Number.isNaN(v) ? "–" : `${v >= 0 ? "+" : ""}${v.toFixed(1)}`);
 
 /**
@@ -114,6 +162,23 @@ export function targetRows(run) {
   const add = (id, target, measured, verdict, hint = "") =>
     rows.push({ id, target, measured, verdict, hint });
   const notMeasured = (id, target, why = "not measured") => add(id, target, why, "–");
+  const pairedOf = (pairId) => summarisePair(run.paired?.results?.[pairId]);
+  /**
+   * A ratio target judged on its paired comparison: the median of the per-window req/s ratios
+   * must reach `factor`. Without a paired result (an older run, `--no-paired`), `fallback` judges
+   * it on the matrix medians.
+   */
+  const pairedRatio = (id, target, pairId, factor, fallback) => {
+    const s = pairedOf(pairId);
+    if (!s) return fallback();
+    if (!s.rpsRatio) return add(id, target, `paired: no window measured (${s.void})`, "void");
+    add(
+      id,
+      target,
+      pairedFigure(s),
+      s.void ? "void" : s.rpsRatio.median >= factor ? "met" : "missed",
+    );
+  };
   /** A req/s ratio target: `s` must reach `factor` × `peer`. */
   const ratio = (id, target, s, peer, factor, note = "") => {
     if (!s || !peer) return notMeasured(id, target);
@@ -188,12 +253,16 @@ export function targetRows(run) {
       );
       continue;
     }
-    ratio(
-      id,
-      `Redis read: ≥ ${factor}× the incumbent's req/s (${framework})`,
-      get(framework, "coatcheck-redis", "read"),
-      get(framework, "incumbent-redis", "read"),
-      factor,
+    const target = `Redis read: ≥ ${factor}× the incumbent's req/s (${framework})`;
+    pairedRatio(id, target, `${framework.toLowerCase()}/redis-read`, factor, () =>
+      ratio(
+        id,
+        target,
+        get(framework, "coatcheck-redis", "read"),
+        get(framework, "incumbent-redis", "read"),
+        factor,
+        ` (${NO_PAIRED})`,
+      ),
     );
   }
 
@@ -273,14 +342,29 @@ export function targetRows(run) {
   }
 
   for (const framework of FRAMEWORKS) {
-    ratio(
-      `csrf-form/${framework.toLowerCase()}`,
-      `CSRF-checked form post: ≥ 0.8× the same post unchecked (${framework})`,
-      get(framework, "coatcheck-memory", "form"),
-      get(framework, "coatcheck-nocsrf", "form"),
-      0.8,
-      " (memory store)",
+    const f = framework.toLowerCase();
+    const id = `csrf-form/${f}`;
+    const target = `CSRF-checked form post: ≥ 0.8× the same post unchecked (${framework})`;
+    pairedRatio(id, target, `${f}/csrf-form`, 0.8, () =>
+      ratio(
+        id,
+        target,
+        get(framework, "coatcheck-memory", "form"),
+        get(framework, "coatcheck-nocsrf", "form"),
+        0.8,
+        ` (memory store; ${NO_PAIRED})`,
+      ),
     );
+    // Beside the target, not instead of it: the same comparison when the handler reads the
+    // session too, so the unchecked post also opens its session.
+    const extra = pairedOf(`${f}/csrf-form-session`);
+    if (extra?.rpsRatio)
+      add(
+        `csrf-form-session/${f}`,
+        `extra row, not a target: the same comparison when the handler reads the session (${framework})`,
+        pairedFigure(extra),
+        extra.void ? "void" : `extra: ${extra.rpsRatio.median >= 0.8 ? "≥" : "<"} 0.8×`,
+      );
   }
 
   const found = run.memory.find((m) => m.store === "coatcheck");
@@ -451,11 +535,15 @@ export function renderMarkdown(run, reasons = {}) {
 coatcheck side by side with the bare frameworks and with each framework's incumbent session
 library, measured in one run by \`bench/run.mjs\`. Everything on this page — tables, chart, targets,
 memory, profile — comes from the run described here (the PostgreSQL section at the end, if
-present, comes from its own command, \`bench/postgres.mjs\`); rerun it with:
+present, comes from its own command, \`bench/postgres.mjs\`; the paired comparisons give their own
+date, since \`--paired-only\` can measure them again alone); rerun it with:
 
 \`\`\`sh
 ${m.command}
 \`\`\`
+
+The paired comparisons alone, into this page's results (after \`npm run build\`):
+\`node bench/run.mjs --paired-only\` (\`--paired-windows 8 --paired-duration 2\` are the defaults).
 
 ![requests per second, median of rounds with min–max](benchmarks.svg)
 
@@ -467,7 +555,8 @@ ${m.command}
 - Load: autocannon in the runner process, ${m.options.connections} connections, ${m.options.warmup} s warm-up then ${m.options.duration} s measured per route; ${m.options.rounds} rounds, cells interleaved (each round runs the whole matrix, alternating direction); every cell in its own process on a loopback port, restarted each round
 - Redis: redis-server ${m.redisVersion} started by the bench on a free port (persistence off), used by nothing else, flushed before each Redis cell
 - Versions: ${versions}
-- Wall time: ${Math.round(m.elapsedSec)} s${m.phasesSec ? ` (cells ${m.phasesSec.load} s, memory ${m.phasesSec.memory} s, profile ${m.phasesSec.profile} s)` : ""}
+- CPU pinning: ${m.pinning ?? "not pinned"}
+- Wall time: ${Math.round(m.elapsedSec)} s${m.phasesSec ? ` (cells ${m.phasesSec.load} s, ${m.phasesSec.paired === undefined ? "" : `paired comparisons ${m.phasesSec.paired} s, `}memory ${m.phasesSec.memory} s, profile ${m.phasesSec.profile} s)` : ""}
 ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${why})`).join("; ")}\n` : ""}
 ## How each figure is taken
 
@@ -502,9 +591,32 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
 - Routes: *untouched* (session middleware on the path, never used), *read* (read one key of a stored
   session), *write* (increment a counter in a stored session; all connections share one session, so
   concurrent increments may overwrite each other — the check only requires progress), *new visitor*
-  (no cookie; reads, writes nothing), *CSRF form post* (urlencoded form with a valid token).
-- *coatcheck, CSRF off*: the same app and form post with \`csrf: { enabled: false }\`, the
-  denominator of the "CSRF-checked ≥ 0.8× unchecked" target.
+  (no cookie; reads, writes nothing), *CSRF form post* (urlencoded form with a valid token; the
+  handler parses the body and answers without touching the session), *CSRF form post, handler
+  reads the session* (the same post to \`/form-session\`, whose handler also reads the session's
+  user and answers 401 when it is not "alice"; the bare cells answer it without a session; its check
+  also requires that a post without the session cookie is not answered 200).
+- *coatcheck, CSRF off*: the same app and form posts with \`csrf: { enabled: false }\`, the
+  denominator of the "CSRF-checked ≥ 0.8× unchecked" target. On \`/form\` the unchecked post never
+  opens its session while the checked one must load it (the CSRF secret lives there), so that ratio
+  also prices the session read; on \`/form-session\` both load the session, and the ratio prices
+  the check alone.
+- **Paired comparisons** (their own section below): the ratio targets (CSRF-checked ÷ unchecked
+  form post on each framework; coatcheck's Redis read ÷ connect-redis's on Express and Fastify) are
+  judged on them, not on the matrix: the matrix's medians come from a few windows minutes apart,
+  and on a shared machine two cells' medians can move by more than the difference being judged.
+  A pair starts both cells at once and alternates short windows between them (A B B A…); the
+  figure is the median of the per-window ratios, with their min–max as its spread. When a run has
+  no paired result, the target falls back to the matrix medians and says so.
+- **CPU pinning** (\`--pin\`, off by default): with \`taskset\` on a machine with 2 or more
+  cores, the runner (autocannon) and the redis-server it starts share core 0 and every server cell
+  runs on core 1, so the measured process never competes with the load generator for its core
+  (Redis serves the cells from the load generator's core: the server process is the one being
+  measured). It is off by default because on a 2-core machine with other work running, pinned
+  runs of the paired comparisons spread about twice as much from window to window as unpinned
+  ones (a pinned server cannot move off a core that other work is using), and with less other
+  work neither setting spread clearly less. Without taskset,
+  \`--pin\` pins nothing and the page says so.
 - *inactivity timeout* cells: the read route with a 30-minute idle timeout (coatcheck:
   \`inactivityTimeoutSecs: 1800\`; express-session: cookie \`maxAge\` with \`rolling: true\`;
   @fastify/session: cookie \`maxAge\`, rolling by default), to show how many Redis writes renewing
@@ -527,7 +639,15 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
 
 ## Targets
 
+The ratio targets (CSRF form post, Redis read vs the incumbent) are judged on the paired
+comparisons below when the run has them; the rows marked "extra" are shown beside a target, not
+judged.
+
 ${targets(run, reasons)}
+
+## Paired comparisons
+
+${pairedSection(run)}
 
 ## Hono
 
@@ -672,7 +792,7 @@ export function renderSvg(run) {
         `<rect x="${x0}" y="${y0}" width="${panelW}" height="${panelH}" fill="#f7f7f7" stroke="#ddd"/>`,
       );
       parts.push(
-        `<text x="${x0 + 6}" y="${y0 + 15}" font-weight="600">${ROUTES[route].title}</text>`,
+        `<text x="${x0 + 6}" y="${y0 + 15}" font-weight="600">${ROUTES[route].chartTitle ?? ROUTES[route].title}</text>`,
       );
       const bars = KINDS.map((kind) => {
         const cell = CELLS.find((c) => c.framework === framework && c.kind === kind);
