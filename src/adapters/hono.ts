@@ -1,4 +1,3 @@
-import type { Socket } from "node:net";
 import type { Context, MiddlewareHandler } from "hono";
 import { CsrfToken } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
@@ -8,13 +7,12 @@ import {
   type Exchange,
   exchangeOf,
   type PipelineOptions,
-  type PipelineRequest,
   RequestPipeline,
 } from "../core/pipeline.js";
-import { socketFacts } from "../core/proxy.js";
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import { applyOutcome, cachedFormField, toResponse } from "./web.js";
+import { HonoRequest } from "./hono-request.js";
+import { applyOutcome, toResponse } from "./web.js";
 
 export { sessionErrors } from "./hono-errors.js";
 
@@ -50,7 +48,7 @@ export function session(
 ): MiddlewareHandler {
   const pipeline = new RequestPipeline(engineFrom(options), responses);
   return async (c, next) => {
-    const exchange = pipeline.begin(requestOf(c));
+    const exchange = pipeline.begin(new HonoRequest(c));
     c.set("session", exchange.session);
     if (exchange.checks) {
       const refused = await exchange.check();
@@ -74,24 +72,6 @@ async function finish(c: Context, exchange: Exchange, response: Response): Promi
     c.res = out;
   }
   return out;
-}
-
-function requestOf(c: Context): PipelineRequest {
-  let field: ((name: string) => Promise<unknown>) | undefined;
-  return {
-    method: c.req.method,
-    path: c.req.path,
-    header: (name) => c.req.header(name),
-    // `app.request()` and HTTP/2 carry no Host header; the URL always has the authority.
-    authority: () => new URL(c.req.url).host,
-    // @hono/node-server puts the Node request in `c.env.incoming`; elsewhere there is no socket.
-    connection: () =>
-      socketFacts((c.env as { incoming?: { socket?: Socket } } | undefined)?.incoming?.socket),
-    formField: (name) => {
-      field ??= cachedFormField(c.req, c.req.header("content-type"));
-      return field(name);
-    },
-  };
 }
 
 /**
