@@ -158,16 +158,15 @@ export function holdUntilSettled(
       };
     return;
   }
-  const level = sharedLevel(res);
-  if (level !== null) {
-    // The shared methods on the prototype find this hold; the originals are the ones below them.
-    (res as Held)[HOLD] = newHold(settle, Object.getPrototypeOf(level) as Methods, true);
+  if (canShare(res)) {
+    // The shared methods on `ServerResponse.prototype` find this hold; the originals are Node's.
+    (res as Held)[HOLD] = newHold(settle, NATIVE, true);
     return;
   }
-  // A wrapper of the app's own is on the response (compression) or there is no prototype to share:
-  // the methods become the response's own properties, in front of the wrapper, which stays in the
-  // chain. Own properties, never a prototype of the response's own: Express swaps the response's
-  // prototype on the way into and out of a mounted sub-app, which would drop them.
+  // A wrapper of the app's own is on the response (compression), or it is not a Node `http`
+  // response: the methods become the response's own properties, in front of the wrapper, which
+  // stays in the chain. Own properties, never a prototype of the response's own: Express swaps the
+  // response's prototype on the way into and out of a mounted sub-app, which would drop them.
   (res as Held)[HOLD] = newHold(settle, methods, false);
   Object.defineProperty(res, "headersSent", HEADERS_SENT);
   for (const [name, method] of SHARED) methods[name] = method;
@@ -212,51 +211,65 @@ const TAKEN = [
   "headersSent",
 ];
 
-/** Marks a prototype that carries the shared held methods. */
-const LEVEL = Symbol("coatcheck.heldLevel");
+/**
+ * Node's own methods, below the shared ones: looked up at each hold, so a method patched later on
+ * `OutgoingMessage.prototype` (an APM agent) is the one called. `writeHead` is
+ * `ServerResponse.prototype`'s own, kept from before the shared one replaced it.
+ */
+const NATIVE: Methods = {};
+let nativeWriteHead: unknown;
+
+let shared = false;
 let lastProto: object | null = null;
-let lastLevel: object | null = null;
+let lastShares = false;
 
 /**
- * The prototype the held methods are shared on, for a response with no wrapper of its own: the one
- * just above Node's `ServerResponse.prototype` in its chain (Express's `response`, which every app's
- * and sub-app's response prototype inherits from), given the methods once. Adding seven methods to
- * each response as its own properties cost more CPU than the rest of a session read. `null` when
- * the response has own methods in front (a wrapper), or no such prototype (not an `http` response).
+ * Whether `res` can be held through the methods shared on `ServerResponse.prototype`, which find
+ * each response's hold under a symbol. Adding seven methods to each response as its own properties
+ * cost more CPU than the rest of a session read. Shared on Node's own prototype, they are in the
+ * chain of every response, whatever prototype Express (any copy of it) gives the response on the
+ * way into a sub-app. Not when the response has methods of its own in front (a wrapper), when a
+ * prototype between it and Node's defines one of them, or when it is not an `http` response.
  */
-function sharedLevel(res: ServerResponse): object | null {
-  for (const name of TAKEN) if (Object.hasOwn(res, name)) return null;
+function canShare(res: ServerResponse): boolean {
+  for (const name of TAKEN) if (Object.hasOwn(res, name)) return false;
   const proto = Object.getPrototypeOf(res) as object | null;
-  if (proto === lastProto) return lastLevel;
-  let level: object | null = null;
-  for (let p = proto, below: object | null = null; p !== null; p = Object.getPrototypeOf(p)) {
-    if (p === ServerResponse.prototype) {
-      level = below;
-      break;
+  if (proto !== lastProto) {
+    let ok = false;
+    for (let p = proto; p !== null; p = Object.getPrototypeOf(p)) {
+      if (p === ServerResponse.prototype) {
+        ok = true;
+        break;
+      }
+      if (TAKEN.some((name) => Object.hasOwn(p as object, name))) break;
     }
-    below = p;
+    lastProto = proto;
+    lastShares = ok;
   }
-  if (level !== null && !Object.hasOwn(level, LEVEL)) {
-    // A prototype that defines these names itself keeps them: fall back to own properties.
-    if (TAKEN.some((name) => Object.hasOwn(level as object, name))) level = null;
-    else shareOn(level);
-  }
-  lastProto = proto;
-  lastLevel = level;
-  return level;
+  if (lastShares && !shared) share();
+  return lastShares;
 }
 
-/** Put the held methods and `headersSent` on `level`; responses without a hold pass through. */
-function shareOn(level: object): void {
+/** Put the held methods and `headersSent` on `ServerResponse.prototype`, once per process. */
+function share(): void {
+  shared = true;
+  const level = ServerResponse.prototype as unknown as Methods;
   const below = Object.getPrototypeOf(level) as Methods;
+  nativeWriteHead = level.writeHead;
+  for (const [name] of RUN) {
+    Object.defineProperty(NATIVE, name, {
+      get: () => (name === "writeHead" ? nativeWriteHead : below[name]),
+    });
+  }
   for (const [name, run] of RUN) {
+    const original = (): ((...a: unknown[]) => unknown) =>
+      (name === "writeHead" ? nativeWriteHead : below[name]) as (...a: unknown[]) => unknown;
     Object.defineProperty(level, name, {
       configurable: true,
       writable: true,
       value: function (this: Held, ...args: unknown[]) {
         const hold = (this as Partial<Held>)[HOLD];
-        if (hold === undefined || !hold.onPrototype)
-          return (below[name] as (...a: unknown[]) => unknown).apply(this, args);
+        if (hold === undefined || !hold.onPrototype) return original().apply(this, args);
         return run(hold, this, args);
       },
     });
@@ -268,7 +281,6 @@ function shareOn(level: object): void {
       return (hold?.onPrototype === true && hold.state !== "open") || nativeHeadersSent.call(this);
     },
   });
-  Object.defineProperty(level, LEVEL, { value: true });
 }
 
 const HOLD = Symbol("coatcheck.hold");
@@ -286,7 +298,7 @@ interface Hold {
   readonly setHeader: (...args: unknown[]) => unknown;
   readonly appendHeader: (...args: unknown[]) => unknown;
   readonly removeHeader: (...args: unknown[]) => unknown;
-  /** The methods that find this hold are shared on a prototype (see `sharedLevel`). */
+  /** The methods that find this hold are shared on `ServerResponse.prototype` (see `canShare`). */
   readonly onPrototype: boolean;
   readonly queue: Deferred[];
   state: "open" | "held" | "settling" | "passed" | "replaced";

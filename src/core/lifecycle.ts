@@ -248,25 +248,14 @@ function cookieFor(
   };
   switch (row.cookie) {
     case "unchanged":
-      return resultOf(row.action);
+      return { action: row.action };
     case "clear":
       return cookie("", 0);
     case "set":
       return set();
     case "set if lifetime changed":
-      return input.lifetime === null ? resultOf(row.action) : set();
+      return input.lifetime === null ? { action: row.action } : set();
   }
-}
-
-/** The result of a commit that leaves the cookie as it is: one frozen object per action. */
-const NO_COOKIE = new Map<Action, CommitResult>();
-function resultOf(action: Action): CommitResult {
-  let result = NO_COOKIE.get(action);
-  if (result === undefined) {
-    result = Object.freeze({ action });
-    NO_COOKIE.set(action, result);
-  }
-  return result;
 }
 
 /** The metadata this request's lifetime override gives a record created at `createdAt`. */
@@ -314,7 +303,11 @@ async function execute(
     case "update": {
       const origin = input.origin as NonNullable<CommitInput["origin"]>;
       const meta = lifetimeMeta(engine, input, origin.meta.createdAt);
-      const write: SessionWrite = { set: input.set, del: input.del };
+      // The store gets a write of its own to keep or change: the input's may be shared (frozen).
+      const write: SessionWrite = {
+        set: Object.assign(Object.create(null) as Record<string, string>, input.set),
+        del: [...input.del],
+      };
       if (meta !== null) write.meta = meta;
       if (!(await store.write(origin.id, write, "update", now))) {
         return { kind: "vanished", newId: null };

@@ -166,7 +166,7 @@ describe("Express: a route that never uses the session", () => {
     });
     const heldPort = await start(held);
     expect(await (await fetch(`http://127.0.0.1:${heldPort}/`)).text()).toBe("held");
-    // The shared methods are on Express's response prototype now; another app passes through them.
+    // The shared methods are on Node's response prototype now; another app passes through them.
     const seen: boolean[] = [];
     const other = express();
     other.get("/", (_req, res) => {
