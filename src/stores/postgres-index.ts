@@ -52,9 +52,13 @@ export class PostgresUserIndex {
   }
 
   /**
-   * One statement. Rows are found by the indexes on (user, handle), (user, ref) and (user,
-   * deadline), so its cost does not grow with the user's rows; the count it returns stops at
-   * `limit + 1` (just 1 without a limit), since counting rows is a scan.
+   * One statement without a limit, two with one. Rows are found by the indexes on (user, handle),
+   * (user, ref) and (user, deadline), so its cost does not grow with the user's rows; the count it
+   * returns stops at `limit + 1` (just 1 without a limit), since counting rows is a scan.
+   *
+   * With a limit the count is a statement of its own, after the put: a count in the put's own
+   * statement sees the rows as of its snapshot, so concurrent sign-ins of one user would each miss
+   * the others' and all report "under the limit". Counted afterwards, the last one sees them all.
    */
   async put(
     userId: string,
@@ -62,6 +66,25 @@ export class PostgresUserIndex {
     replaces: string | null,
     now: number,
     limit: number,
+  ): Promise<number> {
+    const max = Math.max(0, Math.floor(limit));
+    const n = await this.#put(userId, entry, replaces, now);
+    if (n === 0 || max === 0) return n;
+    const { rows } = await this.#query(
+      `SELECT count(*)::integer AS n FROM (SELECT 1 FROM ${this.#names.users}
+WHERE user_id = $1::text AND deadline > $2::bigint LIMIT $3::integer) AS live`,
+      [userId, ms(now), max + 1],
+    );
+    // At least the row just written, unless it was removed meanwhile: then it is not over.
+    return Number((rows[0] as { n: unknown } | undefined)?.n) || 1;
+  }
+
+  /** The put itself: 1 when written, 0 when `replaces` names no live row. */
+  async #put(
+    userId: string,
+    entry: IndexEntry,
+    replaces: string | null,
+    now: number,
   ): Promise<number> {
     const u = this.#names.users;
     const values = [
@@ -74,7 +97,6 @@ export class PostgresUserIndex {
       ms(entry.deadline),
       entry.userAgent,
       entry.address,
-      Math.max(0, Math.floor(limit)),
     ];
     const expires = "now() + ($7::bigint - $2::bigint) * interval '1 millisecond'";
     if (replaces !== null) {
@@ -83,9 +105,9 @@ export class PostgresUserIndex {
         `WITH ${this.#prune()},
 moved AS (UPDATE ${u} SET handle = $3::text, ref = $4::bytea, created_at = $5::bigint, updated_at = $6::bigint,
   deadline = $7::bigint, expires_at = ${expires}, user_agent = $8::text, address = $9::text
-WHERE user_id = $1::text AND ref = $11::bytea AND deadline > $2::bigint
+WHERE user_id = $1::text AND ref = $10::bytea AND deadline > $2::bigint
 RETURNING 1)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM moved) THEN 1 + ${this.#others("ref <> $11::bytea")} ELSE 0 END AS n`,
+SELECT CASE WHEN EXISTS (SELECT 1 FROM moved) THEN 1 ELSE 0 END AS n`,
         [...values, Buffer.from(replaces, "base64url")],
       );
       return Number((rows[0] as { n: unknown } | undefined)?.n) || 0;
@@ -98,19 +120,10 @@ VALUES ($1::text, $3::text, $4::bytea, $5::bigint, $6::bigint, $7::bigint, $8::t
 ON CONFLICT (user_id, handle) DO UPDATE SET ref = EXCLUDED.ref, created_at = EXCLUDED.created_at,
   updated_at = EXCLUDED.updated_at, deadline = EXCLUDED.deadline, expires_at = EXCLUDED.expires_at,
   user_agent = EXCLUDED.user_agent, address = EXCLUDED.address)
-SELECT 1 + ${this.#others("ref <> $4::bytea")} AS n`,
+SELECT 1 AS n`,
       values,
     );
     return Number((rows[0] as { n: unknown } | undefined)?.n) || 1;
-  }
-
-  /**
-   * The user's other live rows, counted up to `$10` (the limit): all statements of one command see
-   * the rows as they were before it, so the row being written is excluded by hand.
-   */
-  #others(notThis: string): string {
-    return `(SELECT count(*)::integer FROM (SELECT 1 FROM ${this.#names.users} WHERE user_id = $1::text AND deadline > $2::bigint
-  AND handle <> $3::text AND ${notThis} LIMIT $10::integer) AS others)`;
   }
 
   async remove(userId: string, selection: IndexSelection, now: number, destroy: boolean) {

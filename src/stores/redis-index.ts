@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { SessionMeta } from "../core/expiry.js";
+import { MAX_LIFETIME_SECS, type SessionMeta } from "../core/expiry.js";
 import type { IndexEntry, IndexSelection } from "../core/store.js";
 
 /**
@@ -22,6 +22,12 @@ import type { IndexEntry, IndexSelection } from "../core/store.js";
  */
 
 /** index(now, op, …): `list`, `put` (json, score, ref, handle, replaces) or a removal. */
+/**
+ * The longest TTL an index key is given: the longest a session can live, plus a day. A deadline
+ * past it is not one this library writes.
+ */
+const MAX_TTL_MS = (MAX_LIFETIME_SECS + 86_400) * 1000;
+
 const INDEX = `
 local D, E, H, OLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = tonumber(ARGV[1])
@@ -69,17 +75,24 @@ if oldKind == 'zset' then
     if e ~= nil then add(e.i, e.h, old[i], old[i + 1]) end
   end
 end
-if oldKind ~= 'none' then redis.call('DEL', OLD) end
+local moved = oldKind ~= 'none'
+if moved then redis.call('DEL', OLD) end
 -- Entries past their deadline: found by score, so only those are read.
 local dead = redis.call('ZRANGEBYSCORE', D, '-inf', now)
 for i = 1, #dead do drop(dead[i], redis.call('HGET', E, dead[i])) end
+local MAXTTL = ${MAX_TTL_MS}
 local function expire()
   local top = redis.call('ZRANGE', D, -1, -1, 'WITHSCORES')
   if #top == 0 then
     redis.call('DEL', E, H)
     return
   end
-  local ttl = math.max(1, math.ceil(tonumber(top[2]) - now))
+  -- Capped: a score no deadline can have (+inf, or written by something else) must not make
+  -- PEXPIRE fail, which would fail every operation on this user, sign-in included. Such an
+  -- entry is reported as not ours by a listing, which then drops it.
+  local ttl = math.ceil(tonumber(top[2]) - now)
+  if not (ttl < MAXTTL) then ttl = MAXTTL end
+  if ttl < 1 then ttl = 1 end
   redis.call('PEXPIRE', D, ttl)
   redis.call('PEXPIRE', E, ttl)
   redis.call('PEXPIRE', H, ttl)
@@ -99,23 +112,23 @@ if op == 'list' then
   for i = 1, #all, 2 do refs[#refs + 1] = all[i] end
   local jsons = entriesOf(refs)
   local out = {}
+  -- A ref without an entry is returned with an empty one: the app drops it and its record.
   for i = 1, #refs do
-    if jsons[i] then
-      out[#out + 1] = refs[i]
-      out[#out + 1] = jsons[i]
-      out[#out + 1] = all[2 * i]
-    else
-      redis.call('ZREM', D, refs[i])
-    end
+    out[#out + 1] = refs[i]
+    out[#out + 1] = jsons[i] or ''
+    out[#out + 1] = all[2 * i]
   end
-  if #out < #refs * 3 then expire() end
+  if moved then expire() end
   return out
 end
 if op == 'put' then
   local json, score, ref, handle, replaces = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
   if replaces ~= '' then
     local e = decoded(redis.call('HGET', E, replaces))
-    if e == nil or e.i ~= replaces or not redis.call('ZSCORE', D, replaces) then return 0 end
+    if e == nil or e.i ~= replaces or not redis.call('ZSCORE', D, replaces) then
+      if moved then expire() end
+      return 0
+    end
     drop(replaces, redis.call('HGET', E, replaces))
   end
   add(ref, handle, json, score)
@@ -123,15 +136,14 @@ if op == 'put' then
   return redis.call('ZCARD', D)
 end
 local out = {}
+-- Every ref removed is returned, its entry empty when it has none: the app destroys the record
+-- of each (a record whose entry is not ours can no longer be listed or revoked otherwise).
 local function take(ref, json)
   local score = redis.call('ZSCORE', D, ref)
   drop(ref, json)
-  local e = decoded(json)
-  if score and e ~= nil then
-    out[#out + 1] = ref
-    out[#out + 1] = json
-    out[#out + 1] = score
-  end
+  out[#out + 1] = ref
+  out[#out + 1] = json or ''
+  out[#out + 1] = score or ''
 end
 if op == 'ids' then
   for i = 3, #ARGV do
@@ -144,12 +156,15 @@ elseif op == 'handles' then
     if ref then
       local json = redis.call('HGET', E, ref)
       local e = decoded(json)
-      if e ~= nil and e.h == ARGV[i] then
+      if e ~= nil and e.h == ARGV[i] and e.i == ref then
         take(ref, json)
-      else
-        -- A handle naming an entry that is not its own: stale, dropped.
+      elseif json == false or e == nil or e.i ~= ref then
+        -- No entry, or one that is not ours: the handle named it, so it goes with its record.
         redis.call('HDEL', H, ARGV[i])
-        if json and e == nil then drop(ref, json) end
+        if json or redis.call('ZSCORE', D, ref) then take(ref, json) end
+      else
+        -- A handle naming another handle's entry: stale, only the mapping is dropped.
+        redis.call('HDEL', H, ARGV[i])
       end
     end
   end
@@ -175,9 +190,9 @@ else
   for i = 1, #kept do keep[kept[i][1]] = true end
   -- Not decoded here: the app checks each entry it is given (its ref must be the one it is under).
   for i = 1, #refs do
-    if not keep[refs[i]] and jsons[i] then
+    if not keep[refs[i]] then
       out[#out + 1] = refs[i]
-      out[#out + 1] = jsons[i]
+      out[#out + 1] = jsons[i] or ''
       out[#out + 1] = all[2 * i]
     end
   end
@@ -211,6 +226,9 @@ function member(entry: IndexEntry): string {
   });
 }
 
+/** A deadline later than this (engine epoch ms, year 33658) is not one this library wrote. */
+const MAX_DEADLINE = 1e15;
+
 /** Entries of a `(ref, json, deadline)*` reply; `bad` gets the refs whose entry is not one. */
 function entriesOf(reply: unknown, bad?: string[]): IndexEntry[] {
   const flat = Array.isArray(reply) ? reply : [];
@@ -225,8 +243,15 @@ function entriesOf(reply: unknown, bad?: string[]): IndexEntry[] {
     } catch {
       // Not ours: below.
     }
-    const deadline = Number(text(flat[i + 2]));
-    if (m === null || m.i !== ref || typeof m.h !== "string" || !Number.isFinite(deadline)) {
+    const score = text(flat[i + 2]);
+    const deadline = score === "" ? Number.NaN : Number(score);
+    if (
+      m === null ||
+      m.i !== ref ||
+      typeof m.h !== "string" ||
+      !Number.isFinite(deadline) ||
+      deadline > MAX_DEADLINE
+    ) {
       bad?.push(ref);
       continue;
     }
@@ -295,24 +320,35 @@ export class RedisUserIndex {
           ? ["handles", selection.handles]
           : ["except", selection.allExcept === null ? [] : [selection.allExcept]];
     if (op !== "except" && values.length === 0) return [];
-    const removed = entriesOf(await this.#run(userId, now, op, [...values]));
-    if (destroy) {
-      // After the entries are gone: each record is its own key, in its own slot.
-      await Promise.all(
-        removed.map((e) => {
-          const key = this.#recordKey(e.ref);
-          return this.#send(key, ["DEL", key]);
-        }),
-      );
-    }
+    const bad: string[] = [];
+    const removed = entriesOf(await this.#run(userId, now, op, [...values]), bad);
+    // A removed entry that is not ours is not returned, but its record goes too: it named it.
+    if (destroy) await this.#destroy([...removed.map((e) => e.ref), ...bad]);
     return removed;
+  }
+
+  /** Deletes the records of `refs`, after their entries are gone (each its own key and slot). */
+  async #destroy(refs: readonly string[]): Promise<void> {
+    await Promise.all(
+      refs.map((ref) => {
+        const key = this.#recordKey(ref);
+        return this.#send(key, ["DEL", key]);
+      }),
+    );
   }
 
   async list(userId: string, now: number): Promise<IndexEntry[]> {
     const bad: string[] = [];
     const entries = entriesOf(await this.#run(userId, now, "list", []), bad);
-    // Entries that are not ours (written by something else): dropped, a second call only then.
-    if (bad.length > 0) await this.#run(userId, now, "ids", bad);
+    // Entries that are not ours (written by something else, or with no entry at all): dropped, a
+    // second call only then. Their records are destroyed too: with no usable entry, a session can
+    // no longer be listed or revoked (not even by "sign out everywhere"), so it must not stay
+    // valid. Only the refs still not ours when dropped: one rewritten meanwhile is spared.
+    if (bad.length > 0) {
+      const still: string[] = [];
+      entriesOf(await this.#run(userId, now, "ids", bad), still);
+      if (still.length > 0) await this.#destroy(still);
+    }
     return entries;
   }
 

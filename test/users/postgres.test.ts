@@ -156,3 +156,25 @@ test("a database migrated before the index's lookups by ref and deadline gets th
   expect(listed.map((s) => s.userAgent).sort()).toEqual(["After/2", "Before/1"]);
   await store.close();
 });
+
+/**
+ * Concurrent sign-ins of one user with PostgreSQL: a count taken in the put's own snapshot would
+ * miss the other sign-ins' rows, so each would report "under the limit" and the user would keep
+ * more live sessions than max_sessions_per_user. The count is its own statement, after the put.
+ */
+test("concurrent sign-ins of one user never leave more live sessions than the limit", async () => {
+  const store = new PostgresStore(pool, { sweepIntervalMs: 0 });
+  const engine = usersEngine(store, { maxSessionsPerUser: 2, expirySecs: 3600 });
+  const app = usersApp(engine);
+  let worst = 0;
+  for (let round = 0; round < 40; round++) {
+    const user = `burst-${round}`;
+    const all = Array.from({ length: 3 }, (_, i) => browser(app, `Burst/${i}`));
+    const statuses = await Promise.all(
+      all.map(async (b) => (await b.post(`/login/${user}`)).status),
+    );
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    worst = Math.max(worst, (await engine.listUserSessions(user)).length);
+  }
+  expect(worst).toBeLessThanOrEqual(2);
+});
