@@ -217,7 +217,6 @@ const TAKEN = [
  * `ServerResponse.prototype`'s own, kept from before the shared one replaced it.
  */
 const NATIVE: Methods = {};
-let nativeWriteHead: unknown;
 
 let shared = false;
 let lastProto: object | null = null;
@@ -255,21 +254,18 @@ function share(): void {
   shared = true;
   const level = ServerResponse.prototype as unknown as Methods;
   const below = Object.getPrototypeOf(level) as Methods;
-  nativeWriteHead = level.writeHead;
-  for (const [name] of RUN) {
+  const nativeWriteHead = level.writeHead;
+  for (const [name, run] of RUN) {
     Object.defineProperty(NATIVE, name, {
       get: () => (name === "writeHead" ? nativeWriteHead : below[name]),
     });
-  }
-  for (const [name, run] of RUN) {
-    const original = (): ((...a: unknown[]) => unknown) =>
-      (name === "writeHead" ? nativeWriteHead : below[name]) as (...a: unknown[]) => unknown;
     Object.defineProperty(level, name, {
       configurable: true,
       writable: true,
       value: function (this: Held, ...args: unknown[]) {
         const hold = (this as Partial<Held>)[HOLD];
-        if (hold === undefined || !hold.onPrototype) return original().apply(this, args);
+        if (hold === undefined || !hold.onPrototype)
+          return (NATIVE[name] as (...a: unknown[]) => unknown).apply(this, args);
         return run(hold, this, args);
       },
     });

@@ -303,10 +303,11 @@ async function execute(
     case "update": {
       const origin = input.origin as NonNullable<CommitInput["origin"]>;
       const meta = lifetimeMeta(engine, input, origin.meta.createdAt);
-      // The store gets a write of its own to keep or change: the input's may be shared (frozen).
+      // A store may keep or change what it is given: the input's empty parts are shared (frozen),
+      // so a lifetime-only write gets parts of its own.
       const write: SessionWrite = {
-        set: Object.assign(Object.create(null) as Record<string, string>, input.set),
-        del: [...input.del],
+        set: Object.isFrozen(input.set) ? Object.create(null) : input.set,
+        del: Object.isFrozen(input.del) ? [] : input.del,
       };
       if (meta !== null) write.meta = meta;
       if (!(await store.write(origin.id, write, "update", now))) {
