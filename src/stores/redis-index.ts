@@ -21,13 +21,13 @@ import type { IndexEntry, IndexSelection } from "../core/store.js";
  * keys above (once, in the same script), then deletes it.
  */
 
-/** index(now, op, …): `list`, `put` (json, score, ref, handle, replaces) or a removal. */
 /**
  * The longest TTL an index key is given: the longest a session can live, plus a day. A deadline
  * past it is not one this library writes.
  */
 const MAX_TTL_MS = (MAX_LIFETIME_SECS + 86_400) * 1000;
 
+/** index(now, op, …): `list`, `put` (json, score, ref, handle, replaces) or a removal. */
 const INDEX = `
 local D, E, H, OLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = tonumber(ARGV[1])
@@ -97,27 +97,30 @@ local function expire()
   redis.call('PEXPIRE', E, ttl)
   redis.call('PEXPIRE', H, ttl)
 end
--- Entries of many refs at once, in bounded batches (unpack has a stack limit).
-local function entriesOf(refs)
-  local out = {}
+-- Every entry but those whose ref is in skip, appended to out as (ref, json, deadline). Not
+-- decoded here: the app checks each entry it is given (its ref must be the one it is under). A ref
+-- without an entry comes with an empty one: the app drops it and its record.
+local function every(skip, out)
+  local all = redis.call('ZRANGE', D, 0, -1, 'WITHSCORES')
+  local refs = {}
+  for i = 1, #all, 2 do refs[#refs + 1] = all[i] end
+  -- Entries read in bounded batches (unpack has a stack limit).
+  local jsons = {}
   for i = 1, #refs, 500 do
     local got = redis.call('HMGET', E, unpack(refs, i, math.min(i + 499, #refs)))
-    for j = 1, #got do out[#out + 1] = got[j] end
+    for j = 1, #got do jsons[#jsons + 1] = got[j] end
+  end
+  for i = 1, #refs do
+    if not skip[refs[i]] then
+      out[#out + 1] = refs[i]
+      out[#out + 1] = jsons[i] or ''
+      out[#out + 1] = all[2 * i]
+    end
   end
   return out
 end
 if op == 'list' then
-  local all = redis.call('ZRANGE', D, 0, -1, 'WITHSCORES')
-  local refs = {}
-  for i = 1, #all, 2 do refs[#refs + 1] = all[i] end
-  local jsons = entriesOf(refs)
-  local out = {}
-  -- A ref without an entry is returned with an empty one: the app drops it and its record.
-  for i = 1, #refs do
-    out[#out + 1] = refs[i]
-    out[#out + 1] = jsons[i] or ''
-    out[#out + 1] = all[2 * i]
-  end
+  local out = every({}, {})
   if moved then expire() end
   return out
 end
@@ -182,20 +185,9 @@ else
       end
     end
   end
-  local all = redis.call('ZRANGE', D, 0, -1, 'WITHSCORES')
-  local refs = {}
-  for i = 1, #all, 2 do refs[#refs + 1] = all[i] end
-  local jsons = entriesOf(refs)
   local keep = {}
   for i = 1, #kept do keep[kept[i][1]] = true end
-  -- Not decoded here: the app checks each entry it is given (its ref must be the one it is under).
-  for i = 1, #refs do
-    if not keep[refs[i]] then
-      out[#out + 1] = refs[i]
-      out[#out + 1] = jsons[i] or ''
-      out[#out + 1] = all[2 * i]
-    end
-  end
+  every(keep, out)
   redis.call('DEL', D, E, H)
   for i = 1, #kept do add(kept[i][1], kept[i][2], kept[i][3], kept[i][4]) end
 end
