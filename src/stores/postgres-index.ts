@@ -102,28 +102,26 @@ WHERE user_id = $1::text AND deadline > $2::bigint LIMIT $3::integer) AS live`,
     if (replaces !== null) {
       // The entry of `replaces` becomes this one, in place: only while it is still there.
       const { rows } = await this.#query(
-        `WITH ${this.#prune()},
-moved AS (UPDATE ${u} SET handle = $3::text, ref = $4::bytea, created_at = $5::bigint, updated_at = $6::bigint,
+        `WITH ${this.#prune()}
+UPDATE ${u} SET handle = $3::text, ref = $4::bytea, created_at = $5::bigint, updated_at = $6::bigint,
   deadline = $7::bigint, expires_at = ${expires}, user_agent = $8::text, address = $9::text
 WHERE user_id = $1::text AND ref = $10::bytea AND deadline > $2::bigint
-RETURNING 1)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM moved) THEN 1 ELSE 0 END AS n`,
+RETURNING 1`,
         [...values, Buffer.from(replaces, "base64url")],
       );
-      return Number((rows[0] as { n: unknown } | undefined)?.n) || 0;
+      return rows.length > 0 ? 1 : 0;
     }
-    const { rows } = await this.#query(
+    await this.#query(
       `WITH ${this.#prune()},
-same_ref AS (DELETE FROM ${u} WHERE user_id = $1::text AND ref = $4::bytea AND handle <> $3::text),
-put AS (INSERT INTO ${u} AS x (user_id, ${COLUMNS}, expires_at)
+same_ref AS (DELETE FROM ${u} WHERE user_id = $1::text AND ref = $4::bytea AND handle <> $3::text)
+INSERT INTO ${u} AS x (user_id, ${COLUMNS}, expires_at)
 VALUES ($1::text, $3::text, $4::bytea, $5::bigint, $6::bigint, $7::bigint, $8::text, $9::text, ${expires})
 ON CONFLICT (user_id, handle) DO UPDATE SET ref = EXCLUDED.ref, created_at = EXCLUDED.created_at,
   updated_at = EXCLUDED.updated_at, deadline = EXCLUDED.deadline, expires_at = EXCLUDED.expires_at,
-  user_agent = EXCLUDED.user_agent, address = EXCLUDED.address)
-SELECT 1 AS n`,
+  user_agent = EXCLUDED.user_agent, address = EXCLUDED.address`,
       values,
     );
-    return Number((rows[0] as { n: unknown } | undefined)?.n) || 1;
+    return 1;
   }
 
   async remove(userId: string, selection: IndexSelection, now: number, destroy: boolean) {
