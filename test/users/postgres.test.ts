@@ -1,12 +1,11 @@
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { IndexEntry } from "../../src/core/store.js";
-import { refOf } from "../../src/core/user-index.js";
 import { migrate, PostgresStore } from "../../src/stores/postgres.js";
 import { PostgresUserIndex } from "../../src/stores/postgres-index.js";
 import { tableNames } from "../../src/stores/postgres-sql.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { browser, usersApp, usersEngine } from "./app.js";
+import { indexEntry } from "./fixtures/index-entries.js";
 import { userIndexSuite } from "./suite.js";
 
 let db: TestDatabase;
@@ -48,18 +47,7 @@ test("the index table holds only live sessions after 200 sign-ins and sign-outs,
 });
 
 const NOW = Date.now();
-const handle = () => randomBytes(16).toString("base64url");
-function entry(h = handle()): IndexEntry {
-  return {
-    ref: refOf(handle()),
-    handle: h,
-    createdAt: NOW,
-    updatedAt: NOW,
-    deadline: NOW + 3_600_000,
-    userAgent: "Agent/1",
-    address: null,
-  };
-}
+const entry = (handle?: string): IndexEntry => indexEntry(NOW, { handle });
 
 interface PlanNode {
   "Node Type": string;

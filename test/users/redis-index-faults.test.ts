@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import type { IndexEntry } from "../../src/core/store.js";
 import { refOf } from "../../src/core/user-index.js";
 import { RedisUserIndex } from "../../src/stores/redis-index.js";
-import { nodeRedis, requireSharedRedis, uniquePrefix } from "../support/redis.js";
+import { uniquePrefix } from "../support/redis.js";
+import { indexEntry, sharedRedisClient } from "./fixtures/index-entries.js";
 import { RedisUserIndex as OldRedisUserIndex } from "./fixtures/old-redis-index.js";
 
 /**
@@ -12,47 +13,25 @@ import { RedisUserIndex as OldRedisUserIndex } from "./fixtures/old-redis-index.
  * README, "Limit per user".)
  */
 
-let client: Awaited<ReturnType<typeof nodeRedis>>;
 const prefix = uniquePrefix("index-faults");
 const NOW = Date.now();
 
-beforeAll(async () => {
-  await requireSharedRedis();
-  client = await nodeRedis();
-});
+const redis = sharedRedisClient(prefix);
+const entry = (): IndexEntry => indexEntry(NOW);
 
-afterAll(async () => {
-  for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 200 })) {
-    if (keys.length > 0) await client.del(keys);
-  }
-  await client.close();
-});
-
-function entry(h = randomBytes(16).toString("base64url")): IndexEntry {
-  return {
-    ref: refOf(randomBytes(16).toString("base64url")),
-    handle: h,
-    createdAt: NOW,
-    updatedAt: NOW,
-    deadline: NOW + 3_600_000,
-    userAgent: "Agent/1",
-    address: null,
-  };
-}
-
-const send = (_key: string, args: string[]) => client.sendCommand(args);
+const send = (_key: string, args: string[]) => redis().sendCommand(args);
 const recordKey = (ref: string) => `${prefix}{${ref}}`;
 const index = () => new RedisUserIndex(send, prefix, recordKey, () => null);
 const oldIndex = () => new OldRedisUserIndex(send, prefix, recordKey, () => null);
 
 async function ttls(keys: string[]): Promise<number[]> {
-  return Promise.all(keys.map((k) => client.pTTL(k)));
+  return Promise.all(keys.map((k) => redis().pTTL(k)));
 }
 
 /** An earlier-layout index of `entries` (as 0.1 wrote it, TTL set). */
 async function oldLayout(user: string, entries: IndexEntry[]) {
   for (const e of entries) expect(await oldIndex().put(user, e, null, NOW)).toBe(true);
-  expect(await client.pTTL(oldIndex().keyOf(user))).toBeGreaterThan(0);
+  expect(await redis().pTTL(oldIndex().keyOf(user))).toBeGreaterThan(0);
 }
 
 test("a listing that moves an earlier-layout index over leaves every new key with a TTL", async () => {
@@ -77,7 +56,7 @@ test("a deadline score Redis cannot turn into a TTL does not wedge the user's in
   expect(await index().put(user, good, null, NOW)).toBe(1);
   const [d] = index().keysOf(user);
   // Written behind the store's back (or by a buggy writer): a score of +inf.
-  await client.zAdd(d, { score: Number.POSITIVE_INFINITY, value: good.ref });
+  await redis().zAdd(d, { score: Number.POSITIVE_INFINITY, value: good.ref });
   // PEXPIRE cannot take "inf": every operation on this user, sign-in included, must still work.
   await expect(index().put(user, entry(), null, NOW)).resolves.toBeGreaterThan(0);
 });
@@ -89,11 +68,11 @@ test("revoking a handle whose entry JSON is corrupt still destroys the session r
   const victim = entry();
   expect(await index().put(user, victim, null, NOW)).toBe(1);
   const [, e] = index().keysOf(user);
-  await client.hSet(e, victim.ref, JSON.stringify({ i: "not-the-ref", h: victim.handle }));
-  await client.set(recordKey(victim.ref), "a live session record");
+  await redis().hSet(e, victim.ref, JSON.stringify({ i: "not-the-ref", h: victim.handle }));
+  await redis().set(recordKey(victim.ref), "a live session record");
   await index().remove(user, { handles: [victim.handle] }, NOW, true);
   expect(await index().list(user, NOW)).toEqual([]);
-  expect(await client.exists(recordKey(victim.ref))).toBe(0);
+  expect(await redis().exists(recordKey(victim.ref))).toBe(0);
 });
 
 test("'all but this one' with a corrupt entry still destroys that entry's record", async () => {
@@ -101,11 +80,11 @@ test("'all but this one' with a corrupt entry still destroys that entry's record
   const [mine, other] = [entry(), entry()];
   for (const x of [mine, other]) await index().put(user, x, null, NOW);
   const [, e] = index().keysOf(user);
-  await client.hSet(e, other.ref, "{corrupt");
-  await client.set(recordKey(other.ref), "a live session record");
+  await redis().hSet(e, other.ref, "{corrupt");
+  await redis().set(recordKey(other.ref), "a live session record");
   await index().remove(user, { allExcept: mine.handle }, NOW, true);
   expect((await index().list(user, NOW)).map((x) => x.ref)).toEqual([mine.ref]);
-  expect(await client.exists(recordKey(other.ref))).toBe(0);
+  expect(await redis().exists(recordKey(other.ref))).toBe(0);
 });
 
 test("a listing drops an entry scored +inf, and its record, and the keys keep a finite TTL", async () => {
@@ -113,10 +92,10 @@ test("a listing drops an entry scored +inf, and its record, and the keys keep a 
   const [good, odd] = [entry(), entry()];
   for (const x of [good, odd]) expect(await index().put(user, x, null, NOW)).toBeGreaterThan(0);
   const [d, e, h] = index().keysOf(user);
-  await client.zAdd(d, { score: Number.POSITIVE_INFINITY, value: odd.ref });
-  await client.set(recordKey(odd.ref), "a live session record");
+  await redis().zAdd(d, { score: Number.POSITIVE_INFINITY, value: odd.ref });
+  await redis().set(recordKey(odd.ref), "a live session record");
   expect((await index().list(user, NOW)).map((x) => x.ref)).toEqual([good.ref]);
-  expect(await client.exists(recordKey(odd.ref))).toBe(0);
+  expect(await redis().exists(recordKey(odd.ref))).toBe(0);
   expect((await index().list(user, NOW)).map((x) => x.ref)).toEqual([good.ref]);
   for (const ttl of await ttls([d, e, h])) {
     expect(ttl).toBeGreaterThan(0);
@@ -129,13 +108,13 @@ test("a listing drops corrupt entries and entry-less refs, and destroys their re
   const [good, corrupt, missing] = [entry(), entry(), entry()];
   for (const x of [good, corrupt, missing]) await index().put(user, x, null, NOW);
   const [, e] = index().keysOf(user);
-  await client.hSet(e, corrupt.ref, "[1,2");
-  await client.hDel(e, missing.ref);
+  await redis().hSet(e, corrupt.ref, "[1,2");
+  await redis().hDel(e, missing.ref);
   for (const x of [good, corrupt, missing])
-    await client.set(recordKey(x.ref), "a live session record");
+    await redis().set(recordKey(x.ref), "a live session record");
   expect((await index().list(user, NOW)).map((x) => x.ref)).toEqual([good.ref]);
-  expect(await client.exists(recordKey(corrupt.ref))).toBe(0);
-  expect(await client.exists(recordKey(missing.ref))).toBe(0);
-  expect(await client.exists(recordKey(good.ref))).toBe(1);
+  expect(await redis().exists(recordKey(corrupt.ref))).toBe(0);
+  expect(await redis().exists(recordKey(missing.ref))).toBe(0);
+  expect(await redis().exists(recordKey(good.ref))).toBe(1);
   expect((await index().list(user, NOW)).map((x) => x.ref)).toEqual([good.ref]);
 });

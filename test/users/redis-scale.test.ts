@@ -1,10 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import type { IndexEntry } from "../../src/core/store.js";
-import { refOf } from "../../src/core/user-index.js";
 import { INDEX_SCRIPT, RedisUserIndex } from "../../src/stores/redis-index.js";
-import { nodeRedis, requireSharedRedis, uniquePrefix } from "../support/redis.js";
+import { uniquePrefix } from "../support/redis.js";
 import { countingSend, type ScriptWork } from "../support/redis-work.js";
+import { indexEntry, randomHandle, sharedRedisClient } from "./fixtures/index-entries.js";
 
 /**
  * The Redis index's work per operation, counted with a shim around its script: a put, an id
@@ -12,39 +11,21 @@ import { countingSend, type ScriptWork } from "../support/redis-work.js";
  * 3,000. (The earlier layout read and decoded every entry on each of them.)
  */
 
-let client: Awaited<ReturnType<typeof nodeRedis>>;
 const prefix = uniquePrefix("users-scale");
 const NOW = Date.now();
 
-beforeAll(async () => {
-  await requireSharedRedis();
-  client = await nodeRedis();
-});
-
-afterAll(async () => {
-  for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 200 })) {
-    if (keys.length > 0) await client.del(keys);
-  }
-  await client.close();
-});
-
-const handle = () => randomBytes(16).toString("base64url");
-
-function entry(id = randomBytes(16).toString("base64url"), h = handle()): IndexEntry {
-  return {
-    ref: refOf(id),
+const redis = sharedRedisClient(prefix);
+const handle = randomHandle;
+const entry = (h?: string): IndexEntry =>
+  indexEntry(NOW, {
     handle: h,
-    createdAt: NOW,
-    updatedAt: NOW,
     deadline: NOW + 3_600_000 + Math.floor(Math.random() * 1000),
-    userAgent: "Agent/1",
     address: "192.0.2.1",
-  };
-}
+  });
 
 function indexes() {
-  const plain = (_key: string, args: string[]) => client.sendCommand(args);
-  const counting = countingSend((args) => client.sendCommand(args), INDEX_SCRIPT);
+  const plain = (_key: string, args: string[]) => redis().sendCommand(args);
+  const counting = countingSend((args) => redis().sendCommand(args), INDEX_SCRIPT);
   const make = (send: (key: string, args: string[]) => Promise<unknown>) =>
     new RedisUserIndex(
       send,
@@ -67,7 +48,7 @@ async function workAt(n: number): Promise<Record<string, ScriptWork>> {
   const signIn = entry();
   expect(await counted.put(user, signIn, null, NOW)).toBe(n + 1);
   seen.signIn = work();
-  const moved = entry(undefined, signIn.handle);
+  const moved = entry(signIn.handle);
   expect(await counted.put(user, moved, signIn.ref, NOW + 1)).toBe(n + 1);
   seen.idChange = work();
   expect((await counted.remove(user, { refs: [moved.ref] }, NOW + 2, false)).length).toBe(1);
