@@ -12,6 +12,10 @@ export type CookieRead =
   | { kind: "present"; value: string }
   | { kind: "duplicate" };
 
+/** The answers without a value, shared (read, never changed). */
+const ABSENT: CookieRead = Object.freeze({ kind: "absent" });
+const DUPLICATE: CookieRead = Object.freeze({ kind: "duplicate" });
+
 /** Longest Cookie header we look at; browsers send at most ~8 kB per cookie, 4 kB is typical. */
 const MAX_HEADER = 64 * 1024;
 
@@ -30,9 +34,9 @@ function isOws(c: number): boolean {
  * One pass over the header, whatever its number of pairs.
  */
 export function readCookie(header: string | null | undefined, name: string): CookieRead {
-  if (typeof header !== "string" || header.length === 0) return { kind: "absent" };
+  if (typeof header !== "string" || header.length === 0) return ABSENT;
   // A header this large is an attack or a broken client: never trust anything in it.
-  if (header.length > MAX_HEADER) return { kind: "duplicate" };
+  if (header.length > MAX_HEADER) return DUPLICATE;
   let found: string | undefined;
   const n = header.length;
   let start = 0;
@@ -48,7 +52,7 @@ export function readCookie(header: string | null | undefined, name: string): Coo
       while (nameStart < nameEnd && isOws(header.charCodeAt(nameStart))) nameStart++;
       while (nameEnd > nameStart && isOws(header.charCodeAt(nameEnd - 1))) nameEnd--;
       if (nameEnd - nameStart === name.length && header.startsWith(name, nameStart)) {
-        if (found !== undefined) return { kind: "duplicate" };
+        if (found !== undefined) return DUPLICATE;
         let valueStart = eq + 1;
         let valueEnd = end;
         while (valueStart < valueEnd && isOws(header.charCodeAt(valueStart))) valueStart++;
@@ -58,7 +62,7 @@ export function readCookie(header: string | null | undefined, name: string): Coo
     }
     start = end + 1;
   }
-  return found === undefined ? { kind: "absent" } : { kind: "present", value: found };
+  return found === undefined ? ABSENT : { kind: "present", value: found };
 }
 
 /** Attributes of the session cookie, already validated by the configuration. */

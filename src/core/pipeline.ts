@@ -19,7 +19,7 @@ import {
 import type { AccessGuard } from "./guard.js";
 import type { CommitResult } from "./lifecycle.js";
 import { type ClientView, clientView, compileTrust } from "./proxy.js";
-import { isIdle, type Session, seal, usageNow } from "./session.js";
+import { isIdle, OPENED_BY, type Session, seal, usageNow } from "./session.js";
 
 /**
  * The one per-request pipeline every adapter runs: open the session from the Cookie header, check
@@ -135,15 +135,12 @@ function csrfRefusal(rejection: CsrfRejection): Refusal {
   };
 }
 
-/**
- * The exchange a session was opened by, kept on the session under a symbol. Not a `WeakMap`: one
- * entry per request made garbage collection take most of an untouched request's CPU time.
- */
-const EXCHANGE = Symbol("coatcheck.exchange");
-
 /** The exchange a session was opened by, for route-level middleware (guards, the lock). */
 export function exchangeOf(session: Session): Exchange | undefined {
-  return (session as unknown as { [EXCHANGE]?: Exchange })[EXCHANGE];
+  // The session's own slot, not a `WeakMap`: one entry per request made garbage collection take
+  // most of an untouched request's CPU time.
+  const owner = session[OPENED_BY];
+  return owner instanceof Exchange ? owner : undefined;
 }
 
 /**
@@ -237,7 +234,7 @@ export class Exchange {
     this.#pipeline = pipeline;
     this.#request = request;
     this.session = pipeline.engine.open(request.header("cookie"));
-    (this.session as unknown as { [EXCHANGE]: Exchange })[EXCHANGE] = this;
+    this.session[OPENED_BY] = this;
   }
 
   /** {@link Exchange.check} has work to do: CSRF is on and the method is not GET, HEAD or OPTIONS. */

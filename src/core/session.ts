@@ -4,8 +4,11 @@ import type { SessionEngine } from "./engine.js";
 import { SessionCommittedError, SessionLockTimeoutError, SessionValueError } from "./errors.js";
 import { EVENTS, idHash, listening, publish } from "./events.js";
 import { clampLifetime, metaProblem, type SessionMeta } from "./expiry.js";
-import { OperationTimeoutError } from "./store.js";
+import { OperationTimeoutError, type StoredSession } from "./store.js";
 import { byteLength, encodeValue, measureFields } from "./values.js";
+
+/** @internal Key of {@link Session}'s slot for the pipeline exchange that opened it. */
+export const OPENED_BY: unique symbol = Symbol("coatcheck.exchange");
 
 /** Session key holding the CSRF secret; removed on `cycleId` and `destroy` so the secret rotates. */
 export const CSRF_SECRET_KEY = "_csrf_token";
@@ -67,35 +70,42 @@ export interface CommitInput {
   readonly lock: { readonly id: string; readonly token: string } | null;
 }
 
-/** The one owner of a session's state. Only this module reads or writes it. */
-class State {
+/**
+ * The one owner of a session's state. Only this module reads or writes it. Made for every request
+ * that passes the middleware, used or not: what most requests never need (the change map, the
+ * taken keys, an own copy of the fields) is made on first use, and the usage flags are its own
+ * fields rather than an object of their own.
+ */
+class State implements SessionUsage {
   phase: Phase = "open";
   /** Well-formed id from the request cookie, or null. */
   readonly incomingId: string | null;
   snapshot: Snapshot | null = null;
   /** Live view: key → JSON text, changes applied. Null prototype. */
-  fields: Record<string, string> = emptyFields();
-  /** `fields` is still the snapshot's object: copy it before the first change (most reads make none). */
-  sharesSnapshot = false;
+  fields: Readonly<Record<string, string>> = NO_FIELDS;
+  /**
+   * `fields` is not this session's own object (the snapshot's, or the shared empty one): copy it
+   * before the first change (most requests make none).
+   */
+  sharesSnapshot = true;
   /** UTF-8 bytes of the live view's keys and values. */
   bytes = 0;
-  /** Keys changed in this request: JSON text, or null for a removal. */
-  readonly changes = new Map<string, string | null>();
+  /** Keys changed in this request: JSON text, or null for a removal; null before the first. */
+  changes: Map<string, string | null> | null = null;
   lifetime: { maxAgeSecs: number | undefined; at: number } | null = null;
   cycled = false;
   doomed: string | null = null;
   doomedFields: Readonly<Record<string, string>> | null = null;
-  readonly taken: Record<string, string> = emptyFields();
+  /** Keys `consume` took from the store; null before the first. */
+  taken: Record<string, string> | null = null;
   takenFrom: string | null = null;
   wantLock = false;
   lock: { id: string; token: string } | null = null;
   committedId: string | null = null;
-  readonly usage: SessionUsage = {
-    loaded: false,
-    tokenRendered: false,
-    flashConsumed: false,
-    rotated: false,
-  };
+  loaded = false;
+  tokenRendered = false;
+  flashConsumed = false;
+  rotated = false;
   /** Views registered by typed, auth and flash helpers; made on the first (most requests have none). */
   views: Map<unknown, SessionView> | null = null;
 
@@ -117,12 +127,13 @@ export function engineOf(session: Session): SessionEngine {
 
 /** Internal: what this request did with its session (the response's cache headers, htmx). */
 export function usageOf(session: Session): SessionUsage {
-  return { ...stateOfSession(session).usage };
+  const { loaded, tokenRendered, flashConsumed, rotated } = stateOfSession(session);
+  return { loaded, tokenRendered, flashConsumed, rotated };
 }
 
 /** Internal, for the pipeline: {@link usageOf} without the copy; read it, never change it. */
 export function usageNow(session: Session): Readonly<SessionUsage> {
-  return stateOfSession(session).usage;
+  return stateOfSession(session);
 }
 
 /** Internal: the view registered under `key`, or the one `create` makes and registers. */
@@ -154,7 +165,7 @@ export function renderSecret(
   make: () => string,
 ): string {
   const s = stateOfSession(session);
-  s.usage.tokenRendered = true;
+  s.tokenRendered = true;
   const stored = s.fields[CSRF_SECRET_KEY];
   if (stored !== undefined && read(stored)) return stored;
   if (s.phase === "committed") throw new SessionCommittedError("csrfToken");
@@ -186,16 +197,17 @@ export function seal(session: Session): CommitInput | null {
   let set = UNTOUCHED.set;
   let del = UNTOUCHED.del;
   let changedKeys = UNTOUCHED.changedKeys;
-  if (s.changes.size > 0) {
+  const changes = s.changes;
+  if (changes !== null && changes.size > 0) {
     const setNow = emptyFields();
     const delNow: string[] = [];
-    for (const [key, text] of s.changes) {
+    for (const [key, text] of changes) {
       if (text === null) delNow.push(key);
       else setNow[key] = text;
     }
     set = setNow;
     del = delNow;
-    changedKeys = new Set(s.changes.keys());
+    changedKeys = new Set(changes.keys());
   }
   return {
     touched,
@@ -208,7 +220,7 @@ export function seal(session: Session): CommitInput | null {
     cycled: s.cycled,
     doomed: s.doomed,
     doomedFields: s.doomedFields,
-    taken: s.taken,
+    taken: s.taken ?? UNTOUCHED.taken,
     takenFrom: s.takenFrom,
     lock: s.lock,
   };
@@ -242,6 +254,9 @@ function emptyFields(): Record<string, string> {
   return Object.create(null) as Record<string, string>;
 }
 
+/** The fields of a session with none yet, shared: {@link ownFields} copies it before a change. */
+const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze(emptyFields());
+
 function checkKey(key: unknown): asserts key is string {
   if (typeof key !== "string" || key.length === 0 || key.length > 256) {
     throw new TypeError(
@@ -256,16 +271,21 @@ function ownFields(s: State): Record<string, string> {
     s.fields = Object.assign(emptyFields(), s.fields);
     s.sharesSnapshot = false;
   }
-  return s.fields;
+  return s.fields as Record<string, string>;
+}
+
+function changesOf(s: State): Map<string, string | null> {
+  s.changes ??= new Map();
+  return s.changes;
 }
 
 function setField(s: State, key: string, text: string): void {
-  ownFields(s);
-  const old = s.fields[key];
+  const fields = ownFields(s);
+  const old = fields[key];
   if (old !== undefined) s.bytes -= byteLength(key) + byteLength(old);
-  s.fields[key] = text;
+  fields[key] = text;
   s.bytes += byteLength(key) + byteLength(text);
-  s.changes.set(key, text);
+  changesOf(s).set(key, text);
 }
 
 function dropField(s: State, key: string, record: boolean): void {
@@ -273,7 +293,7 @@ function dropField(s: State, key: string, record: boolean): void {
   if (old === undefined) return;
   s.bytes -= byteLength(key) + byteLength(old);
   delete ownFields(s)[key];
-  if (record) s.changes.set(key, null);
+  if (record) changesOf(s).set(key, null);
 }
 
 /**
@@ -289,6 +309,11 @@ export class Session {
   readonly #state: State;
   readonly #engine: SessionEngine;
   #loading: Promise<void> | null = null;
+  /**
+   * @internal The request pipeline's exchange that opened this session (see `exchangeOf`). A
+   * declared slot: a property added after construction costs every request an allocation.
+   */
+  [OPENED_BY]: unknown = undefined;
 
   static {
     stateOfSession = (session) => session.#state;
@@ -311,9 +336,19 @@ export class Session {
   }
 
   /** Read a value; `undefined` when absent. Each call returns a fresh copy. */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    checkKey(key);
-    if (this.#state.phase === "open") await this.load();
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    try {
+      checkKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Not async: the first read of a request would suspend it, at the cost of an allocation.
+    if (this.#state.phase === "open") return this.load().then(() => this.#value<T>(key));
+    return Promise.resolve(this.#value<T>(key));
+  }
+
+  /** The value under `key` in the loaded session, parsed; `undefined` when absent or unreadable. */
+  #value<T>(key: string): T | undefined {
     const text = this.#state.fields[key];
     if (text === undefined) return undefined;
     try {
@@ -387,7 +422,7 @@ export class Session {
     this.#writable("cycleId");
     const s = this.#state;
     if (s.snapshot !== null) s.cycled = true;
-    s.usage.rotated = true;
+    s.rotated = true;
     dropField(s, CSRF_SECRET_KEY, true);
     await this.#resetViews("cycle");
   }
@@ -408,13 +443,13 @@ export class Session {
     }
     s.phase = "loaded";
     s.snapshot = null;
-    s.fields = emptyFields();
-    s.sharesSnapshot = false;
+    s.fields = NO_FIELDS;
+    s.sharesSnapshot = true;
     s.bytes = 0;
-    s.changes.clear();
+    s.changes = null;
     s.lifetime = null;
     s.cycled = false;
-    s.usage.rotated = true;
+    s.rotated = true;
     await this.#resetViews("destroy");
   }
 
@@ -443,11 +478,11 @@ export class Session {
     if (this.#state.phase === "open") await this.load();
     this.#writable("consume");
     const s = this.#state;
-    s.usage.flashConsumed = true;
+    s.flashConsumed = true;
     const origin = s.snapshot;
     const prefixed = Object.keys(s.fields).filter((key) => key.startsWith(prefix));
     // Keys written in this very request are ours already; a stored copy they overwrote goes too.
-    const ours = prefixed.filter((key) => typeof s.changes.get(key) === "string");
+    const ours = prefixed.filter((key) => typeof s.changes?.get(key) === "string");
     const fromStore = origin === null ? [] : prefixed.filter((key) => key in origin.fields);
     const got =
       fromStore.length > 0 && origin !== null
@@ -456,14 +491,16 @@ export class Session {
     // Only now, after the store answered: a failed take leaves the session as it was.
     const out: Array<{ key: string; text: string }> = [];
     for (const key of ours) {
-      out.push({ key, text: s.changes.get(key) as string });
-      s.changes.delete(key);
+      const changes = changesOf(s);
+      out.push({ key, text: changes.get(key) as string });
+      changes.delete(key);
     }
     for (const key of prefixed) dropField(s, key, false);
     if (origin !== null && fromStore.length > 0) s.takenFrom = origin.id;
     for (const key of fromStore) {
       const text = got[key];
       if (text === undefined) continue;
+      s.taken ??= emptyFields();
       s.taken[key] = text;
       if (!ours.includes(key)) out.push({ key, text });
     }
@@ -491,7 +528,12 @@ export class Session {
     this.#writable("lock");
     const s = this.#state;
     if (s.lock !== null) return;
-    if (s.changes.size > 0 || s.cycled || s.doomed !== null || s.lifetime !== null) {
+    if (
+      (s.changes !== null && s.changes.size > 0) ||
+      s.cycled ||
+      s.doomed !== null ||
+      s.lifetime !== null
+    ) {
       throw new Error("coatcheck: lock() must be called before the session is changed");
     }
     if (s.phase === "open") {
@@ -503,8 +545,8 @@ export class Session {
     await this.#lock(s.snapshot.id);
     s.phase = "open";
     s.snapshot = null;
-    s.fields = emptyFields();
-    s.sharesSnapshot = false;
+    s.fields = NO_FIELDS;
+    s.sharesSnapshot = true;
     s.bytes = 0;
     if (this.#state.phase === "open") await this.load();
     await this.#resetViews("lock");
@@ -512,11 +554,29 @@ export class Session {
 
   /** Load the record if not loaded yet. Every accessor calls it; call it yourself to load eagerly. */
   load(): Promise<void> {
-    if (this.#state.phase !== "open") return LOADED;
-    this.#loading ??= this.#load().finally(() => {
-      this.#loading = null;
-    });
-    return this.#loading;
+    const s = this.#state;
+    if (s.phase !== "open") return LOADED;
+    if (this.#loading !== null) return this.#loading;
+    const id = s.incomingId;
+    if (id === null) {
+      // No cookie: nothing to read, the session starts empty now.
+      this.#arrive(null, null, 0);
+      return LOADED;
+    }
+    // Chained, not awaited: a read is on every request's path, and each suspended async function
+    // costs it an allocation.
+    const loading =
+      s.wantLock && s.lock === null
+        ? this.#lock(id).then(
+            () => this.#read(id),
+            (error: unknown) => {
+              this.#loading = null;
+              throw error;
+            },
+          )
+        : this.#read(id);
+    this.#loading = loading;
+    return loading;
   }
 
   /** Never the id: a session printed into a log must not hand out the cookie. */
@@ -531,21 +591,32 @@ export class Session {
     return { id: s.snapshot || s.committedId ? "[redacted]" : null, phase: s.phase };
   }
 
-  async #load(): Promise<void> {
+  /** Read record `id` from the store; a failed read leaves the session open, to be tried again. */
+  #read(id: string): Promise<void> {
+    const now = this.#engine.now();
+    return this.#engine.guarded.load(id, now).then(
+      (record) => {
+        const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
+        this.#arrive(id, bytes === null ? null : record, bytes ?? 0);
+      },
+      (error: unknown) => {
+        this.#loading = null;
+        throw error;
+      },
+    );
+  }
+
+  /** The load is done: `record` (of `bytes` bytes) from the store under `id`, or none. */
+  #arrive(id: string | null, record: StoredSession | null, bytes: number): void {
     const s = this.#state;
-    const engine = this.#engine;
-    const id = s.incomingId;
+    this.#loading = null;
     if (id !== null) {
-      if (s.wantLock && s.lock === null) await this.#lock(id);
-      const now = engine.now();
-      const record = await engine.guarded.load(id, now);
-      const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
-      if (record !== null && bytes !== null) {
+      if (record !== null) {
         // Copy once: the store may hand out its own objects, and the view must have a null
         // prototype; a store whose loads are fresh null-prototype objects is taken at its word.
         // The live view shares the snapshot's object until the first change.
         const fields =
-          engine.store.loadsFresh === true && Object.getPrototypeOf(record.fields) === null
+          this.#engine.store.loadsFresh === true && Object.getPrototypeOf(record.fields) === null
             ? record.fields
             : Object.assign(emptyFields(), record.fields);
         s.snapshot = { id, fields, meta: record.meta };
@@ -561,7 +632,7 @@ export class Session {
         publish(EVENTS.cookieRejected, () => ({ reason: "unknown" }));
     }
     if (s.phase === "open") s.phase = "loaded";
-    s.usage.loaded = true;
+    s.loaded = true;
   }
 
   /**

@@ -332,6 +332,18 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
     options.report(error, operation, kind);
     return error;
   };
+  // One rejection handler per operation name, not a closure per call.
+  const failures = new Map<string, (cause: unknown) => never>();
+  const failedAs = (name: string): ((cause: unknown) => never) => {
+    let handler = failures.get(name);
+    if (handler === undefined) {
+      handler = (cause) => {
+        throw fail(cause, name);
+      };
+      failures.set(name, handler);
+    }
+    return handler;
+  };
   const limit = options.timeoutMs;
   // One timer for every operation's deadline (see deadlines.ts), not one per operation.
   const deadlines = limit === null ? null : new DeadlineQueue(limit);
@@ -342,12 +354,17 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
         rejectWith(reject, () => fail(new BreakerOpenError(refusal.retryAfterMs), name)),
       );
     const warming = options.warming();
-    const pending = warming ? warming.then(operation) : Promise.resolve().then(operation);
     if (deadlines === null || limit === null) {
-      return pending.catch((cause: unknown) => {
-        throw fail(cause, name);
-      });
+      // An in-process store (no deadline): its operation starts at once, and a throw is a failure.
+      let started: Promise<T>;
+      try {
+        started = warming ? warming.then(operation) : operation();
+      } catch (cause) {
+        started = Promise.reject(cause);
+      }
+      return started.catch(failedAs(name));
     }
+    const pending = warming ? warming.then(operation) : Promise.resolve().then(operation);
     return new Promise<T>((resolve, reject) => {
       let done = false;
       const deadline = deadlines.add(() => {

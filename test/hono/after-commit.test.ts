@@ -13,14 +13,18 @@ test("a session write inside a streamed body, after the commit, throws instead o
   let caught: unknown = null;
   app.get("/stream", (c) => {
     const s = getSession(c);
-    const body = new ReadableStream<Uint8Array>({
-      // Runs when the body is read: the response, and so the session, was committed before.
-      async pull(controller) {
-        caught = await s.insert("late", true).catch((error: unknown) => error);
-        controller.enqueue(new TextEncoder().encode("done"));
-        controller.close();
+    const body = new ReadableStream<Uint8Array>(
+      {
+        // Runs when the body is read: the response, and so the session, was committed before.
+        async pull(controller) {
+          caught = await s.insert("late", true).catch((error: unknown) => error);
+          controller.enqueue(new TextEncoder().encode("done"));
+          controller.close();
+        },
       },
-    });
+      // No queue to fill ahead: `pull` waits for the reader instead of running at once.
+      { highWaterMark: 0 },
+    );
     return c.body(body);
   });
   const res = await app.request("/stream");
