@@ -56,11 +56,14 @@ export function session(
   };
 }
 
-async function checked(c: Context, next: Next, exchange: Exchange): Promise<Response | undefined> {
-  const refused = await exchange.check();
-  if (refused !== null) return finish(c, exchange, toResponse(refused));
-  await next();
-  await after(c, exchange);
+function checked(c: Context, next: Next, exchange: Exchange): Promise<Response | undefined> {
+  return exchange
+    .check()
+    .then((refused) =>
+      refused !== null
+        ? finish(c, exchange, toResponse(refused))
+        : next().then(() => after(c, exchange)),
+    );
 }
 
 function after(c: Context, exchange: Exchange): Promise<Response> | undefined {

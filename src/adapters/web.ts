@@ -69,37 +69,55 @@ export function cachedFormField(
   contentType: string | undefined,
 ): (name: string) => Promise<unknown> {
   let form: Promise<FormData | Uint8Array | null> | undefined;
-  return async (name) => {
+  // Chained, not awaited: every checked form post runs this.
+  return (name) => {
     form ??= readForm(req, contentType);
-    const body = await form;
-    if (body === null) return undefined;
-    if (body instanceof Uint8Array) return formFieldFromBytes(body, contentType, name);
-    const values = body.getAll(name);
-    return values.length <= 1 ? values[0] : values;
+    return form.then((body) => {
+      if (body === null) return undefined;
+      if (body instanceof Uint8Array) return formFieldFromBytes(body, contentType, name);
+      const values = body.getAll(name);
+      return values.length <= 1 ? values[0] : values;
+    });
   };
 }
 
-async function readForm(req: CachingRequest, contentType: string | undefined) {
-  if (formKind(contentType) === null) return null;
-  const cache = req.bodyCache as BodyCache;
-  if (cache.formData) return withinDeadline(cache.formData as Promise<FormData>);
-  if (cache.arrayBuffer)
-    return new Uint8Array(await withinDeadline(cache.arrayBuffer as Promise<ArrayBuffer>));
-  if (cache.text) return TEXT.encode(await withinDeadline(cache.text as Promise<string>));
-  if (req.raw.bodyUsed) throw new CsrfBodyError("body_unreadable", BODY_CONSUMED);
-  const declared = req.raw.headers.get("content-length") ?? undefined;
-  checkDeclaredLength(declared);
-  let bytes: Uint8Array;
-  if (declared !== undefined) {
-    bytes = new Uint8Array(await withinDeadline(req.arrayBuffer()));
-  } else {
-    const body = req.raw.body;
-    bytes = new Uint8Array(body === null ? new Uint8Array(0) : await readLimited(body));
-    cache.arrayBuffer = Promise.resolve(bytes.buffer);
+function readForm(
+  req: CachingRequest,
+  contentType: string | undefined,
+): Promise<FormData | Uint8Array | null> {
+  try {
+    if (formKind(contentType) === null) return NO_FORM;
+    const cache = req.bodyCache as BodyCache;
+    if (cache.formData) return withinDeadline(cache.formData as Promise<FormData>);
+    if (cache.arrayBuffer)
+      return withinDeadline(cache.arrayBuffer as Promise<ArrayBuffer>).then(asBytes);
+    if (cache.text) return withinDeadline(cache.text as Promise<string>).then(encodeText);
+    if (req.raw.bodyUsed) throw new CsrfBodyError("body_unreadable", BODY_CONSUMED);
+    const declared = req.raw.headers.get("content-length") ?? undefined;
+    checkDeclaredLength(declared);
+    if (declared === undefined) return readStreamed(req, contentType);
+    return withinDeadline(req.arrayBuffer()).then((buffer) => {
+      const bytes = new Uint8Array(buffer);
+      giveBack(req.raw, bytes, contentType);
+      return bytes;
+    });
+  } catch (error) {
+    return Promise.reject(error);
   }
+}
+
+/** A body without Content-Length: read as a bounded stream, then left in the cache. */
+async function readStreamed(req: CachingRequest, contentType: string | undefined) {
+  const body = req.raw.body;
+  const bytes = new Uint8Array(body === null ? new Uint8Array(0) : await readLimited(body));
+  (req.bodyCache as BodyCache).arrayBuffer = Promise.resolve(bytes.buffer);
   giveBack(req.raw, bytes, contentType);
   return bytes;
 }
+
+const NO_FORM: Promise<null> = Promise.resolve(null);
+const asBytes = (buffer: ArrayBuffer) => new Uint8Array(buffer);
+const encodeText = (text: string) => TEXT.encode(text);
 
 const READERS = ["arrayBuffer", "blob", "bytes", "formData", "json", "text"] as const;
 

@@ -205,19 +205,6 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Where a token came from, or why none could be taken. */
-type Extracted = { token: string } | { problem: CsrfFailureReason };
-
-async function extractToken(request: CsrfRequest, config: CsrfConfig): Promise<Extracted> {
-  const header = request.header(config.headerName);
-  // A header that is present decides, even when empty or wrong: it is never "rescued" by the field.
-  if (header !== undefined) return { token: header };
-  const field = await request.formField(config.formFieldName);
-  if (field === undefined) return { problem: "token_missing" };
-  if (typeof field !== "string") return { problem: "token_not_string" };
-  return { token: field };
-}
-
 /** True when the token's bytes unmask to `secret`. Constant time in the token's content. */
 function matches(bytes: Buffer, secret: Buffer): boolean {
   const n = secret.length;
@@ -345,24 +332,54 @@ function originProblem(
   return { reason: "referer_mismatch", received: `Referer from ${quoted(from)}`, expected };
 }
 
-async function findProblem(
+/** What the check found wrong, or null; a promise once it has to wait for the body or the store. */
+type Problem = CsrfFailureReason | OriginSeen | null;
+
+/**
+ * The check, in the order that costs least: method, exempt path and origin from the headers, then
+ * the token (header, else form field), then the session's secret. Chained rather than awaited:
+ * every checked request runs it, and each suspended async function costs an allocation.
+ */
+function findProblem(
   engine: SessionEngine,
   session: Session,
   request: CsrfRequest,
-): Promise<CsrfFailureReason | OriginSeen | null> {
+): Problem | Promise<Problem> {
   const config = engine.config.csrf;
   if (typeof request.method === "string" && SAFE_METHODS.has(request.method)) return null;
   if (typeof request.path === "string" && isExempt(request.path, config.exemptPaths)) return null;
   const origin = originProblem(request, config, engine.config.secure);
   if (origin !== null) return origin;
-  const extracted = await extractToken(request, config);
-  if ("problem" in extracted) return extracted.problem;
-  const bytes = tokenBytes(extracted.token);
-  if (bytes === null) return "token_malformed";
-  const secret = secretFrom(await session.get(CSRF_SECRET_KEY));
-  if (secret === null) return "no_session";
-  return matches(bytes, secret) ? null : "token_mismatch";
+  const header = request.header(config.headerName);
+  // A header that is present decides, even when empty or wrong: it is never "rescued" by the field.
+  if (header !== undefined) return againstSecret(session, header);
+  const read = request.formField(config.formFieldName);
+  return (read instanceof Promise ? read : Promise.resolve(read)).then((field) => {
+    if (field === undefined) return "token_missing";
+    if (typeof field !== "string") return "token_not_string";
+    return againstSecret(session, field);
+  });
 }
+
+/** The token compared with the session's secret (one store read at most). */
+function againstSecret(session: Session, token: string): Problem | Promise<Problem> {
+  const bytes = tokenBytes(token);
+  if (bytes === null) return "token_malformed";
+  return session.get(CSRF_SECRET_KEY).then((stored) => {
+    const secret = secretFrom(stored);
+    if (secret === null) return "no_session";
+    return matches(bytes, secret) ? null : "token_mismatch";
+  });
+}
+
+/** A failure while checking: store errors go on (503); any other means the request was unreadable. */
+function problemOfError(error: unknown): Problem {
+  if (error instanceof StoreUnavailableError || error instanceof SessionLockTimeoutError)
+    throw error;
+  return error instanceof CsrfBodyError ? error.reason : "request_unreadable";
+}
+
+const PASSED: Promise<null> = Promise.resolve(null);
 
 /** "https://a or https://b", or a word when nothing could be derived. */
 function expectedText(expected: readonly string[]): string {
@@ -475,22 +492,40 @@ export function csrfApplies(engine: SessionEngine, method: string): boolean {
  * store failures propagate as {@link StoreUnavailableError} / {@link SessionLockTimeoutError}, which
  * adapters answer with 503.
  */
-export async function verifyCsrf(
+export function verifyCsrf(
   engine: SessionEngine,
   session: Session,
   request: CsrfRequest,
 ): Promise<CsrfRejection | null> {
-  const config = engine.config.csrf;
-  if (!config.enabled) return null;
-  let reason: CsrfFailureReason | OriginSeen | null;
+  if (!engine.config.csrf.enabled) return PASSED;
+  let found: Problem | Promise<Problem>;
   try {
-    reason = await findProblem(engine, session, request);
+    found = findProblem(engine, session, request);
   } catch (error) {
-    if (error instanceof StoreUnavailableError || error instanceof SessionLockTimeoutError)
-      throw error;
-    reason = error instanceof CsrfBodyError ? error.reason : "request_unreadable";
+    try {
+      found = problemOfError(error);
+    } catch (unavailable) {
+      return Promise.reject(unavailable);
+    }
   }
-  if (reason === null) return null;
+  if (found === null) return PASSED;
+  if (!(found instanceof Promise)) return Promise.resolve(rejectionOf(engine, request, found));
+  return found.then(
+    (reason) => (reason === null ? null : rejectionOf(engine, request, reason)),
+    (error: unknown) => {
+      const reason = problemOfError(error);
+      return reason === null ? null : rejectionOf(engine, request, reason);
+    },
+  );
+}
+
+/** The 403 for `reason`, published and logged (at most once per burst per reason). */
+function rejectionOf(
+  engine: SessionEngine,
+  request: CsrfRequest,
+  reason: CsrfFailureReason | OriginSeen,
+): CsrfRejection {
+  const config = engine.config.csrf;
   const why = typeof reason === "string" ? reason : reason.reason;
   const method = typeof request.method === "string" ? request.method.slice(0, 16) : "?";
   const path = typeof request.path === "string" ? request.path.slice(0, 200) : "?";

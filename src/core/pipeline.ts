@@ -103,6 +103,8 @@ const NO_VARY: readonly string[] = [];
 const COOKIE_CSRF_VARY = ["Cookie", ...CSRF_VARY] as const;
 /** The `append` of an outcome with nothing to append (shared: outcomes are only read). */
 const NO_APPEND: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
+/** `check()`'s answer when there is nothing to check (shared: a settled promise is only read). */
+const NO_REFUSAL: Promise<null> = Promise.resolve(null);
 const PUBLIC_POLICY = /(^|[,\s])(public|s-maxage)\b/i;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 /** Routes warned about once; bounded so a crawler over many paths cannot grow it. */
@@ -184,14 +186,14 @@ class CheckedRequest implements CsrfRequest {
   readonly method: string;
   readonly path: string;
   readonly #request: PipelineRequest;
-  readonly #origins: () => readonly string[];
+  readonly #exchange: Exchange;
   #expected: readonly string[] | undefined;
 
-  constructor(request: PipelineRequest, origins: () => readonly string[]) {
+  constructor(request: PipelineRequest, exchange: Exchange) {
     this.method = request.method;
     this.path = request.path;
     this.#request = request;
-    this.#origins = origins;
+    this.#exchange = exchange;
   }
 
   header(name: string): string | undefined {
@@ -208,7 +210,7 @@ class CheckedRequest implements CsrfRequest {
 
   /** Asked only when the request has an Origin or a Referer to compare. */
   get expectedOrigins(): readonly string[] {
-    this.#expected ??= this.#origins();
+    this.#expected ??= this.#exchange.expectedOrigins();
     return this.#expected;
   }
 }
@@ -266,8 +268,8 @@ export class Exchange {
     return this.#view;
   }
 
-  /** The origins the CSRF check expects: `public_origin`, else the client view's. */
-  #expectedOrigins(): readonly string[] {
+  /** @internal The origins the CSRF check expects: `public_origin`, else the client view's. */
+  expectedOrigins(): readonly string[] {
     const { config } = this.#pipeline.engine;
     if (config.publicOrigin.length > 0) return config.publicOrigin;
     const view = this.clientView();
@@ -279,24 +281,25 @@ export class Exchange {
    * response to send instead of running the handler (403, or 503 when the store failed), and
    * nothing of this request is saved.
    */
-  async check(): Promise<CoatcheckResponse | null> {
+  check(): Promise<CoatcheckResponse | null> {
     const { engine } = this.#pipeline;
     const request = this.#request;
-    if (!csrfApplies(engine, request.method)) return null;
+    if (!csrfApplies(engine, request.method)) return NO_REFUSAL;
     this.#checked = true;
-    const origins = () => this.#expectedOrigins();
-    let rejection: CsrfRejection | null;
-    try {
-      rejection = await verifyCsrf(engine, this.session, new CheckedRequest(request, origins));
-    } catch (error) {
-      const unavailable = this.failure(error);
-      if (unavailable === null) throw error;
-      this.#refused = true;
-      return unavailable;
-    }
-    if (rejection === null) return null;
-    this.#refused = true;
-    return this.#respond(csrfRefusal(rejection));
+    // Chained, not awaited: every checked request runs this (see `findProblem` in csrf.ts).
+    return verifyCsrf(engine, this.session, new CheckedRequest(request, this)).then(
+      (rejection) => {
+        if (rejection === null) return null;
+        this.#refused = true;
+        return this.#respond(csrfRefusal(rejection));
+      },
+      (error: unknown) => {
+        const unavailable = this.failure(error);
+        if (unavailable === null) throw error;
+        this.#refused = true;
+        return unavailable;
+      },
+    );
   }
 
   /** Run an auth guard (`requireAuth`, `requireRole`): `null` to go on, or the response to send. */
