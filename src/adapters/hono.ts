@@ -71,18 +71,18 @@ function after(c: Context, exchange: Exchange): Promise<Response> | undefined {
   return exchange.finishIdle() ? undefined : finish(c, exchange, c.res);
 }
 
-async function finish(c: Context, exchange: Exchange, response: Response): Promise<Response> {
-  const outcome = await exchange.finish(
-    response.status,
-    (name) => response.headers.get(name) ?? undefined,
-  );
-  const out = applyOutcome(response, outcome);
-  if (out !== c.res) {
-    // Hono's `res` setter merges the previous response's headers into the new one; clear it first.
-    c.res = undefined;
-    c.res = out;
-  }
-  return out;
+function finish(c: Context, exchange: Exchange, response: Response): Promise<Response> {
+  return exchange
+    .finish(response.status, (name) => response.headers.get(name) ?? undefined)
+    .then((outcome) => {
+      const out = applyOutcome(response, outcome);
+      if (out !== c.res) {
+        // Hono's `res` setter merges the previous response's headers into the new one; clear it.
+        c.res = undefined;
+        c.res = out;
+      }
+      return out;
+    });
 }
 
 /**

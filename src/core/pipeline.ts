@@ -357,22 +357,41 @@ export class Exchange {
    * `Vary`, `Cache-Control` and htmx headers are respected. Only the first call commits; later
    * calls (a framework's fallback hook) change nothing.
    */
-  async finish(status: number, header: (name: string) => string | undefined): Promise<Outcome> {
+  finish(status: number, header: (name: string) => string | undefined): Promise<Outcome> {
     const { engine } = this.#pipeline;
-    if (this.#finished) return { response: null, set: {}, append: [] };
+    if (this.#finished) return Promise.resolve({ response: null, set: {}, append: [] });
     this.#finished = true;
-    let result: CommitResult;
+    let committing: Promise<CommitResult>;
     try {
-      result = await engine.commit(
+      committing = engine.commit(
         this.session,
         this.#refused ? 500 : (this.#failure?.status ?? status),
         () => this.clientView().protocol === "https",
       );
     } catch (error) {
-      const unavailable = this.failure(error);
-      if (unavailable === null) engine.logger.error({ err: error }, "session commit failed");
-      return { response: unavailable ?? this.#respond(INTERNAL), set: {}, append: [] };
+      return Promise.resolve(this.#uncommitted(error));
     }
+    // Chained, not awaited: every request that used its session ends here.
+    return committing.then(
+      (result) => this.#outcome(result, status, header),
+      (error: unknown) => this.#uncommitted(error),
+    );
+  }
+
+  /** The commit failed: 503 for a store outage, else a logged 500. */
+  #uncommitted(error: unknown): Outcome {
+    const unavailable = this.failure(error);
+    if (unavailable === null)
+      this.#pipeline.engine.logger.error({ err: error }, "session commit failed");
+    return { response: unavailable ?? this.#respond(INTERNAL), set: {}, append: [] };
+  }
+
+  /** What the response needs after a commit that answered `result`. */
+  #outcome(
+    result: CommitResult,
+    status: number,
+    header: (name: string) => string | undefined,
+  ): Outcome {
     if (this.#failure !== null) return { response: this.#failure, set: {}, append: [] };
     const usage = usageNow(this.session);
     const set: Record<string, string> = {};
