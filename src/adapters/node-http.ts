@@ -83,7 +83,8 @@ class NodeRequest implements PipelineRequest {
   readonly path: string;
   readonly #req: IncomingMessage;
   readonly #parsed: () => unknown;
-  #field: ((name: string) => Promise<unknown>) | undefined;
+  /** The body's bytes once the CSRF check has peeked at it (see {@link fieldOf}). */
+  readonly #peek: BodyPeek = { bytes: undefined };
 
   constructor(req: IncomingMessage, target: string, parsed: () => unknown, method: string) {
     this.method = method;
@@ -105,8 +106,7 @@ class NodeRequest implements PipelineRequest {
   }
 
   formField(name: string): Promise<unknown> {
-    this.#field ??= nodeFormField(this.#req, this.#parsed);
-    return this.#field(name);
+    return fieldOf(this.#req, this.#parsed, DEFAULT_FORM_LIMITS, this.#peek, name);
   }
 }
 
@@ -277,17 +277,15 @@ function share(): void {
   const below = Object.getPrototypeOf(level) as Methods;
   const nativeWriteHead = level.writeHead;
   for (const [name, run] of RUN) {
-    Object.defineProperty(NATIVE, name, {
-      get: () => (name === "writeHead" ? nativeWriteHead : below[name]),
-    });
+    const original = () =>
+      (name === "writeHead" ? nativeWriteHead : below[name]) as (...a: unknown[]) => unknown;
+    Object.defineProperty(NATIVE, name, { get: original });
     Object.defineProperty(level, name, {
       configurable: true,
       writable: true,
       value: function (this: Held, ...args: unknown[]) {
         const hold = sharedHold(this);
-        if (hold === undefined)
-          return (NATIVE[name] as (...a: unknown[]) => unknown).apply(this, args);
-        return run(hold, this, args);
+        return hold === undefined ? original().apply(this, args) : run(hold, this, args);
       },
     });
   }
@@ -519,22 +517,43 @@ export function nodeFormField(
   parsed: () => unknown,
   limits: FormLimits = DEFAULT_FORM_LIMITS,
 ): (name: string) => Promise<unknown> {
-  let bytes: Promise<Uint8Array> | undefined;
-  const contentType = requestHeader(req, "content-type");
-  return async (name) => {
+  const peek: BodyPeek = { bytes: undefined };
+  return (name) => fieldOf(req, parsed, limits, peek, name);
+}
+
+/** The bytes of a request's body once read for the CSRF check, shared by its field reads. */
+interface BodyPeek {
+  bytes: Promise<Uint8Array> | undefined;
+}
+
+/**
+ * One field for {@link nodeFormField}. No `async`: a form post's check calls it once, and the
+ * promise machinery of an async function was most of what it allocated.
+ */
+function fieldOf(
+  req: IncomingMessage,
+  parsed: () => unknown,
+  limits: FormLimits,
+  peek: BodyPeek,
+  name: string,
+): Promise<unknown> {
+  try {
+    const contentType = requestHeader(req, "content-type");
     const kind = formKind(contentType);
-    if (kind === null) return undefined;
+    if (kind === null) return Promise.resolve(undefined);
     const body = parsed();
     if (isRecord(body) && (req.readableEnded || Object.hasOwn(body, name))) {
       const value = Object.hasOwn(body, name) ? body[name] : undefined;
-      return kind === "multipart" ? unwrapField(value) : value;
+      return Promise.resolve(kind === "multipart" ? unwrapField(value) : value);
     }
     if (req.readableEnded || req.readableFlowing === true)
       throw new CsrfBodyError("body_unreadable", BODY_CONSUMED);
     checkDeclaredLength(requestHeader(req, "content-length"), limits);
-    bytes ??= peekBody(req, limits);
-    return formFieldFromBytes(await bytes, contentType, name);
-  };
+    peek.bytes ??= peekBody(req, limits);
+    return peek.bytes.then((bytes) => formFieldFromBytes(bytes, contentType, name));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /**
