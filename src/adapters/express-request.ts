@@ -2,7 +2,7 @@ import type { Response } from "express";
 import expressModule from "express";
 import { MissingMiddlewareError } from "../core/errors.js";
 import type { Exchange } from "../core/pipeline.js";
-import { assignOwnSession, holdUntilSettled } from "./node-http.js";
+import { assignOwnSession, type HoldSlot, holdUntilSettled, SLOT } from "./node-http.js";
 
 /**
  * How the Express middleware attaches a request's exchange: `req.session` is an accessor on the
@@ -23,15 +23,20 @@ export const MISSING = (): MissingMiddlewareError =>
  */
 export type Opener = (req: object, method: string) => Exchange;
 
-/** What the middleware attaches to a request; the exchange is opened at the session's first use. */
-interface Attached {
-  readonly open: Opener;
-  readonly res: Response;
-  readonly method: string;
-  exchange: Exchange | undefined;
+/**
+ * What the middleware attaches to a request; the exchange is opened at the session's first use.
+ * One object per request, under node-http's `SLOT`, where the response's hold is kept too.
+ */
+class Attached implements HoldSlot {
+  exchange: Exchange | undefined = undefined;
+  hold: object | undefined = undefined;
+  constructor(
+    public open: Opener,
+    public res: Response,
+    public method: string,
+  ) {}
 }
-const ATTACHED = Symbol("coatcheck");
-type Carrier = { [ATTACHED]?: Attached };
+type Carrier = { [SLOT]?: Attached };
 
 /**
  * express-session asks `req.session` for "is there a session yet?" before it sets its own; it
@@ -47,7 +52,7 @@ function askedByExpressSession(): boolean {
  * the response for the commit.
  */
 export function use(req: object): Exchange | undefined {
-  const attached = (req as Carrier)[ATTACHED];
+  const attached = (req as Carrier)[SLOT];
   if (attached === undefined) return undefined;
   if (attached.exchange !== undefined) return attached.exchange;
   const exchange = attached.open(req, attached.method);
@@ -55,7 +60,7 @@ export function use(req: object): Exchange | undefined {
   const { res } = attached;
   // Used only once output has left: commit now (nothing to save yet), so later changes throw.
   if (res.headersSent) void exchange.finish(res.statusCode, () => undefined);
-  else holdUntilSettled(res, (status, header) => exchange.finish(status, header));
+  else holdUntilSettled(res, (status, header) => exchange.finish(status, header), attached);
   return exchange;
 }
 
@@ -84,12 +89,23 @@ guardPrototype(expressModule.request);
 /** The last request prototype seen (one per app); checked again only when another app's comes. */
 let guarded: object | null = null;
 
-/** Attach the middleware to the request: `open` makes its exchange at the session's first use. */
+/**
+ * Attach the middleware to the request: `open` makes its exchange at the session's first use. A
+ * second `session()` on the same request (a sub-app's) takes the record over and keeps its hold.
+ */
 export function attach(req: object, res: Response, open: Opener, method: string): void {
   const proto = Object.getPrototypeOf(req) as object | null;
   if (proto !== guarded) {
     guardPrototype(proto);
     guarded = proto;
   }
-  (req as Carrier)[ATTACHED] = { open, res, method, exchange: undefined };
+  const attached = (req as Carrier)[SLOT];
+  if (attached === undefined) {
+    (req as Carrier)[SLOT] = new Attached(open, res, method);
+    return;
+  }
+  attached.open = open;
+  attached.res = res;
+  attached.method = method;
+  attached.exchange = undefined;
 }

@@ -83,7 +83,8 @@ class NodeRequest implements PipelineRequest {
   readonly path: string;
   readonly #req: IncomingMessage;
   readonly #parsed: () => unknown;
-  #field: ((name: string) => Promise<unknown>) | undefined;
+  /** The body's bytes once the CSRF check has peeked at it (see {@link fieldOf}). */
+  readonly #peek: BodyPeek = { bytes: undefined };
 
   constructor(req: IncomingMessage, target: string, parsed: () => unknown, method: string) {
     this.method = method;
@@ -105,8 +106,7 @@ class NodeRequest implements PipelineRequest {
   }
 
   formField(name: string): Promise<unknown> {
-    this.#field ??= nodeFormField(this.#req, this.#parsed);
-    return this.#field(name);
+    return fieldOf(this.#req, this.#parsed, DEFAULT_FORM_LIMITS, this.#peek, name);
   }
 }
 
@@ -138,13 +138,14 @@ function headersError(): Error {
 export function holdUntilSettled(
   res: ServerResponse,
   settle: (status: number, header: (name: string) => string | undefined) => Promise<Outcome>,
+  slot: HoldSlot,
 ): void {
   const methods = res as unknown as Record<string, unknown>;
-  if ((res as Partial<Held>)[HOLD] !== undefined) {
+  if (slot.hold !== undefined || (res as Partial<Held>)[HOLD] !== undefined) {
     // Held already (a second `session()` on the same request, a sub-app with its own): this hold
-    // gets closures of its own and leaves HOLD to the first, whose methods are now this hold's
-    // originals, so the two nest as separate layers.
-    const hold = newHold(settle, methods, false);
+    // gets closures of its own and leaves the first hold where it is, whose methods are now this
+    // hold's originals, so the two nest as separate layers.
+    const hold = newHold(settle, methods);
     const outerSent = Object.getOwnPropertyDescriptor(res, "headersSent")?.get;
     Object.defineProperty(res, "headersSent", {
       configurable: true,
@@ -158,18 +159,40 @@ export function holdUntilSettled(
       };
     return;
   }
-  if (canShare(res)) {
-    // The shared methods on `ServerResponse.prototype` find this hold; the originals are Node's.
-    (res as Held)[HOLD] = newHold(settle, NATIVE, true);
+  if ((res.req as Partial<SlotCarrier> | undefined)?.[SLOT] === slot && canShare(res)) {
+    // The shared methods on `ServerResponse.prototype` find this hold in the request's slot
+    // (`res.req`); the originals are Node's.
+    slot.hold = newHold(settle, NATIVE);
     return;
   }
   // A wrapper of the app's own is on the response (compression), or it is not a Node `http`
   // response: the methods become the response's own properties, in front of the wrapper, which
   // stays in the chain. Own properties, never a prototype of the response's own: Express swaps the
   // response's prototype on the way into and out of a mounted sub-app, which would drop them.
-  (res as Held)[HOLD] = newHold(settle, methods, false);
+  (res as Held)[HOLD] = newHold(settle, methods);
   Object.defineProperty(res, "headersSent", HEADERS_SENT);
   for (const [name, method] of SHARED) methods[name] = method;
+}
+
+/**
+ * The record an adapter keeps on each request under {@link SLOT} (Express: its middleware's
+ * record). A response held through the methods shared on `ServerResponse.prototype` keeps its hold
+ * there, found through `res.req`, so holding adds no property to the response: Express gives every
+ * request and response a prototype of its own app, after which V8 makes a new hidden class for each
+ * property added to that object (about 1.3 KB allocated, and a call into the runtime, each time).
+ * An adapter that replaces the record (a second middleware) carries `hold` over.
+ */
+export interface HoldSlot {
+  hold: object | undefined;
+}
+
+/** The symbol a request's {@link HoldSlot} is kept under. */
+export const SLOT = Symbol("coatcheck.request");
+type SlotCarrier = { [SLOT]: HoldSlot };
+
+/** The shared hold of a response, from its request's slot (see {@link HoldSlot}). */
+function sharedHold(res: ServerResponse): Hold | undefined {
+  return (res.req as Partial<SlotCarrier> | undefined)?.[SLOT]?.hold as Hold | undefined;
 }
 
 type Methods = Record<string, unknown>;
@@ -178,7 +201,6 @@ type Methods = Record<string, unknown>;
 function newHold(
   settle: (status: number, header: (name: string) => string | undefined) => Promise<Outcome>,
   from: Methods,
-  onPrototype: boolean,
 ): Hold {
   return {
     settle,
@@ -189,7 +211,6 @@ function newHold(
     setHeader: from.setHeader as (...args: unknown[]) => unknown,
     appendHeader: from.appendHeader as (...args: unknown[]) => unknown,
     removeHeader: from.removeHeader as (...args: unknown[]) => unknown,
-    onPrototype,
     queue: [],
     state: "open",
     ended: false,
@@ -224,7 +245,7 @@ let lastShares = false;
 
 /**
  * Whether `res` can be held through the methods shared on `ServerResponse.prototype`, which find
- * each response's hold under a symbol. Adding seven methods to each response as its own properties
+ * each response's hold in its request's slot (see {@link HoldSlot}). Adding seven methods to each response as its own properties
  * cost more CPU than the rest of a session read. Shared on Node's own prototype, they are in the
  * chain of every response, whatever prototype Express (any copy of it) gives the response on the
  * way into a sub-app. Not when the response has methods of its own in front (a wrapper), when a
@@ -256,25 +277,23 @@ function share(): void {
   const below = Object.getPrototypeOf(level) as Methods;
   const nativeWriteHead = level.writeHead;
   for (const [name, run] of RUN) {
-    Object.defineProperty(NATIVE, name, {
-      get: () => (name === "writeHead" ? nativeWriteHead : below[name]),
-    });
+    const original = () =>
+      (name === "writeHead" ? nativeWriteHead : below[name]) as (...a: unknown[]) => unknown;
+    Object.defineProperty(NATIVE, name, { get: original });
     Object.defineProperty(level, name, {
       configurable: true,
       writable: true,
       value: function (this: Held, ...args: unknown[]) {
-        const hold = (this as Partial<Held>)[HOLD];
-        if (hold === undefined || !hold.onPrototype)
-          return (NATIVE[name] as (...a: unknown[]) => unknown).apply(this, args);
-        return run(hold, this, args);
+        const hold = sharedHold(this);
+        return hold === undefined ? original().apply(this, args) : run(hold, this, args);
       },
     });
   }
   Object.defineProperty(level, "headersSent", {
     configurable: true,
     get(this: Held) {
-      const hold = (this as Partial<Held>)[HOLD];
-      return (hold?.onPrototype === true && hold.state !== "open") || nativeHeadersSent.call(this);
+      const hold = sharedHold(this);
+      return (hold !== undefined && hold.state !== "open") || nativeHeadersSent.call(this);
     },
   });
 }
@@ -294,8 +313,6 @@ interface Hold {
   readonly setHeader: (...args: unknown[]) => unknown;
   readonly appendHeader: (...args: unknown[]) => unknown;
   readonly removeHeader: (...args: unknown[]) => unknown;
-  /** The methods that find this hold are shared on `ServerResponse.prototype` (see `canShare`). */
-  readonly onPrototype: boolean;
   readonly queue: Deferred[];
   state: "open" | "held" | "settling" | "passed" | "replaced";
   ended: boolean;
@@ -500,22 +517,43 @@ export function nodeFormField(
   parsed: () => unknown,
   limits: FormLimits = DEFAULT_FORM_LIMITS,
 ): (name: string) => Promise<unknown> {
-  let bytes: Promise<Uint8Array> | undefined;
-  const contentType = requestHeader(req, "content-type");
-  return async (name) => {
+  const peek: BodyPeek = { bytes: undefined };
+  return (name) => fieldOf(req, parsed, limits, peek, name);
+}
+
+/** The bytes of a request's body once read for the CSRF check, shared by its field reads. */
+interface BodyPeek {
+  bytes: Promise<Uint8Array> | undefined;
+}
+
+/**
+ * One field for {@link nodeFormField}. No `async`: a form post's check calls it once, and the
+ * promise machinery of an async function was most of what it allocated.
+ */
+function fieldOf(
+  req: IncomingMessage,
+  parsed: () => unknown,
+  limits: FormLimits,
+  peek: BodyPeek,
+  name: string,
+): Promise<unknown> {
+  try {
+    const contentType = requestHeader(req, "content-type");
     const kind = formKind(contentType);
-    if (kind === null) return undefined;
+    if (kind === null) return Promise.resolve(undefined);
     const body = parsed();
     if (isRecord(body) && (req.readableEnded || Object.hasOwn(body, name))) {
       const value = Object.hasOwn(body, name) ? body[name] : undefined;
-      return kind === "multipart" ? unwrapField(value) : value;
+      return Promise.resolve(kind === "multipart" ? unwrapField(value) : value);
     }
     if (req.readableEnded || req.readableFlowing === true)
       throw new CsrfBodyError("body_unreadable", BODY_CONSUMED);
     checkDeclaredLength(requestHeader(req, "content-length"), limits);
-    bytes ??= peekBody(req, limits);
-    return formFieldFromBytes(await bytes, contentType, name);
-  };
+    peek.bytes ??= peekBody(req, limits);
+    return peek.bytes.then((bytes) => formFieldFromBytes(bytes, contentType, name));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /**

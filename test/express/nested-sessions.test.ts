@@ -49,3 +49,34 @@ test("a session used under two session() middlewares still answers", async () =>
   );
   expect(got).toBe("200 ok");
 });
+
+// The second session() takes over the request's record after the first has held the response: the
+// first hold must stay in force (it lives in that record), so its write is saved before the answer.
+test("a session used before a second session() that is never used is still saved", async () => {
+  const engine = createSessionEngine({ env: {}, secure: false });
+  const app = express();
+  app.use(session(engine));
+  app.use(async (req, _res, next) => {
+    await req.session.insert("a", 1); // first middleware's exchange holds the response
+    next();
+  });
+  const sub = express.Router();
+  sub.use(session(engine)); // attached, never used
+  sub.get("/x", (_req, res) => {
+    res.set("x-sent-after", String(res.headersSent));
+    res.send("ok");
+  });
+  app.use(sub);
+  app.get("/read", async (req, res) => res.send(String(await req.session.get("a"))));
+  const base = await serve(app);
+  const first = await fetch(`${base}/x`);
+  expect(first.status).toBe(200);
+  expect(await first.text()).toBe("ok");
+  const cookie = first.headers.get("set-cookie");
+  expect(cookie).toMatch(/^session_id=/);
+  expect(first.headers.get("vary")).toBe("Cookie");
+  const again = await fetch(`${base}/read`, {
+    headers: { cookie: String(cookie).split(";")[0] ?? "" },
+  });
+  expect(await again.text()).toBe("1");
+});

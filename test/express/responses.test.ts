@@ -198,3 +198,32 @@ test("a session used before a mounted sub-app: the sub-app's response is still h
   expect(await res.text()).toBe("from the sub-app");
   expect(res.headers.get("set-cookie")).toMatch(/^session_id=/);
 });
+
+// The shared hold methods find a response's hold through `res.req`; a response whose `req` is not
+// the request the middleware saw is held through methods of its own instead, with the same result.
+test("a response whose res.req was replaced is still held and saved", async () => {
+  const get = await start((app) => {
+    app.use((req, res, next) => {
+      // The same request, seen through a proxy that hides coatcheck's symbols.
+      const hidden = (key: string | symbol) =>
+        typeof key === "symbol" && key.description?.startsWith("coatcheck") === true;
+      res.req = new Proxy(req, {
+        get: (target, key) => (hidden(key) ? undefined : Reflect.get(target, key, target)),
+      });
+      next();
+    });
+    app.get("/", insert, (_req, res) => {
+      expect(Object.hasOwn(res, "end")).toBe(true); // held through methods of its own
+      expect(res.headersSent).toBe(false);
+      res.send("ok");
+      expect(res.headersSent).toBe(true);
+    });
+    app.get("/seen", async (req, res) => res.send(String(await req.session.get("seen"))));
+  });
+  const res = await get("/");
+  expect(res.status).toBe(200);
+  expect(await res.text()).toBe("ok");
+  const cookie = String(res.headers.get("set-cookie")).split(";")[0] ?? "";
+  expect(cookie).toMatch(/^session_id=/);
+  expect(await (await get("/seen", { headers: { cookie } })).text()).toBe("true");
+});
