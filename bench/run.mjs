@@ -6,22 +6,29 @@
  *   node bench/run.mjs [--warmup 1] [--duration 2] [--rounds 3] [--connections 10]
  *                      [--only hono,express/bare] [--memory-sessions 100000]
  *                      [--paired-windows 8] [--paired-duration 2] [--no-paired] [--pin]
+ *                      [--alloc-requests 3000] [--no-alloc]
  *                      [--profile-seconds 5] [--no-profile] [--no-memory] [--out docs]
  *   node bench/run.mjs --paired-only [--only …] [--paired-windows 8] [--out docs]
+ *   node bench/run.mjs --alloc-only [--only …] [--alloc-requests 3000] [--out docs]
  *   node bench/run.mjs --report-only [--out docs]
  *
  * A run measures the matrix (every cell × route, `--rounds` rounds), then the paired comparisons
  * (PAIRS in lib/matrix.mjs: both cells of a ratio target started at once, `--paired-windows`
- * alternating windows per side, see lib/paired.mjs), then memory and the profile. `--only` selects
- * cells by id substring; a pair runs when both its cells are selected. `--paired-only` measures the
- * pairs alone and puts them into the results already at `--out` (the matrix, memory and profile
- * stay those of the run that measured them), or renders a page with the pairs only if there are
- * none yet. `--pin` (with taskset and 2+ cores) runs the runner and redis-server on core 0 and
+ * alternating windows per side, see lib/paired.mjs), then the bytes allocated per request (every
+ * memory-store cell × route under `--expose-gc` and 512 MB semi-spaces: a warm-up, then 3 windows
+ * of `--alloc-requests` requests with no collection inside, see lib/alloc.mjs; `--no-alloc` skips
+ * it), then memory and the profile. `--only` selects cells by id substring; a pair runs when both
+ * its cells are selected. `--paired-only` measures the pairs alone and puts them into the results
+ * already at `--out` (the matrix, allocation, memory and profile stay those of the run that
+ * measured them), or renders a page with the pairs only if there are none yet; `--alloc-only` does
+ * the same with the allocation figures (about 2–3 minutes for every memory-store cell).
+ * `--pin` (with taskset and 2+ cores) runs the runner and redis-server on core 0 and
  * each server cell on core 1 while cells are loaded; off by default (see lib/pin.mjs).
  * `--report-only` measures nothing: it renders the page again from bench/results/last-run.json,
  * e.g. after the reasons for missed targets were written into bench/reasons.json (see report.mjs).
- * The defaults take about 22–25 minutes on a 2-core machine (84 routes × 3 rounds × about 4.5 s,
- * 8 pairs × about 40 s, then about a minute of memory rows and the profile).
+ * The defaults take about 25–28 minutes on a 2-core machine (84 routes × 3 rounds × about 4.5 s,
+ * 8 pairs × about 40 s, 2–3 minutes of allocation, then about a minute of memory rows and the
+ * profile).
  */
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -30,6 +37,14 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import {
+  ALLOC_CONNECTIONS,
+  ALLOC_FLAGS,
+  ALLOC_REPEATS,
+  ALLOC_WARMUP,
+  allocCells,
+  measureAlloc,
+} from "./lib/alloc.mjs";
 import { CELLS, PAIRS } from "./lib/matrix.mjs";
 import { measureCell } from "./lib/measure.mjs";
 import { cellsOf, measurePair } from "./lib/paired.mjs";
@@ -56,6 +71,9 @@ const { values: flags } = parseArgs({
     "paired-duration": { type: "string", default: "2" },
     "no-paired": { type: "boolean", default: false },
     "paired-only": { type: "boolean", default: false },
+    "alloc-requests": { type: "string", default: "3000" },
+    "no-alloc": { type: "boolean", default: false },
+    "alloc-only": { type: "boolean", default: false },
     pin: { type: "boolean", default: false },
     "report-only": { type: "boolean", default: false },
     out: { type: "string", default: "docs" },
@@ -76,12 +94,18 @@ for (const [name, value] of [
   ...Object.entries(options),
   ["paired-windows", pairedOptions.windows],
   ["paired-duration", pairedOptions.duration],
+  ["alloc-requests", Number(flags["alloc-requests"])],
 ]) {
   if (!(Number.isFinite(value) && value > 0))
     throw new Error(`--${name} must be a positive number`);
 }
-if (flags["paired-only"] && flags["no-paired"])
-  throw new Error("--paired-only and --no-paired exclude each other");
+for (const [a, b] of [
+  ["paired-only", "no-paired"],
+  ["alloc-only", "no-alloc"],
+  ["alloc-only", "paired-only"],
+]) {
+  if (flags[a] && flags[b]) throw new Error(`--${a} and --${b} exclude each other`);
+}
 
 // Cells import coatcheck from here; `--dist` measures another build (a candidate change).
 const dist = flags.dist ? resolve(flags.dist) : join(root, "dist");
@@ -124,10 +148,11 @@ for (const cell of selected) {
 const runnable = selected.filter((cell) => !skipped[cell.id]);
 
 const runnableIds = new Set(runnable.map((cell) => cell.id));
-const pairs = flags["no-paired"]
-  ? []
-  : PAIRS.filter((pair) => cellsOf(pair).every((cell) => runnableIds.has(cell.id)));
-const matrix = flags["paired-only"] ? [] : runnable;
+const pairs =
+  flags["no-paired"] || flags["alloc-only"]
+    ? []
+    : PAIRS.filter((pair) => cellsOf(pair).every((cell) => runnableIds.has(cell.id)));
+const matrix = flags["paired-only"] || flags["alloc-only"] ? [] : runnable;
 // Pin before Redis starts, so redis-server inherits the runner's core.
 const pinning = flags.pin ? pinCores() : { pinned: false, note: "not pinned (the default)" };
 log(pinning.note);
@@ -171,20 +196,16 @@ const loadSec = (Date.now() - started) / 1000;
 const pairedSec = paired?.meta.elapsedSec ?? 0;
 
 if (flags["paired-only"]) {
-  // Into the results already there (their matrix, memory and profile stay), or a page of its own.
-  const run = existsSync(resultsFile)
-    ? JSON.parse(await readFile(resultsFile, "utf8"))
-    : {
-        meta: await runMeta({ load: 0, paired: Math.round(pairedSec), memory: 0, profile: 0 }),
-        samples: {},
-        skipped,
-        memory: [],
-        profile: null,
-      };
-  run.paired = paired;
-  await mkdir(dirname(resultsFile), { recursive: true });
-  await writeFile(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
-  await writePage(run, pairedSec);
+  await mergeIntoLast("paired", paired, pairedSec);
+  process.exit(0);
+}
+
+// Bytes allocated per request: after the load (it measures bytes, not time), one cell at a time.
+const alloc = flags["no-alloc"] ? null : await measureAllocs(allocCells(runnable));
+const allocSec = alloc?.meta.elapsedSec ?? 0;
+
+if (flags["alloc-only"]) {
+  await mergeIntoLast("alloc", alloc, allocSec);
   process.exit(0);
 }
 
@@ -224,7 +245,7 @@ if (!flags["no-memory"]) {
   memory = stores.map((store) => results.get(store));
 }
 
-const memorySec = (Date.now() - started) / 1000 - loadSec;
+const memorySec = (Date.now() - started) / 1000 - loadSec - allocSec;
 let profile = null;
 const profiled = CELLS.find((cell) => cell.id === "hono/coatcheck-memory");
 if (!flags["no-profile"] && !skipped[profiled.id]) {
@@ -248,10 +269,11 @@ if (!flags["no-profile"] && !skipped[profiled.id]) {
 const phasesSec = {
   load: Math.round(loadSec - pairedSec),
   paired: Math.round(pairedSec),
+  alloc: Math.round(allocSec),
   memory: Math.round(memorySec),
-  profile: Math.round((Date.now() - started) / 1000 - loadSec - memorySec),
+  profile: Math.round((Date.now() - started) / 1000 - loadSec - allocSec - memorySec),
 };
-const run = { meta: await runMeta(phasesSec), samples, skipped, memory, profile, paired };
+const run = { meta: await runMeta(phasesSec), samples, skipped, memory, profile, paired, alloc };
 
 await mkdir(dirname(resultsFile), { recursive: true });
 await writeFile(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
@@ -286,6 +308,74 @@ async function measurePairs(pairs) {
       connections: options.connections,
       pinning: pinning.note,
       elapsedSec: (Date.now() - pairedStarted) / 1000,
+    },
+    results,
+  };
+}
+
+/**
+ * `--paired-only`, `--alloc-only`: `part` of the results ("paired" or "alloc") into the results
+ * already at `--out` (everything else stays that of the run that measured it), or a page of its
+ * own if there are none yet; `seconds`: how long it measured.
+ */
+async function mergeIntoLast(part, value, seconds) {
+  const run = existsSync(resultsFile)
+    ? JSON.parse(await readFile(resultsFile, "utf8"))
+    : {
+        meta: await runMeta({
+          load: 0,
+          paired: 0,
+          alloc: 0,
+          memory: 0,
+          profile: 0,
+          [part]: Math.round(seconds),
+        }),
+        samples: {},
+        skipped,
+        memory: [],
+        profile: null,
+      };
+  run[part] = value;
+  await mkdir(dirname(resultsFile), { recursive: true });
+  await writeFile(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
+  await writePage(run, seconds);
+}
+
+/**
+ * Bytes allocated per request of every route of `cells` (lib/alloc.mjs), one cell at a time; the
+ * results with what the page says of the method.
+ */
+async function measureAllocs(cells) {
+  const allocStarted = Date.now();
+  const requests = Number(flags["alloc-requests"]);
+  const results = {};
+  for (const cell of cells) {
+    log(`alloc: ${cell.id} (${ALLOC_WARMUP} + ${ALLOC_REPEATS} × ${requests} requests per route)`);
+    let result;
+    try {
+      result = await measureAlloc(cell, { requests });
+    } catch (error) {
+      log(`${cell.id} failed: ${error.message}`);
+      const failed = { bytes: [], gcs: [], void: `cell failed: ${error.message}` };
+      result = Object.fromEntries(cell.routes.map((route) => [route, failed]));
+    }
+    results[cell.id] = result;
+    for (const [route, r] of Object.entries(result))
+      log(
+        `  ${route}: ${r.bytes.map((b) => (b / 1024).toFixed(2)).join(" ")} KB/req${r.void ? `, VOID ${r.void}` : ""}`,
+      );
+  }
+  return {
+    meta: {
+      date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      git: gitDescription() + (flags.dist ? `; coatcheck from ${flags.dist}` : ""),
+      node: process.version,
+      flags: ALLOC_FLAGS.join(" "),
+      warmup: ALLOC_WARMUP,
+      repeats: ALLOC_REPEATS,
+      requests,
+      connections: ALLOC_CONNECTIONS,
+      elapsedSec: (Date.now() - allocStarted) / 1000,
     },
     results,
   };

@@ -12,9 +12,11 @@
  *   POST /form-session  the same post whose handler also reads the session: "saved" when the
  *                    session's user is "alice", else 401 (bare cells: "saved", no session)
  *
- * The runner talks to the cell over IPC: CPU time and store size are read inside the server
- * process, so the load generator's own work is never counted.
+ * The runner talks to the cell over IPC: CPU time, store size and (cells started with
+ * `--expose-gc`) the used heap around an allocation window are read inside the server process, so
+ * the load generator's own work is never counted.
  */
+import { GCProfiler, getHeapStatistics } from "node:v8";
 
 /** Port the runner picked for this cell. */
 export const port = Number(process.env.BENCH_PORT);
@@ -50,12 +52,39 @@ export async function serveCell({
       process.send({ type: "entries", id: message.id, count: await entries() });
     } else if (message.type === "statements") {
       process.send({ type: "statements", id: message.id, count: statements() });
+    } else if (message.type === "heap-start" || message.type === "heap-end") {
+      process.send({ type: message.type, id: message.id, ...heapWindow(message.type) });
     } else if (message.type === "exit") {
       await close();
       process.exit(0);
     }
   });
   process.send({ type: "ready" });
+}
+
+let collections = null;
+
+/**
+ * An allocation window (bench/lib/alloc.mjs), only in a cell started with `--expose-gc`:
+ * "heap-start" collects all garbage, starts counting collections and answers the used heap;
+ * "heap-end" answers the used heap (collecting nothing first) and the kind of each collection that
+ * ran since "heap-start" (any at all: the bytes of the window are not all counted).
+ */
+function heapWindow(type) {
+  if (typeof globalThis.gc !== "function")
+    return { error: "allocation windows need a cell started with --expose-gc" };
+  if (type === "heap-start") {
+    collections?.stop();
+    globalThis.gc();
+    collections = new GCProfiler();
+    collections.start();
+    return { used: getHeapStatistics().used_heap_size };
+  }
+  const used = getHeapStatistics().used_heap_size;
+  if (collections === null) return { error: "heap-end without heap-start" };
+  const gcs = collections.stop().statistics.map((gc) => gc.gcType);
+  collections = null;
+  return { used, gcs };
 }
 
 /** Redis client for cells that use Redis (node-redis 5, what connect-redis expects). */

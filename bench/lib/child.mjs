@@ -62,6 +62,16 @@ export async function startCell(cell, { redisUrl, postgresUrl, execArgv = [], cw
     cpuMicros: async () => (await ask("cpu")).micros,
     entries: async () => (await ask("entries")).count,
     statements: async () => (await ask("statements")).count,
+    /**
+     * One side of an allocation window (`"start"` or `"end"`; cells started with `--expose-gc`,
+     * see cell.mjs): the used heap in bytes, and at the end the kinds of the collections since
+     * the start (V8's names, e.g. "Scavenge"; none: an empty list).
+     */
+    async heap(side) {
+      const answer = await ask(`heap-${side}`);
+      if (answer.error) throw new Error(`${cell.file}: ${answer.error}`);
+      return { used: answer.used, gcs: answer.gcs ?? [] };
+    },
     async stop() {
       if (child.exitCode !== null) return;
       child.send({ type: "exit" });

@@ -25,7 +25,8 @@ function absorb(jar, response) {
 
 const cookieHeader = (jar) => [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
 
-async function call(base, route, { cookie, body } = {}) {
+/** One request to `route` of a started cell: its status, body text and the response. */
+export async function call(base, route, { cookie, body } = {}) {
   const spec = ROUTES[route];
   const headers = {};
   if (cookie) headers.cookie = cookie;
@@ -91,8 +92,11 @@ export async function recheck(cell, route, ctx) {
   return read.text === "alice" ? [] : [`session lost under load: /read answered "${read.text}"`];
 }
 
-/** autocannon on one route of a started cell for `seconds`. */
-export function load(base, route, ctx, seconds, connections) {
+/**
+ * autocannon on one route of a started cell for `seconds`, or, with `amount`, until that many
+ * requests have been answered (the allocation windows, lib/alloc.mjs).
+ */
+export function load(base, route, ctx, seconds, connections, { amount } = {}) {
   const spec = ROUTES[route];
   const headers = {};
   if (spec.cookie && ctx.cookie) headers.cookie = ctx.cookie;
@@ -103,7 +107,7 @@ export function load(base, route, ctx, seconds, connections) {
     headers,
     body: spec.method === "POST" ? ctx.formBody : undefined,
     connections,
-    duration: seconds,
+    ...(amount ? { amount } : { duration: seconds }),
     ...(spec.expect ? { expectBody: spec.expect } : {}),
   });
 }

@@ -149,6 +149,63 @@ ${rows.join("\n")}`;
 
 const signed = (v) => (Number.isNaN(v) ? "–" : `${v >= 0 ? "+" : ""}${v.toFixed(1)}`);
 
+/** The setups the allocation table has a column for (the memory-store cells, lib/alloc.mjs). */
+const ALLOC_COLUMNS = [
+  ["bare", "bare"],
+  ["coatcheck-memory", "coatcheck"],
+  ["coatcheck-nocsrf", "coatcheck, CSRF off"],
+  ["incumbent-memory", "incumbent"],
+];
+
+/** KB (1,024 bytes) per request of one cell × route over its windows: median, min–max. */
+function allocFigure(run, cellId, route) {
+  const result = run.alloc?.results[cellId]?.[route];
+  if (!result) return null;
+  const kb = result.bytes.map((b) => b / 1024).filter((v) => !Number.isNaN(v));
+  if (kb.length === 0) return { median: Number.NaN, void: result.void };
+  return { median: median(kb), min: Math.min(...kb), max: Math.max(...kb), void: result.void };
+}
+
+/** Bytes allocated per request: route × setup, with Δ to the same framework's bare route. */
+function allocSection(run) {
+  const a = run.alloc;
+  if (!a) return "Not run (`--no-alloc`, or results from before allocation was measured).";
+  const m = a.meta;
+  const rows = [
+    `| framework | route | ${ALLOC_COLUMNS.map(([kind, title]) => `${title}: KB/req (min–max)${kind === "bare" ? "" : ", Δ bare"}`).join(" | ")} |`,
+    `|---|---|${ALLOC_COLUMNS.map(() => "---").join("|")}|`,
+  ];
+  const notes = new Set();
+  for (const framework of FRAMEWORKS) {
+    const f = framework.toLowerCase();
+    for (const route of Object.keys(ROUTES)) {
+      const bare = allocFigure(run, `${f}/bare`, bareRouteOf(route));
+      const cols = ALLOC_COLUMNS.map(([kind]) => {
+        const cell = CELLS.find((c) => c.framework === framework && c.kind === kind);
+        const s = allocFigure(run, cell.id, route);
+        if (!s) return cell.missing[route] && a.results[cell.id] ? "n/a" : "";
+        if (s.void) notes.add(`${cell.id} ${ROUTES[route].title}: ${s.void}`);
+        if (Number.isNaN(s.median)) return "**VOID**";
+        const delta =
+          kind !== "bare" && bare && !Number.isNaN(bare.median)
+            ? `, ${signed(s.median - bare.median)}`
+            : "";
+        return `${s.void ? "**VOID** " : ""}${range(s, 1)}${delta}`;
+      });
+      if (cols.every((col) => col === "" || col === "n/a")) continue;
+      rows.push(`| ${framework} | ${ROUTES[route].title} | ${cols.join(" | ")} |`);
+    }
+  }
+  const incumbents = FRAMEWORKS.map(
+    (framework) =>
+      CELLS.find((c) => c.framework === framework && c.kind === "incumbent-memory").label,
+  ).join(", ");
+  const voids = [...notes].map((note) => `- **VOID** ${note}`).join("\n");
+  return `Measured ${m.date} (${m.git}), ${Math.round(m.elapsedSec)} s. Unlike the timings, these figures hardly move with the machine's load: they change when code changes. Each memory-store cell runs in a process of its own started with \`node ${m.flags}\` (semi-spaces that large hold every byte a window allocates, so nothing is collected inside it). Per route: the route's checks as in the matrix, ${fmt.int(m.warmup)} requests of warm-up, then ${m.repeats} windows of: \`gc()\` in the cell, \`v8.getHeapStatistics().used_heap_size\`, ${fmt.int(m.requests)} requests over ${m.connections} keep-alive connections, \`used_heap_size\` again (nothing collected first); after the windows, the matrix's checks that the session survived and the counter moved. (After − before) ÷ requests is one window's figure; the table gives the median of the windows and their min–max, in KB of 1,024 bytes. It counts the JS heap only (not the contents of Buffers, which live outside it), and what a request leaves behind (a stored session) as well as its garbage. A collection inside a window (counted with \`v8.GCProfiler\` in the cell), a failed check, an error or a wrong body marks the figure **VOID**. Δ bare: minus the same framework's bare route (GET routes: bare \`/untouched\`; the form posts: the bare post to the same path). Incumbents: ${incumbents}. Measure them again alone, into this page's results (after \`npm run build\`): \`node bench/run.mjs --alloc-only\`.
+
+${rows.join("\n")}${voids ? `\n\n${voids}` : ""}`;
+}
+
 /**
  * The targets, each with a stable id (the key of its reason in bench/reasons.json), the figure it
  * is judged on and its verdict: "met", "missed", "void" (a figure it needs failed its check) or
@@ -543,7 +600,8 @@ ${m.command}
 \`\`\`
 
 The paired comparisons alone, into this page's results (after \`npm run build\`):
-\`node bench/run.mjs --paired-only\` (\`--paired-windows 8 --paired-duration 2\` are the defaults).
+\`node bench/run.mjs --paired-only\` (\`--paired-windows 8 --paired-duration 2\` are the defaults);
+the allocation per request alone: \`node bench/run.mjs --alloc-only\` (\`--alloc-requests 3000\`).
 
 ![requests per second, median of rounds with min–max](benchmarks.svg)
 
@@ -556,7 +614,7 @@ The paired comparisons alone, into this page's results (after \`npm run build\`)
 - Redis: redis-server ${m.redisVersion} started by the bench on a free port (persistence off), used by nothing else, flushed before each Redis cell
 - Versions: ${versions}
 - CPU pinning: ${m.pinning ?? "not pinned"}
-- Wall time: ${Math.round(m.elapsedSec)} s${m.phasesSec ? ` (cells ${m.phasesSec.load} s, ${m.phasesSec.paired === undefined ? "" : `paired comparisons ${m.phasesSec.paired} s, `}memory ${m.phasesSec.memory} s, profile ${m.phasesSec.profile} s)` : ""}
+- Wall time: ${Math.round(m.elapsedSec)} s${m.phasesSec ? ` (cells ${m.phasesSec.load} s, ${m.phasesSec.paired === undefined ? "" : `paired comparisons ${m.phasesSec.paired} s, `}${m.phasesSec.alloc === undefined ? "" : `allocation ${m.phasesSec.alloc} s, `}memory ${m.phasesSec.memory} s, profile ${m.phasesSec.profile} s)` : ""}
 ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${why})`).join("; ")}\n` : ""}
 ## How each figure is taken
 
@@ -580,6 +638,9 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
 - **writes/req**: \`INFO persistence\` \`rdb_changes_since_last_save\` after − before the window ÷
   requests: every key modification (an EXPIRE or PEXPIRE counts, a HSET counts once per field),
   what replication and an append-only file would carry.
+- **KB allocated/req** (section "Allocation per request"): each memory-store cell apart, with a
+  young generation large enough that nothing is collected during a window; used heap after −
+  before ${run.alloc?.meta.requests ?? 3000} requests, ÷ requests; median of ${run.alloc?.meta.repeats ?? 3} windows (min–max). The section says how.
 - **records created/req**: store records after − before the window (memory stores: counted in the
   server process; Redis: \`DBSIZE\`) ÷ requests.
 - **check**: before the window each route is checked (the read route finds the session through
@@ -648,6 +709,10 @@ ${targets(run, reasons)}
 ## Paired comparisons
 
 ${pairedSection(run)}
+
+## Allocation per request
+
+${allocSection(run)}
 
 ## Hono
 
