@@ -1,39 +1,120 @@
-import type { FastifyInstance } from "fastify";
+import type { IncomingMessage } from "node:http";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { MissingMiddlewareError } from "../core/errors.js";
-import type { Exchange } from "../core/pipeline.js";
-import { assignOwnSession } from "./node-http.js";
+import { Exchange, type RequestPipeline } from "../core/pipeline.js";
+import { assignOwnSession, headerText, nodeRequest } from "./node-http.js";
 
 /**
- * How the Fastify plugin attaches a request's exchange. `request.session` is an accessor on
- * Fastify's base request prototype, below every instance and scope: outside the plugin's scope it
- * throws {@link MissingMiddlewareError}, as `getSession` does. It shadows nothing: another
- * plugin's `decorateRequest("session", …)` (a getter, or a value Fastify assigns per request) lands
- * on its own scope's prototype or on the request itself and wins there.
+ * How the Fastify plugin attaches a request's exchange. The plugin's `onRequest` hook only marks
+ * the request as covered ({@link cover}); the exchange is opened at the session's first use
+ * (`request.session`, `getSession`, `getCsrfToken`, a guard, the lock), or at once when the CSRF
+ * check runs, so a route that never uses its session pays two property stores.
+ *
+ * `request.session` is an accessor on Fastify's base request prototype, below every instance and
+ * scope: outside the plugin's scope it throws {@link MissingMiddlewareError}, as `getSession` does.
+ * It shadows nothing: another plugin's `decorateRequest("session", …)` (a getter, or a value Fastify
+ * assigns per request) lands on its own scope's prototype or on the request itself and wins there.
  */
 
 /**
- * Where a request's exchange is kept: a symbol-keyed property of the request. (A `WeakMap` with one
- * entry per request costs more in garbage collection than the rest of an untouched request.)
+ * Where a request's exchange is kept, under symbols (a `WeakMap` with one entry per request costs
+ * more in garbage collection than the rest of an untouched request): the pipeline until the
+ * exchange is opened, then the exchange; and the reply, until the plugin's `onSend` has run.
  */
 const EXCHANGE = Symbol("coatcheck.exchange");
+const REPLY = Symbol("coatcheck.reply");
 
-type Carrier = { [EXCHANGE]?: Exchange };
+/** What the plugin reads of a request and its reply (HTTP/2's raw objects have the same parts). */
+export interface Covered {
+  readonly raw: IncomingMessage;
+  readonly url: string;
+}
+interface Reply {
+  readonly raw: NodeJS.EventEmitter;
+}
+type Carrier = { [EXCHANGE]?: Exchange | RequestPipeline; [REPLY]?: Reply | null };
+/** The raw response of an open exchange, until the plugin's `onSend` has run. */
+type Watched = NodeJS.EventEmitter & { [EXCHANGE]?: Exchange | undefined };
 
-/** Attach the exchange the plugin's `onRequest` hook began for `request`. */
-export function attachExchange(request: object, exchange: Exchange): void {
-  (request as Carrier)[EXCHANGE] = exchange;
+const NO_BODY = () => undefined;
+const NO_HEADER = () => undefined;
+
+/** Mark `request` as covered by `pipeline` (the plugin's `onRequest` hook); nothing is opened. */
+export function cover(request: object, reply: Reply, pipeline: RequestPipeline): void {
+  (request as Carrier)[EXCHANGE] = pipeline;
+  (request as Carrier)[REPLY] = reply;
 }
 
-/** The exchange of a request the plugin's hooks have seen, or `undefined`. */
-export function exchangeOfRequest(request: object): Exchange | undefined {
-  return (request as Carrier)[EXCHANGE];
+/** The request's exchange, opened now if it is not yet; `undefined` outside the plugin's scope. */
+export function use(request: object): Exchange | undefined {
+  const slot = (request as Carrier)[EXCHANGE];
+  if (slot === undefined || slot instanceof Exchange) return slot;
+  const { raw, url } = request as Covered;
+  const exchange = slot.begin(nodeRequest(raw, url, NO_BODY));
+  (request as Carrier)[EXCHANGE] = exchange;
+  const reply = (request as Carrier)[REPLY];
+  if (reply === undefined || reply === null) {
+    // First used once `onSend` has run: nothing more is saved, and changes throw.
+    exchange.finishIdle();
+  } else {
+    // A hijacked reply (or one written on `reply.raw`) skips `onSend`: once it has finished,
+    // release the lock and save nothing.
+    (reply.raw as Watched)[EXCHANGE] = exchange;
+    reply.raw.on("finish", released);
+  }
+  return exchange;
+}
+
+function released(this: Watched): void {
+  const exchange = this[EXCHANGE];
+  if (exchange === undefined) return;
+  this[EXCHANGE] = undefined;
+  if (!exchange.finishIdle()) void exchange.finish(500, NO_HEADER);
+}
+
+/**
+ * The plugin's `onSend`: the request's exchange if it was opened (it is finished now, so the
+ * response's `finish` no longer needs to), else `undefined`; a first use after this finds the
+ * session finished.
+ */
+export function sending(request: object, reply: Reply): Exchange | undefined {
+  const slot = (request as Carrier)[EXCHANGE];
+  if (slot instanceof Exchange) {
+    (reply.raw as Watched)[EXCHANGE] = undefined;
+    return slot;
+  }
+  if (slot !== undefined) (request as Carrier)[REPLY] = null;
+  return undefined;
+}
+
+/** The plugin's `onSend` for an exchange with work to do: commit, then put the outcome on the reply. */
+export function finishReply(
+  exchange: Exchange,
+  reply: FastifyReply,
+  payload: unknown,
+  next: (error: Error | null, payload?: unknown) => void,
+): void {
+  const header = (name: string) => headerText(reply.getHeader(name));
+  exchange.finish(reply.statusCode, header).then((outcome) => {
+    const { response: answer } = outcome;
+    if (answer !== null) {
+      (payload as { destroy?: () => void } | null)?.destroy?.();
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+      reply.code(answer.status).headers(answer.headers);
+    } else {
+      reply.headers(outcome.set);
+    }
+    // Fastify appends a repeated Set-Cookie instead of replacing it.
+    for (const [name, value] of outcome.append) reply.header(name, value);
+    next(null, answer?.body ?? payload);
+  }, next);
 }
 
 const HINT = 'await app.register(coatcheck) from "coatcheck/fastify", in this scope or a parent';
 
 /** The request's exchange; throws a clear error when the plugin does not cover its route. */
 export function exchangeFor(request: object): Exchange {
-  const exchange = exchangeOfRequest(request);
+  const exchange = use(request);
   if (exchange) return exchange;
   throw new MissingMiddlewareError("Fastify", HINT);
 }

@@ -7,20 +7,14 @@ import type {
   RouteGenericInterface,
 } from "fastify";
 import fp from "fastify-plugin";
-import { CsrfToken } from "../core/csrf.js";
+import { CsrfToken, csrfApplies } from "../core/csrf.js";
 import type { SessionEngine } from "../core/engine.js";
 import type { CoatcheckResponse } from "../core/errors.js";
 import { accessGuard, type GuardOptions } from "../core/guard.js";
 import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pipeline.js";
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
-import {
-  attachExchange,
-  exchangeFor,
-  exchangeOfRequest,
-  guardRequests,
-} from "./fastify-request.js";
-import { headerText, nodeRequest } from "./node-http.js";
+import { cover, exchangeFor, finishReply, guardRequests, sending, use } from "./fastify-request.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -55,49 +49,35 @@ const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options
   guardRequests(fastify);
   if (!engine) fastify.addHook("onClose", () => pipeline.engine.close()); // only one it built
 
-  // Before any body parser; a form body is peeked (bounded) and put back for the parser.
+  // Before any body parser; a form body is peeked (bounded) and put back for the parser. Without
+  // a check to run, the session is opened at its first use.
   fastify.addHook("onRequest", (request, reply, next) => {
-    const exchange = pipeline.begin(nodeRequest(request.raw, request.url, () => undefined));
-    attachExchange(request, exchange);
-    if (!exchange.checks) return next();
-    exchange.check().then((refused) => {
-      if (refused === null) next();
-      else send(reply, refused);
-    }, next);
+    cover(request, reply, pipeline);
+    if (!csrfApplies(pipeline.engine, request.raw.method ?? "GET")) next();
+    else check(use(request) as Exchange, reply, next);
   });
 
   fastify.addHook("onError", async (request, _reply, error) => {
-    exchangeOfRequest(request)?.failure(error);
+    use(request)?.failure(error);
   });
 
   fastify.addHook("onSend", (request, reply, payload, next) => {
-    const exchange = exchangeOfRequest(request);
-    if (exchange === undefined || exchange.finishIdle()) return next(null, payload);
-    const header = (name: string) => headerText(reply.getHeader(name));
-    exchange.finish(reply.statusCode, header).then((outcome) => {
-      const { response: answer } = outcome;
-      if (answer !== null) {
-        (payload as { destroy?: () => void } | null)?.destroy?.();
-        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-        reply.code(answer.status).headers(answer.headers);
-      } else {
-        reply.headers(outcome.set);
-      }
-      // Fastify appends a repeated Set-Cookie instead of replacing it.
-      for (const [name, value] of outcome.append) reply.header(name, value);
-      next(null, answer?.body ?? payload);
-    }, next);
-  });
-
-  // A hijacked reply skips onSend: release the lock, save nothing (finishing twice does nothing).
-  fastify.addHook("onResponse", (request, _reply, next) => {
-    const exchange = exchangeOfRequest(request);
-    if (exchange !== undefined && !exchange.finishIdle())
-      void exchange.finish(500, () => undefined);
-    next();
+    const exchange = sending(request, reply);
+    if (exchange === undefined || exchange.finishIdle()) next(null, payload);
+    else finishReply(exchange, reply, payload, next);
   });
   done();
 };
+
+// The check runs apart from its hook, as `finishReply` does for `onSend`: a hook that makes closures
+// pays for their context on every request, also on one that never makes them.
+
+function check(exchange: Exchange, reply: FastifyReply, next: (error?: Error) => void): void {
+  exchange.check().then((refused) => {
+    if (refused === null) next();
+    else send(reply, refused);
+  }, next);
+}
 
 /**
  * The Fastify 5 plugin (wrapped with `fastify-plugin`): opens the session lazily and saves it in
