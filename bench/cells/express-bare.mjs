@@ -3,8 +3,13 @@ import express from "express";
 import { serveCell } from "../lib/cell.mjs";
 
 const app = express();
+// The same routes before /untouched and /read as the session cells (never requested here): Express
+// tries routes in order, so a measured route must be as far down the list as in the other cells.
+app.get("/login", (_req, res) => res.send("ok"));
+app.get("/token", (_req, res) => res.send("none"));
 app.get("/untouched", (_req, res) => res.send("ok"));
 app.get("/read", (_req, res) => res.send("alice"));
+app.get("/write", (_req, res) => res.send("1"));
 app.get("/visit", (_req, res) => res.send("anon"));
 app.post("/form", express.urlencoded({ extended: false }), (req, res) => {
   res.send(req.body.title === "hello" ? "saved" : "bad form");

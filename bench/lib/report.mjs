@@ -190,7 +190,8 @@ function allocSection(run) {
           kind !== "bare" && bare && !Number.isNaN(bare.median)
             ? `, ${signed(s.median - bare.median)}`
             : "";
-        return `${s.void ? "**VOID** " : ""}${range(s, 1)}${delta}`;
+        if (s.void) return "**VOID**";
+        return `${range(s, 1)}${delta}`;
       });
       if (cols.every((col) => col === "" || col === "n/a")) continue;
       rows.push(`| ${framework} | ${ROUTES[route].title} | ${cols.join(" | ")} |`);
