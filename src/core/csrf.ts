@@ -353,8 +353,8 @@ function findProblem(
   const header = request.header(config.headerName);
   // A header that is present decides, even when empty or wrong: it is never "rescued" by the field.
   if (header !== undefined) return againstSecret(session, header);
-  const read = request.formField(config.formFieldName);
-  return (read instanceof Promise ? read : Promise.resolve(read)).then((field) => {
+  // `Promise.resolve` hands a promise back as it is, and takes a plain value from other readers.
+  return Promise.resolve(request.formField(config.formFieldName)).then((field) => {
     if (field === undefined) return "token_missing";
     if (typeof field !== "string") return "token_not_string";
     return againstSecret(session, field);
@@ -502,21 +502,12 @@ export function verifyCsrf(
   try {
     found = findProblem(engine, session, request);
   } catch (error) {
-    try {
-      found = problemOfError(error);
-    } catch (unavailable) {
-      return Promise.reject(unavailable);
-    }
+    found = Promise.reject(error);
   }
   if (found === null) return PASSED;
-  if (!(found instanceof Promise)) return Promise.resolve(rejectionOf(engine, request, found));
-  return found.then(
-    (reason) => (reason === null ? null : rejectionOf(engine, request, reason)),
-    (error: unknown) => {
-      const reason = problemOfError(error);
-      return reason === null ? null : rejectionOf(engine, request, reason);
-    },
-  );
+  const rejected = (reason: Problem) =>
+    reason === null ? null : rejectionOf(engine, request, reason);
+  return Promise.resolve(found).then(rejected, (error: unknown) => rejected(problemOfError(error)));
 }
 
 /** The 403 for `reason`, published and logged (at most once per burst per reason). */

@@ -569,10 +569,7 @@ export class Session {
       s.wantLock && s.lock === null
         ? this.#lock(id).then(
             () => this.#read(id),
-            (error: unknown) => {
-              this.#loading = null;
-              throw error;
-            },
+            (error: unknown) => this.#forget(error),
           )
         : this.#read(id);
     this.#loading = loading;
@@ -599,11 +596,14 @@ export class Session {
         const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
         this.#arrive(id, bytes === null ? null : record, bytes ?? 0);
       },
-      (error: unknown) => {
-        this.#loading = null;
-        throw error;
-      },
+      (error: unknown) => this.#forget(error),
     );
+  }
+
+  /** A load failed: the next access tries again. */
+  #forget(error: unknown): never {
+    this.#loading = null;
+    throw error;
   }
 
   /** The load is done: `record` (of `bytes` bytes) from the store under `id`, or none. */

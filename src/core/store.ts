@@ -332,18 +332,6 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
     options.report(error, operation, kind);
     return error;
   };
-  // One rejection handler per operation name, not a closure per call.
-  const failures = new Map<string, (cause: unknown) => never>();
-  const failedAs = (name: string): ((cause: unknown) => never) => {
-    let handler = failures.get(name);
-    if (handler === undefined) {
-      handler = (cause) => {
-        throw fail(cause, name);
-      };
-      failures.set(name, handler);
-    }
-    return handler;
-  };
   const limit = options.timeoutMs;
   // One timer for every operation's deadline (see deadlines.ts), not one per operation.
   const deadlines = limit === null ? null : new DeadlineQueue(limit);
@@ -362,7 +350,9 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
       } catch (cause) {
         started = Promise.reject(cause);
       }
-      return started.catch(failedAs(name));
+      return started.catch((cause: unknown) => {
+        throw fail(cause, name);
+      });
     }
     const pending = warming ? warming.then(operation) : Promise.resolve().then(operation);
     return new Promise<T>((resolve, reject) => {
