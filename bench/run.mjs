@@ -13,7 +13,7 @@
  *   node bench/run.mjs --report-only [--out docs]
  *
  * A run measures the matrix (every cell × route, `--rounds` rounds), then the paired comparisons
- * (PAIRS in lib/matrix.mjs: both cells of a ratio target started at once, `--paired-windows`
+ * (PAIRS in lib/matrix.mjs: both cells of a ratio or CPU target started at once, `--paired-windows`
  * alternating windows per side, see lib/paired.mjs), then the bytes allocated per request (every
  * memory-store cell × route under `--expose-gc` and 512 MB semi-spaces: a warm-up, then 3 windows
  * of `--alloc-requests` requests with no collection inside, see lib/alloc.mjs; `--no-alloc` skips
@@ -26,8 +26,8 @@
  * each server cell on core 1 while cells are loaded; off by default (see lib/pin.mjs).
  * `--report-only` measures nothing: it renders the page again from bench/results/last-run.json,
  * e.g. after the reasons for missed targets were written into bench/reasons.json (see report.mjs).
- * The defaults take about 25–28 minutes on a 2-core machine (84 routes × 3 rounds × about 4.5 s,
- * 8 pairs × about 40 s, 2–3 minutes of allocation, then about a minute of memory rows and the
+ * The defaults take about 32–35 minutes on a 2-core machine (84 routes × 3 rounds × about 4.5 s,
+ * 17 pairs × about 40 s, 2–3 minutes of allocation, then about a minute of memory rows and the
  * profile).
  */
 import { execFile, execFileSync } from "node:child_process";

@@ -288,6 +288,28 @@ export const PAIRS = FRAMEWORKS.flatMap((framework) => {
       target: null,
     },
   ];
+  // The CPU-difference targets (untouched, memory read): coatcheck's route against the same
+  // framework's bare route, judged on the median of the per-window differences of CPU µs/req.
+  for (const [kind, store] of [
+    ["coatcheck-memory", "memory"],
+    ["coatcheck-redis", "redis"],
+  ])
+    pairs.push({
+      id: `${f}/untouched-${store}`,
+      framework,
+      title: `untouched route vs the bare route (${store === "redis" ? "Redis" : "memory"})`,
+      a: { cell: `${f}/${kind}`, route: "untouched" },
+      b: { cell: `${f}/bare`, route: "untouched" },
+      target: `untouched/${f}/${store}`,
+    });
+  pairs.push({
+    id: `${f}/memory-read`,
+    framework,
+    title: "memory read vs the bare route",
+    a: { cell: `${f}/coatcheck-memory`, route: "read" },
+    b: { cell: `${f}/bare`, route: "untouched" },
+    target: `memory-read/${f}`,
+  });
   if (framework !== "Hono")
     pairs.push({
       id: `${f}/redis-read`,

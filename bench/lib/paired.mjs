@@ -86,8 +86,9 @@ function spread(values) {
 }
 
 /**
- * The figures of one measured pair: per-window ratios A ÷ B of req/s and of server CPU µs/req
- * (median, min–max), and each side's own medians.
+ * The figures of one measured pair: per-window ratios A ÷ B of req/s and of server CPU µs/req,
+ * per-window differences A − B of server CPU µs/req (each median, min–max), and each side's own
+ * medians.
  */
 export function summarisePair(result) {
   if (!result || result.windows.length === 0) return null;
@@ -100,6 +101,7 @@ export function summarisePair(result) {
     windows: result.windows.length,
     rpsRatio: spread(result.windows.map((w) => w.a.rps / w.b.rps)),
     cpuRatio: spread(result.windows.map((w) => w.a.cpuUs / w.b.cpuUs)),
+    cpuDiff: spread(result.windows.map((w) => w.a.cpuUs - w.b.cpuUs)),
     a: side("a"),
     b: side("b"),
     void: result.void,

@@ -110,6 +110,12 @@ function pairedFigure(s) {
   return `paired: ${fmt.num(s.rpsRatio.median, 2)}× req/s (${fmt.num(s.rpsRatio.min, 2)}–${fmt.num(s.rpsRatio.max, 2)} over ${s.windows} window pairs); CPU µs/req ${fmt.num(s.a.cpuUs.median)} vs ${fmt.num(s.b.cpuUs.median)} = ${fmt.num(s.cpuRatio.median, 2)}×`;
 }
 
+/** A paired CPU difference as the target table shows it. */
+function pairedDiffFigure(s) {
+  const d = s.cpuDiff;
+  return `paired: ${signed(d.median)} µs CPU/req (${signed(d.min)} to ${signed(d.max)} over ${s.windows} window pairs; ${fmt.num(s.a.cpuUs.median)} vs ${fmt.num(s.b.cpuUs.median)}); ${fmt.num(s.rpsRatio.median, 2)}× bare req/s`;
+}
+
 /** The paired comparisons: per-window ratios of the two cells of each pair. */
 function pairedSection(run) {
   const p = run.paired;
@@ -120,8 +126,8 @@ function pairedSection(run) {
     return `${cell?.label ?? side.cell}, ${ROUTES[side.route].title}`;
   };
   const rows = [
-    "| pair | A | B | window pairs | req/s A ÷ B: median (min–max) | CPU µs/req A ÷ B: median (min–max) | req/s A / B (medians) | CPU µs/req A / B (medians) | redis-server CPU µs/req A / B | target | check |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| pair | A | B | window pairs | req/s A ÷ B: median (min–max) | CPU µs/req A ÷ B: median (min–max) | CPU µs/req A − B: median (min to max) | req/s A / B (medians) | CPU µs/req A / B (medians) | redis-server CPU µs/req A / B | target | check |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const pair of PAIRS) {
     const result = p.results[pair.id];
@@ -131,7 +137,7 @@ function pairedSection(run) {
     const check = s?.void ? `**VOID**: ${s.void}` : "ok";
     if (!s?.rpsRatio) {
       rows.push(
-        `| ${pair.framework}: ${pair.title} | ${label(pair.a)} | ${label(pair.b)} | 0 | | | | | | ${target} | ${check} |`,
+        `| ${pair.framework}: ${pair.title} | ${label(pair.a)} | ${label(pair.b)} | 0 | | | | | | | ${target} | ${check} |`,
       );
       continue;
     }
@@ -139,10 +145,10 @@ function pairedSection(run) {
       ? `${fmt.num(s.a.redisCpuUs.median)} / ${fmt.num(s.b.redisCpuUs.median)}`
       : "";
     rows.push(
-      `| ${pair.framework}: ${pair.title} | ${label(pair.a)} | ${label(pair.b)} | ${s.windows} | ${range(s.rpsRatio)} | ${range(s.cpuRatio)} | ${fmt.int(s.a.rps.median)} / ${fmt.int(s.b.rps.median)} | ${fmt.num(s.a.cpuUs.median)} / ${fmt.num(s.b.cpuUs.median)} | ${redis} | ${target} | ${check} |`,
+      `| ${pair.framework}: ${pair.title} | ${label(pair.a)} | ${label(pair.b)} | ${s.windows} | ${range(s.rpsRatio)} | ${range(s.cpuRatio)} | ${signed(s.cpuDiff.median)} (${signed(s.cpuDiff.min)} to ${signed(s.cpuDiff.max)}) | ${fmt.int(s.a.rps.median)} / ${fmt.int(s.b.rps.median)} | ${fmt.num(s.a.cpuUs.median)} / ${fmt.num(s.b.cpuUs.median)} | ${redis} | ${target} | ${check} |`,
     );
   }
-  return `Measured ${m.date} (${m.git}), ${Math.round(m.elapsedSec)} s: for each pair both cells run at once, each checked as in the matrix (the form posts succeed with the token and, with CSRF on, are refused without it; the post whose handler reads the session is refused without the session) and warmed (0.5 s each, then ${m.warmup} s each twice, alternating); then ${m.windows} windows of ${m.duration} s per cell with ${m.connections} connections, alternating A B B A A B B A…, so that drift on the machine falls on both cells alike. Window *i* of A and window *i* of B are adjacent in time; each such pair gives one ratio, and the table shows the median of those ratios with their min–max. CPU µs/req is the server process's own CPU (\`process.cpuUsage()\`) over the window ÷ requests; a CPU ratio above 1 means A costs more per request. Pinning: ${m.pinning}.
+  return `Measured ${m.date} (${m.git}), ${Math.round(m.elapsedSec)} s: for each pair both cells run at once, each checked as in the matrix (the form posts succeed with the token and, with CSRF on, are refused without it; the post whose handler reads the session is refused without the session) and warmed (0.5 s each, then ${m.warmup} s each twice, alternating); then ${m.windows} windows of ${m.duration} s per cell with ${m.connections} connections, alternating A B B A A B B A…, so that drift on the machine falls on both cells alike. Window *i* of A and window *i* of B are adjacent in time; each such pair gives one ratio and one difference, and the table shows the median of each with its min–max. CPU µs/req is the server process's own CPU (\`process.cpuUsage()\`) over the window ÷ requests; a CPU ratio above 1 means A costs more per request. Pinning: ${m.pinning}.
 
 ${rows.join("\n")}`;
 }
@@ -237,6 +243,22 @@ export function targetRows(run) {
       s.void ? "void" : s.rpsRatio.median >= factor ? "met" : "missed",
     );
   };
+  /**
+   * A CPU target judged on its paired comparison: the median of the per-window differences of
+   * server CPU µs/req (A − B) must stay within `limit`, and `alsoOk` must hold. Without a paired
+   * result, `fallback` judges it on the matrix medians.
+   */
+  const pairedDiff = (id, target, pairId, limit, fallback, { alsoOk = true, note = "" } = {}) => {
+    const s = pairedOf(pairId);
+    if (!s) return fallback();
+    if (!s.cpuDiff) return add(id, target, `paired: no window measured (${s.void})`, "void");
+    add(
+      id,
+      target,
+      `${pairedDiffFigure(s)}${note}`,
+      s.void ? "void" : s.cpuDiff.median <= limit && alsoOk ? "met" : "missed",
+    );
+  };
   /** A req/s ratio target: `s` must reach `factor` × `peer`. */
   const ratio = (id, target, s, peer, factor, note = "") => {
     if (!s || !peer) return notMeasured(id, target);
@@ -254,18 +276,16 @@ export function targetRows(run) {
       const id = `untouched/${framework.toLowerCase()}/${label.toLowerCase()}`;
       const target = `untouched route: ≤ +2 µs CPU, no store call (${framework}, ${label})`;
       const s = get(framework, kind, "untouched");
-      if (!s || !bare) {
-        notMeasured(id, target);
-        continue;
-      }
-      const d = s.cpuUs - bare.cpuUs;
-      const calls = s.redisCommands ?? 0;
-      add(
-        id,
-        target,
-        `${signed(d)} µs${s.redisCommands === null ? "" : `, ${fmt.num(calls, 2)} Redis cmds/req`}`,
-        judge(d <= 2 && calls === 0, s, bare),
-      );
+      const calls = s?.redisCommands ?? 0;
+      const commands =
+        !s || s.redisCommands === null ? "" : `, ${fmt.num(calls, 2)} Redis cmds/req`;
+      const matrix = () => {
+        if (!s || !bare) return notMeasured(id, target);
+        const d = s.cpuUs - bare.cpuUs;
+        add(id, target, `${signed(d)} µs${commands}`, judge(d <= 2 && calls === 0, s, bare));
+      };
+      const pairId = `${framework.toLowerCase()}/untouched-${label.toLowerCase()}`;
+      pairedDiff(id, target, pairId, 2, matrix, { alsoOk: calls === 0, note: commands });
     }
   }
 
@@ -279,22 +299,24 @@ export function targetRows(run) {
     const target = `memory read: ≤ +${limit} µs CPU (${framework})`;
     const s = get(framework, "coatcheck-memory", "read");
     const bare = bareOf(run.samples, framework, "read");
-    if (!s || !bare) {
-      notMeasured(id, target);
-      continue;
-    }
-    const d = s.cpuUs - bare.cpuUs;
     const hint =
       framework === "Hono" && p
         ? `(Profile of this route: coatcheck's own functions ≈ ${fmt.num(p.areas.coatcheck / p.served, 1)} µs of ${fmt.num((p.totalMicros - p.areas.idle) / p.served, 1)} µs busy per request.)`
         : "";
-    add(
-      id,
-      target,
-      `${signed(d)} µs (${fmt.num(s.rps / bare.rps, 2)}× bare req/s)`,
-      judge(d <= limit, s, bare),
-      hint,
-    );
+    const matrix = () => {
+      if (!s || !bare) return notMeasured(id, target);
+      const d = s.cpuUs - bare.cpuUs;
+      add(
+        id,
+        target,
+        `${signed(d)} µs (${fmt.num(s.rps / bare.rps, 2)}× bare req/s)`,
+        judge(d <= limit, s, bare),
+        hint,
+      );
+    };
+    const before = rows.length;
+    pairedDiff(id, target, `${framework.toLowerCase()}/memory-read`, limit, matrix);
+    if (rows.length > before && hint) rows[rows.length - 1].hint ||= hint;
   }
 
   for (const [framework, factor] of [
@@ -664,12 +686,14 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
   also prices the session read; on \`/form-session\` both load the session, and the ratio prices
   the check alone.
 - **Paired comparisons** (their own section below): the ratio targets (CSRF-checked ÷ unchecked
-  form post on each framework; coatcheck's Redis read ÷ connect-redis's on Express and Fastify) are
-  judged on them, not on the matrix: the matrix's medians come from a few windows minutes apart,
-  and on a shared machine two cells' medians can move by more than the difference being judged.
-  A pair starts both cells at once and alternates short windows between them (A B B A…); the
-  figure is the median of the per-window ratios, with their min–max as its spread. When a run has
-  no paired result, the target falls back to the matrix medians and says so.
+  form post on each framework; coatcheck's Redis read ÷ connect-redis's on Express and Fastify)
+  and the CPU targets (untouched route and memory read, each against the same framework's bare
+  route) are judged on them, not on the matrix: the matrix's medians come from a few windows
+  minutes apart, and on a shared machine two cells' medians can move by more than the difference
+  being judged. A pair starts both cells at once and alternates short windows between them
+  (A B B A…); a ratio target's figure is the median of the per-window req/s ratios, a CPU target's
+  the median of the per-window differences of server CPU µs/req, each with its min–max as its
+  spread. When a run has no paired result, the target falls back to the matrix medians.
 - **CPU pinning** (\`--pin\`, off by default): with \`taskset\` on a machine with 2 or more
   cores, the runner (autocannon) and the redis-server it starts share core 0 and every server cell
   runs on core 1, so the measured process never competes with the load generator for its core
@@ -701,8 +725,8 @@ ${skipped.length > 0 ? `- Cells not run: ${skipped.map(([id, why]) => `${id} (${
 
 ## Targets
 
-The ratio targets (CSRF form post, Redis read vs the incumbent) are judged on the paired
-comparisons below when the run has them; the rows marked "extra" are shown beside a target, not
+The ratio targets (CSRF form post, Redis read vs the incumbent) and the CPU targets (untouched
+route, memory read) are judged on the paired comparisons below when the run has them; the rows marked "extra" are shown beside a target, not
 judged.
 
 ${targets(run, reasons)}
