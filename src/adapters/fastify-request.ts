@@ -2,7 +2,8 @@ import type { IncomingMessage } from "node:http";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { MissingMiddlewareError } from "../core/errors.js";
 import { Exchange, type RequestPipeline } from "../core/pipeline.js";
-import { assignOwnSession, headerText, nodeRequest } from "./node-http.js";
+import { headerText } from "./node-headers.js";
+import { assignOwnSession, nodeRequest } from "./node-request.js";
 
 /**
  * How the Fastify plugin attaches a request's exchange. The plugin's `onRequest` hook only marks
