@@ -88,7 +88,13 @@ export function sending(request: object, reply: Reply): Exchange | undefined {
   return undefined;
 }
 
-/** The plugin's `onSend` for an exchange with work to do: commit, then put the outcome on the reply. */
+/**
+ * The plugin's `onSend` for an exchange with work to do: commit, then put the outcome on the reply.
+ * What throws once the commit is done goes to `next` as the error, as Fastify does for an async
+ * `onSend` hook: `next` runs the hooks after this one and writes the head, which Node refuses with
+ * a throw (a header value such as a non-Latin-1 filename), and the rejection of this chain has no
+ * other handler.
+ */
 export function finishReply(
   exchange: Exchange,
   reply: FastifyReply,
@@ -97,17 +103,21 @@ export function finishReply(
 ): void {
   const header = (name: string) => headerText(reply.getHeader(name));
   exchange.finish(reply.statusCode, header).then((outcome) => {
-    const { response: answer } = outcome;
-    if (answer !== null) {
-      (payload as { destroy?: () => void } | null)?.destroy?.();
-      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-      reply.code(answer.status).headers(answer.headers);
-    } else {
-      reply.headers(outcome.set);
+    try {
+      const { response: answer } = outcome;
+      if (answer !== null) {
+        (payload as { destroy?: () => void } | null)?.destroy?.();
+        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+        reply.code(answer.status).headers(answer.headers);
+      } else {
+        reply.headers(outcome.set);
+      }
+      // Fastify appends a repeated Set-Cookie instead of replacing it.
+      for (const [name, value] of outcome.append) reply.header(name, value);
+      next(null, answer?.body ?? payload);
+    } catch (error) {
+      next(error as Error);
     }
-    // Fastify appends a repeated Set-Cookie instead of replacing it.
-    for (const [name, value] of outcome.append) reply.header(name, value);
-    next(null, answer?.body ?? payload);
   }, next);
 }
 
