@@ -2,7 +2,8 @@ import type { Response } from "express";
 import expressModule from "express";
 import { MissingMiddlewareError } from "../core/errors.js";
 import type { Exchange } from "../core/pipeline.js";
-import { assignOwnSession, type HoldSlot, holdUntilSettled, SLOT } from "./node-http.js";
+import { type HoldSlot, holdUntilSettled, SLOT } from "./node-hold.js";
+import { assignOwnSession } from "./node-request.js";
 
 /**
  * How the Express middleware attaches a request's exchange: `req.session` is an accessor on the
@@ -25,7 +26,7 @@ export type Opener = (req: object, method: string) => Exchange;
 
 /**
  * What the middleware attaches to a request; the exchange is opened at the session's first use.
- * One object per request, under node-http's `SLOT`, where the response's hold is kept too.
+ * One object per request, under node-hold's `SLOT`, where the response's hold is kept too.
  */
 class Attached implements HoldSlot {
   exchange: Exchange | undefined = undefined;

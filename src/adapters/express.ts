@@ -11,7 +11,7 @@ import { type Exchange, type PipelineOptions, RequestPipeline } from "../core/pi
 import type { Session } from "../core/session.js";
 import { type CoatcheckOptions, engineFrom } from "../setup.js";
 import { attach, MISSING, type Opener, use } from "./express-request.js";
-import { nodeRequest } from "./node-http.js";
+import { nodeRequest } from "./node-request.js";
 
 declare global {
   // Express types its request through this global namespace; augmenting it is the only way in.

@@ -2,7 +2,8 @@ import type { IncomingMessage } from "node:http";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { MissingMiddlewareError } from "../core/errors.js";
 import { Exchange, type RequestPipeline } from "../core/pipeline.js";
-import { assignOwnSession, headerText, nodeRequest } from "./node-http.js";
+import { headerText } from "./node-headers.js";
+import { assignOwnSession, nodeRequest } from "./node-request.js";
 
 /**
  * How the Fastify plugin attaches a request's exchange. The plugin's `onRequest` hook only marks
@@ -87,7 +88,13 @@ export function sending(request: object, reply: Reply): Exchange | undefined {
   return undefined;
 }
 
-/** The plugin's `onSend` for an exchange with work to do: commit, then put the outcome on the reply. */
+/**
+ * The plugin's `onSend` for an exchange with work to do: commit, then put the outcome on the reply.
+ * What throws once the commit is done goes to `next` as the error, as Fastify does for an async
+ * `onSend` hook: `next` runs the hooks after this one and writes the head, which Node refuses with
+ * a throw (a header value such as a non-Latin-1 filename), and the rejection of this chain has no
+ * other handler.
+ */
 export function finishReply(
   exchange: Exchange,
   reply: FastifyReply,
@@ -96,17 +103,21 @@ export function finishReply(
 ): void {
   const header = (name: string) => headerText(reply.getHeader(name));
   exchange.finish(reply.statusCode, header).then((outcome) => {
-    const { response: answer } = outcome;
-    if (answer !== null) {
-      (payload as { destroy?: () => void } | null)?.destroy?.();
-      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-      reply.code(answer.status).headers(answer.headers);
-    } else {
-      reply.headers(outcome.set);
+    try {
+      const { response: answer } = outcome;
+      if (answer !== null) {
+        (payload as { destroy?: () => void } | null)?.destroy?.();
+        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+        reply.code(answer.status).headers(answer.headers);
+      } else {
+        reply.headers(outcome.set);
+      }
+      // Fastify appends a repeated Set-Cookie instead of replacing it.
+      for (const [name, value] of outcome.append) reply.header(name, value);
+      next(null, answer?.body ?? payload);
+    } catch (error) {
+      next(error as Error);
     }
-    // Fastify appends a repeated Set-Cookie instead of replacing it.
-    for (const [name, value] of outcome.append) reply.header(name, value);
-    next(null, answer?.body ?? payload);
   }, next);
 }
 
