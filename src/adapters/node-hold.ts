@@ -317,7 +317,11 @@ function start(res: Held, hold: Hold): void {
       (outcome) => {
         if (outcome.response !== null) return replace(res, hold, outcome, outcome.response);
         apply(res, hold, outcome);
-        release(res, hold);
+        try {
+          release(res, hold);
+        } catch (error) {
+          refuseQueued(res, hold, outcome, error);
+        }
       },
       (error: unknown) => {
         res.destroy(error instanceof Error ? error : new Error(String(error)));
@@ -358,6 +362,33 @@ function release(res: Held, hold: Hold): void {
   }
   hold.queue.length = 0;
   if (hold.owesDrain && !res.writableNeedDrain && !res.writableEnded) res.emit("drain");
+}
+
+/** The plain answer when the app's own held output cannot be written. */
+const SERVER_ERROR = "Internal Server Error";
+
+/**
+ * The app's held output threw as it was let through after the commit (Node refused its status
+ * code or status message): outside the handler, so no error handler of the app's can answer. When
+ * nothing has gone out yet, a plain 500 with the commit's headers (the session was saved: its
+ * cookie must reach the browser) and none of the app's; otherwise the connection is dropped, since
+ * the response already started cannot be framed.
+ */
+function refuseQueued(res: Held, hold: Hold, outcome: Outcome, error: unknown): void {
+  hold.queue.length = 0;
+  if (nativeHeadersSent.call(res) || res.writableEnded) {
+    res.destroy(error instanceof Error ? error : new Error(String(error)));
+    return;
+  }
+  for (const name of res.getHeaderNames()) hold.removeHeader.call(res, name);
+  apply(res, hold, outcome);
+  // Node keeps a refused status message on the response: this head names its own.
+  hold.writeHead.call(res, 500, SERVER_ERROR, {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": String(SERVER_ERROR.length),
+    "cache-control": "no-store",
+  });
+  hold.end.call(res, SERVER_ERROR);
 }
 
 function replace(res: Held, hold: Hold, outcome: Outcome, answer: CoatcheckResponse): void {
