@@ -27,7 +27,7 @@
  * `--report-only` measures nothing: it renders the page again from bench/results/last-run.json,
  * e.g. after the reasons for missed targets were written into bench/reasons.json (see report.mjs).
  * The defaults take about 32–35 minutes on a 2-core machine (84 routes × 3 rounds × about 4.5 s,
- * 17 pairs × about 40 s, 2–3 minutes of allocation, then about a minute of memory rows and the
+ * 17 pairs × about 40 s (the three Express CPU pairs three times as long), 2–3 minutes of allocation, then about a minute of memory rows and the
  * profile).
  */
 import { execFile, execFileSync } from "node:child_process";
@@ -284,10 +284,11 @@ async function measurePairs(pairs) {
   const pairedStarted = Date.now();
   const results = {};
   for (const pair of pairs) {
-    log(`paired: ${pair.id} (${pairedOptions.windows} × ${pairedOptions.duration} s per side)`);
+    const windows = pairedOptions.windows * (pair.windowFactor ?? 1);
+    log(`paired: ${pair.id} (${windows} × ${pairedOptions.duration} s per side)`);
     let result;
     try {
-      result = await measurePair(pair, { ...options, ...pairedOptions, redis });
+      result = await measurePair(pair, { ...options, ...pairedOptions, windows, redis });
     } catch (error) {
       result = { id: pair.id, windows: [], void: `pair failed: ${error.message}` };
     }
