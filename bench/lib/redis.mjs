@@ -45,6 +45,12 @@ export async function startRedis() {
 const OWN = new Set(["info", "config", "dbsize", "flushall", "ping", "client", "hello", "select"]);
 
 /**
+ * Whether a `commandstats` name is one of the runner's own commands. Redis 7 names subcommands
+ * `command|subcommand` (the runner's `CONFIG RESETSTAT` is `config|resetstat`).
+ */
+export const isRunnerCommand = (name) => OWN.has(name.split("|", 1)[0]);
+
+/**
  * Per-command call counts and microseconds since the last CONFIG RESETSTAT, without the runner's
  * own commands. Commands run inside scripts are listed too (a script's own usec includes theirs).
  */
@@ -53,7 +59,7 @@ export async function commandStats(client) {
   const calls = {};
   const usec = {};
   for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
-    if (OWN.has(match[1])) continue;
+    if (isRunnerCommand(match[1])) continue;
     calls[match[1]] = Number(match[2]);
     usec[match[1]] = Number(match[3]);
   }

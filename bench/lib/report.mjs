@@ -6,6 +6,7 @@
  */
 import { bareRouteOf, CELLS, FRAMEWORKS, PAIRS, ROUTES } from "./matrix.mjs";
 import { summarisePair } from "./paired.mjs";
+import { isRunnerCommand } from "./redis.mjs";
 import { median } from "./util.mjs";
 
 const KINDS = [
@@ -25,9 +26,25 @@ const COLORS = {
   "incumbent-redis": "#f0a868",
 };
 
+/**
+ * A sample whose Redis command counts leave out the runner's own commands: results written before
+ * `commandStats` knew Redis 7's `config|resetstat` counted the runner's reset as the app's.
+ */
+function withoutRunnerCommands(sample) {
+  const by = sample.redisByCommand;
+  if (!by) return sample;
+  const kept = Object.entries(by).filter(([name]) => !isRunnerCommand(name));
+  if (kept.length === Object.keys(by).length) return sample;
+  return {
+    ...sample,
+    redisByCommand: Object.fromEntries(kept),
+    redisCommands: kept.reduce((sum, [, perRequest]) => sum + perRequest, 0),
+  };
+}
+
 /** Median and spread of one cell × route over the rounds, or null when never measured. */
 export function summarise(samples, cellId, route) {
-  const list = samples[cellId]?.[route];
+  const list = samples[cellId]?.[route]?.map(withoutRunnerCommands);
   if (!list || list.length === 0) return null;
   const pick = (key) => list.map((s) => s[key]).filter((v) => v !== null && !Number.isNaN(v));
   const rps = pick("rps");
