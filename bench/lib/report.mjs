@@ -262,10 +262,12 @@ export function targetRows(run) {
   };
   /**
    * A CPU target judged on its paired comparison: the median of the per-window differences of
-   * server CPU µs/req (A − B) must stay within `limit`, and `alsoOk` must hold. Without a paired
-   * result, `fallback` judges it on the matrix medians.
+   * server CPU µs/req (A − B) must stay within `limit`, and `options.alsoOk` must hold; `note`
+   * follows the figure, `hint` goes beside the reason. Without a paired result, `fallback` judges
+   * it on the matrix medians.
    */
-  const pairedDiff = (id, target, pairId, limit, fallback, { alsoOk = true, note = "" } = {}) => {
+  const pairedDiff = (id, target, pairId, limit, fallback, options = {}) => {
+    const { alsoOk = true, note = "", hint = "" } = options;
     const s = pairedOf(pairId);
     if (!s) return fallback();
     if (!s.cpuDiff) return add(id, target, `paired: no window measured (${s.void})`, "void");
@@ -274,6 +276,7 @@ export function targetRows(run) {
       target,
       `${pairedDiffFigure(s)}${note}`,
       s.void ? "void" : s.cpuDiff.median <= limit && alsoOk ? "met" : "missed",
+      hint,
     );
   };
   /** A req/s ratio target: `s` must reach `factor` × `peer`. */
@@ -331,9 +334,7 @@ export function targetRows(run) {
         hint,
       );
     };
-    const before = rows.length;
-    pairedDiff(id, target, `${framework.toLowerCase()}/memory-read`, limit, matrix);
-    if (rows.length > before && hint) rows[rows.length - 1].hint ||= hint;
+    pairedDiff(id, target, `${framework.toLowerCase()}/memory-read`, limit, matrix, { hint });
   }
 
   for (const [framework, factor] of [
