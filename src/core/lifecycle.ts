@@ -155,17 +155,41 @@ type Outcome =
 const UNTOUCHED: CommitResult = Object.freeze({ action: "nothing" });
 const DONE: Outcome = { kind: "done", id: null, meta: null };
 
-export async function commit(
+const STAYS_UNTOUCHED: Promise<CommitResult> = Promise.resolve(UNTOUCHED);
+
+export function commit(
   engine: SessionEngine,
   session: Session,
   status: number,
   overHttps?: () => boolean,
 ): Promise<CommitResult> {
-  const input = seal(session);
-  if (input === null) return UNTOUCHED;
   try {
+    const input = seal(session);
+    if (input === null) return STAYS_UNTOUCHED;
+    if (input.lock !== null) return commitWithStore(engine, session, input, status, overHttps);
     // Rows 1-2 for a session nobody touched, without building the facts: most requests of an app
     // never read their session, and they should cost nothing here.
+    if (!input.touched) return STAYS_UNTOUCHED;
+    const row = decide(factsOf(input, status));
+    if (row.action !== "nothing") return commitWithStore(engine, session, input, status, overHttps);
+    // A read that changed nothing (most requests that use their session): no store work, no event
+    // to announce, so no suspended function either.
+    settle(session, null);
+    return Promise.resolve(cookieFor(engine, row, input, DONE, engine.now(), overHttps));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** The commit of a session with store work to do, or a lock to release afterwards. */
+async function commitWithStore(
+  engine: SessionEngine,
+  session: Session,
+  input: CommitInput,
+  status: number,
+  overHttps: (() => boolean) | undefined,
+): Promise<CommitResult> {
+  try {
     if (!input.touched) return UNTOUCHED;
     const now = engine.now();
     const facts = factsOf(input, status);
@@ -235,27 +259,47 @@ function cookieFor(
   now: number,
   overHttps: (() => boolean) | undefined,
 ): CommitResult {
-  const config = engine.config;
-  const cookie = (id: string, maxAge: number | undefined) => ({
-    setCookie: serializeCookie(config.cookieName, id, cookieAttributes(engine, overHttps), maxAge),
-    action: row.action,
-  });
-  const set = () => {
-    if (outcome.kind !== "done" || outcome.id === null || outcome.meta === null) {
-      throw new Error(`unreachable: row "${row.when}" sets a cookie but saved no record`);
-    }
-    return cookie(outcome.id, cookieMaxAge(engine.policy, outcome.meta, now));
-  };
   switch (row.cookie) {
     case "unchanged":
       return { action: row.action };
     case "clear":
-      return cookie("", 0);
+      return cookieResult(engine, row, "", 0, overHttps);
     case "set":
-      return set();
+      return setCookie(engine, row, outcome, now, overHttps);
     case "set if lifetime changed":
-      return input.lifetime === null ? { action: row.action } : set();
+      return input.lifetime === null
+        ? { action: row.action }
+        : setCookie(engine, row, outcome, now, overHttps);
   }
+}
+
+/** A result that sets the session cookie to the record the outcome saved. */
+function setCookie(
+  engine: SessionEngine,
+  row: Row,
+  outcome: Outcome,
+  now: number,
+  overHttps: (() => boolean) | undefined,
+): CommitResult {
+  if (outcome.kind !== "done" || outcome.id === null || outcome.meta === null) {
+    throw new Error(`unreachable: row "${row.when}" sets a cookie but saved no record`);
+  }
+  const maxAge = cookieMaxAge(engine.policy, outcome.meta, now);
+  return cookieResult(engine, row, outcome.id, maxAge, overHttps);
+}
+
+function cookieResult(
+  engine: SessionEngine,
+  row: Row,
+  id: string,
+  maxAge: number | undefined,
+  overHttps: (() => boolean) | undefined,
+): CommitResult {
+  const attributes = cookieAttributes(engine, overHttps);
+  return {
+    setCookie: serializeCookie(engine.config.cookieName, id, attributes, maxAge),
+    action: row.action,
+  };
 }
 
 /** The metadata this request's lifetime override gives a record created at `createdAt`. */
