@@ -190,6 +190,7 @@ async function commitWithStore(
   overHttps: (() => boolean) | undefined,
 ): Promise<CommitResult> {
   try {
+    // Reached untouched only with a lock to release (the finally below).
     if (!input.touched) return UNTOUCHED;
     const now = engine.now();
     const facts = factsOf(input, status);
@@ -288,6 +289,7 @@ function setCookie(
   return cookieResult(engine, row, outcome.id, maxAge, overHttps);
 }
 
+/** The commit's result with a Set-Cookie for `id` (`""` with max-age 0 clears the cookie). */
 function cookieResult(
   engine: SessionEngine,
   row: Row,
