@@ -245,39 +245,35 @@ export function targetRows(run) {
   const notMeasured = (id, target, why = "not measured") => add(id, target, why, "–");
   const pairedOf = (pairId) => summarisePair(run.paired?.results?.[pairId]);
   /**
-   * A ratio target judged on its paired comparison: the median of the per-window req/s ratios
-   * must reach `factor`. Without a paired result (an older run, `--no-paired`), `fallback` judges
-   * it on the matrix medians.
+   * A target judged on its paired comparison: `figure(s)` is what the table shows, `ok(s)` the
+   * verdict, `need` the figure without which no window counts. Without a paired result (an older
+   * run, `--no-paired`), `fallback` judges it on the matrix medians.
    */
-  const pairedRatio = (id, target, pairId, factor, fallback) => {
+  const onPair = (id, target, pairId, fallback, { need, figure, ok, hint = "" }) => {
     const s = pairedOf(pairId);
     if (!s) return fallback();
-    if (!s.rpsRatio) return add(id, target, `paired: no window measured (${s.void})`, "void");
-    add(
-      id,
-      target,
-      pairedFigure(s),
-      s.void ? "void" : s.rpsRatio.median >= factor ? "met" : "missed",
-    );
+    if (!s[need]) return add(id, target, `paired: no window measured (${s.void})`, "void");
+    add(id, target, figure(s), s.void ? "void" : ok(s) ? "met" : "missed", hint);
   };
+  /** A ratio target: the median of the per-window req/s ratios must reach `factor`. */
+  const pairedRatio = (id, target, pairId, factor, fallback) =>
+    onPair(id, target, pairId, fallback, {
+      need: "rpsRatio",
+      figure: pairedFigure,
+      ok: (s) => s.rpsRatio.median >= factor,
+    });
   /**
-   * A CPU target judged on its paired comparison: the median of the per-window differences of
-   * server CPU µs/req (A − B) must stay within `limit`, and `options.alsoOk` must hold; `note`
-   * follows the figure, `hint` goes beside the reason. Without a paired result, `fallback` judges
-   * it on the matrix medians.
+   * A CPU target: the median of the per-window differences of server CPU µs/req (A − B) must stay
+   * within `limit`, and `alsoOk` must hold; `note` follows the figure, `hint` goes beside the reason.
    */
   const pairedDiff = (id, target, pairId, limit, fallback, options = {}) => {
     const { alsoOk = true, note = "", hint = "" } = options;
-    const s = pairedOf(pairId);
-    if (!s) return fallback();
-    if (!s.cpuDiff) return add(id, target, `paired: no window measured (${s.void})`, "void");
-    add(
-      id,
-      target,
-      `${pairedDiffFigure(s)}${note}`,
-      s.void ? "void" : s.cpuDiff.median <= limit && alsoOk ? "met" : "missed",
+    onPair(id, target, pairId, fallback, {
+      need: "cpuDiff",
+      figure: (s) => `${pairedDiffFigure(s)}${note}`,
+      ok: (s) => s.cpuDiff.median <= limit && alsoOk,
       hint,
-    );
+    });
   };
   /** A req/s ratio target: `s` must reach `factor` × `peer`. */
   const ratio = (id, target, s, peer, factor, note = "") => {
