@@ -166,12 +166,17 @@ export function commit(
   try {
     const input = seal(session);
     if (input === null) return STAYS_UNTOUCHED;
-    if (input.lock !== null) return commitWithStore(engine, session, input, status, overHttps);
     // Rows 1-2 for a session nobody touched, without building the facts: most requests of an app
     // never read their session, and they should cost nothing here.
-    if (!input.touched) return STAYS_UNTOUCHED;
-    const row = decide(factsOf(input, status));
-    if (row.action !== "nothing") return commitWithStore(engine, session, input, status, overHttps);
+    if (!input.touched) {
+      return input.lock === null
+        ? STAYS_UNTOUCHED
+        : commitWithStore(engine, session, input, null, null, overHttps);
+    }
+    const facts = factsOf(input, status);
+    const row = decide(facts);
+    if (row.action !== "nothing" || input.lock !== null)
+      return commitWithStore(engine, session, input, facts, row, overHttps);
     // A read that changed nothing (most requests that use their session): no store work, no event
     // to announce, so no suspended function either.
     settle(session, null);
@@ -181,20 +186,22 @@ export function commit(
   }
 }
 
-/** The commit of a session with store work to do, or a lock to release afterwards. */
+/**
+ * The commit of a session with store work to do or a lock to release afterwards; `facts` and
+ * `first` (the row they decided) are null for an untouched session, which only releases its lock.
+ */
 async function commitWithStore(
   engine: SessionEngine,
   session: Session,
   input: CommitInput,
-  status: number,
+  facts: Facts | null,
+  first: Row | null,
   overHttps: (() => boolean) | undefined,
 ): Promise<CommitResult> {
   try {
-    // Reached untouched only with a lock to release (the finally below).
-    if (!input.touched) return UNTOUCHED;
+    if (facts === null || first === null) return UNTOUCHED;
     const now = engine.now();
-    const facts = factsOf(input, status);
-    let row = decide(facts);
+    let row = first;
     // A read that changed nothing (most requests that use their session) has no store work.
     let outcome =
       row.action === "nothing" ? DONE : await execute(engine, input, row.action, now, null);
