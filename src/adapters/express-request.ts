@@ -61,7 +61,7 @@ export function use(req: object): Exchange | undefined {
   const { res } = attached;
   // Used only once output has left: commit now (nothing to save yet), so later changes throw.
   if (res.headersSent) void exchange.finish(res.statusCode, () => undefined);
-  else holdUntilSettled(res, (status, header) => exchange.finish(status, header), attached);
+  else holdUntilSettled(res, (status, header) => exchange.end(status, header), attached);
   return exchange;
 }
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { MissingMiddlewareError } from "../core/errors.js";
-import { Exchange, type RequestPipeline } from "../core/pipeline.js";
+import { Exchange, type Outcome, type RequestPipeline } from "../core/pipeline.js";
 import { headerText } from "./node-headers.js";
 import { assignOwnSession, nodeRequest } from "./node-request.js";
 
@@ -102,23 +102,35 @@ export function finishReply(
   next: (error: Error | null, payload?: unknown) => void,
 ): void {
   const header = (name: string) => headerText(reply.getHeader(name));
-  exchange.finish(reply.statusCode, header).then((outcome) => {
-    try {
-      const { response: answer } = outcome;
-      if (answer !== null) {
-        (payload as { destroy?: () => void } | null)?.destroy?.();
-        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-        reply.code(answer.status).headers(answer.headers);
-      } else {
-        reply.headers(outcome.set);
-      }
-      // Fastify appends a repeated Set-Cookie instead of replacing it.
-      for (const [name, value] of outcome.append) reply.header(name, value);
-      next(null, answer?.body ?? payload);
-    } catch (error) {
-      next(error as Error);
+  const ended = exchange.end(reply.statusCode, header);
+  // A commit without store work ends at once: the reply goes on in the same turn.
+  if (ended instanceof Promise)
+    ended.then((outcome) => deliver(outcome, reply, payload, next), next);
+  else deliver(ended, reply, payload, next);
+}
+
+/** Put the outcome on the reply and go on with Fastify's send (see {@link finishReply}). */
+function deliver(
+  outcome: Outcome,
+  reply: FastifyReply,
+  payload: unknown,
+  next: (error: Error | null, payload?: unknown) => void,
+): void {
+  try {
+    const { response: answer } = outcome;
+    if (answer !== null) {
+      (payload as { destroy?: () => void } | null)?.destroy?.();
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+      reply.code(answer.status).headers(answer.headers);
+    } else {
+      reply.headers(outcome.set);
     }
-  }, next);
+    // Fastify appends a repeated Set-Cookie instead of replacing it.
+    for (const [name, value] of outcome.append) reply.header(name, value);
+    next(null, answer?.body ?? payload);
+  } catch (error) {
+    next(error as Error);
+  }
 }
 
 const HINT = 'await app.register(coatcheck) from "coatcheck/fastify", in this scope or a parent';

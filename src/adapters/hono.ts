@@ -6,6 +6,7 @@ import { accessGuard, type GuardOptions } from "../core/guard.js";
 import {
   type Exchange,
   exchangeOf,
+  type Outcome,
   type PipelineOptions,
   RequestPipeline,
 } from "../core/pipeline.js";
@@ -66,23 +67,27 @@ function checked(c: Context, next: Next, exchange: Exchange): Promise<Response |
     );
 }
 
-function after(c: Context, exchange: Exchange): Promise<Response> | undefined {
+function after(c: Context, exchange: Exchange): Response | Promise<Response> | undefined {
   if (c.error) exchange.failure(c.error);
   return exchange.finishIdle() ? undefined : finish(c, exchange, c.res);
 }
 
-function finish(c: Context, exchange: Exchange, response: Response): Promise<Response> {
-  return exchange
-    .finish(response.status, (name) => response.headers.get(name) ?? undefined)
-    .then((outcome) => {
-      const out = applyOutcome(response, outcome);
-      if (out !== c.res) {
-        // Hono's `res` setter merges the previous response's headers into the new one; clear it.
-        c.res = undefined;
-        c.res = out;
-      }
-      return out;
-    });
+function finish(c: Context, exchange: Exchange, response: Response): Response | Promise<Response> {
+  const ended = exchange.end(response.status, (name) => response.headers.get(name) ?? undefined);
+  // A commit without store work ends at once: no promise, no turn of the microtask queue.
+  if (!(ended instanceof Promise)) return answer(c, response, ended);
+  return ended.then((outcome) => answer(c, response, outcome));
+}
+
+/** The response with the outcome applied, made the context's response. */
+function answer(c: Context, response: Response, outcome: Outcome): Response {
+  const out = applyOutcome(response, outcome);
+  if (out !== c.res) {
+    // Hono's `res` setter merges the previous response's headers into the new one; clear it.
+    c.res = undefined;
+    c.res = out;
+  }
+  return out;
 }
 
 /**

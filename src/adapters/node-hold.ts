@@ -23,6 +23,15 @@ function headersError(): Error {
 }
 
 /**
+ * Commits the session for the response's status, given a reader of its headers: the outcome, at
+ * once when the commit has no store work.
+ */
+export type Settle = (
+  status: number,
+  header: (name: string) => string | undefined,
+) => Outcome | Promise<Outcome>;
+
+/**
  * Hold everything that would put bytes on the wire (`writeHead`, `write`, `end`, `flushHeaders`)
  * until `settle(status, header)` has run, so the session is saved and its headers added before the
  * first byte leaves. This covers `res.send`, `res.json`, `res.redirect`, `res.end`, piped and
@@ -34,11 +43,7 @@ function headersError(): Error {
  * so a streaming source waits for `drain` instead of buffering without bound. When the outcome
  * carries a response, it is sent instead of whatever the app queued, with none of the app's headers.
  */
-export function holdUntilSettled(
-  res: ServerResponse,
-  settle: (status: number, header: (name: string) => string | undefined) => Promise<Outcome>,
-  slot: HoldSlot,
-): void {
+export function holdUntilSettled(res: ServerResponse, settle: Settle, slot: HoldSlot): void {
   const methods = res as unknown as Record<string, unknown>;
   if (slot.hold !== undefined || (res as Partial<Held>)[HOLD] !== undefined) {
     // Held already (a second `session()` on the same request, a sub-app with its own): this hold
@@ -97,10 +102,7 @@ function sharedHold(res: ServerResponse): Hold | undefined {
 type Methods = Record<string, unknown>;
 
 /** A hold whose originals come from `from` (the response itself, or the prototype below ours). */
-function newHold(
-  settle: (status: number, header: (name: string) => string | undefined) => Promise<Outcome>,
-  from: Methods,
-): Hold {
+function newHold(settle: Settle, from: Methods): Hold {
   return {
     settle,
     writeHead: from.writeHead as (...args: unknown[]) => ServerResponse,
@@ -201,10 +203,7 @@ const HOLD = Symbol("coatcheck.hold");
 
 /** The state of one held response (see {@link holdUntilSettled}). */
 interface Hold {
-  readonly settle: (
-    status: number,
-    header: (name: string) => string | undefined,
-  ) => Promise<Outcome>;
+  readonly settle: Settle;
   readonly writeHead: (...args: unknown[]) => ServerResponse;
   readonly write: (...args: unknown[]) => boolean;
   readonly end: (...args: unknown[]) => ServerResponse;
@@ -311,22 +310,34 @@ const SHARED = RUN.map(
 function start(res: Held, hold: Hold): void {
   if (hold.state !== "open" && hold.state !== "held") return;
   hold.state = "settling";
-  hold
-    .settle(hold.explicitStatus ?? res.statusCode, (name) => headerText(res.getHeader(name)))
-    .then(
-      (outcome) => {
-        if (outcome.response !== null) return replace(res, hold, outcome, outcome.response);
-        apply(res, hold, outcome);
-        try {
-          release(res, hold);
-        } catch (error) {
-          refuseQueued(res, hold, outcome, error);
-        }
-      },
-      (error: unknown) => {
-        res.destroy(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
+  const settled = hold.settle(hold.explicitStatus ?? res.statusCode, (name) =>
+    headerText(res.getHeader(name)),
+  );
+  // A commit without store work settles at once: the response goes out in the same call.
+  if (!(settled instanceof Promise)) {
+    proceed(res, hold, settled);
+    return;
+  }
+  settled.then(
+    (outcome) => proceed(res, hold, outcome),
+    (error: unknown) => {
+      res.destroy(error instanceof Error ? error : new Error(String(error)));
+    },
+  );
+}
+
+/** Send what was queued with the outcome's headers, or the outcome's response instead. */
+function proceed(res: Held, hold: Hold, outcome: Outcome): void {
+  if (outcome.response !== null) {
+    replace(res, hold, outcome, outcome.response);
+    return;
+  }
+  apply(res, hold, outcome);
+  try {
+    release(res, hold);
+  } catch (error) {
+    refuseQueued(res, hold, outcome, error);
+  }
 }
 
 function apply(res: Held, hold: Hold, outcome: Outcome, replacing?: CoatcheckResponse): void {

@@ -155,8 +155,10 @@ type Outcome =
 const UNTOUCHED: CommitResult = Object.freeze({ action: "nothing" });
 const DONE: Outcome = { kind: "done", id: null, meta: null };
 
-const STAYS_UNTOUCHED: Promise<CommitResult> = Promise.resolve(UNTOUCHED);
-
+/**
+ * End a request's session (see {@link SessionEngine.commit}): the result as a promise, whatever
+ * work the commit has.
+ */
 export function commit(
   engine: SessionEngine,
   session: Session,
@@ -164,26 +166,39 @@ export function commit(
   overHttps?: () => boolean,
 ): Promise<CommitResult> {
   try {
-    const input = seal(session);
-    if (input === null) return STAYS_UNTOUCHED;
-    // Rows 1-2 for a session nobody touched, without building the facts: most requests of an app
-    // never read their session, and they should cost nothing here.
-    if (!input.touched) {
-      return input.lock === null
-        ? STAYS_UNTOUCHED
-        : commitWithStore(engine, session, input, null, null, overHttps);
-    }
-    const facts = factsOf(input, status);
-    const row = decide(facts);
-    if (row.action !== "nothing" || input.lock !== null)
-      return commitWithStore(engine, session, input, facts, row, overHttps);
-    // A read that changed nothing (most requests that use their session): no store work, no event
-    // to announce, so no suspended function either.
-    settle(session, null);
-    return Promise.resolve(cookieFor(engine, row, input, DONE, engine.now(), overHttps));
+    return Promise.resolve(commitNow(engine, session, status, overHttps));
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/**
+ * {@link commit} without a promise when the commit has no store work: a session nobody touched,
+ * or a read that changed nothing (most requests that use their session), so the request pipeline
+ * answers them in the same turn. Throws what the commit throws before any store work.
+ */
+export function commitNow(
+  engine: SessionEngine,
+  session: Session,
+  status: number,
+  overHttps?: () => boolean,
+): CommitResult | Promise<CommitResult> {
+  const input = seal(session);
+  if (input === null) return UNTOUCHED;
+  // Rows 1-2 for a session nobody touched, without building the facts: most requests of an app
+  // never read their session, and they should cost nothing here.
+  if (!input.touched) {
+    return input.lock === null
+      ? UNTOUCHED
+      : commitWithStore(engine, session, input, null, null, overHttps);
+  }
+  const facts = factsOf(input, status);
+  const row = decide(facts);
+  if (row.action !== "nothing" || input.lock !== null)
+    return commitWithStore(engine, session, input, facts, row, overHttps);
+  // A read that changed nothing: no store work, no event to announce, no suspended function.
+  settle(session, null);
+  return cookieFor(engine, row, input, DONE, engine.now(), overHttps);
 }
 
 /**
@@ -269,7 +284,7 @@ function cookieFor(
 ): CommitResult {
   switch (row.cookie) {
     case "unchanged":
-      return { action: row.action };
+      return row.action === "nothing" ? UNTOUCHED : { action: row.action };
     case "clear":
       return cookieResult(engine, row, "", 0, overHttps);
     case "set":

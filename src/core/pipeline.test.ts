@@ -151,4 +151,32 @@ describe("Exchange", () => {
     const kept = await own.finish(200, (name) => (name === "hx-redirect" ? "/x" : undefined));
     expect(kept.set["hx-refresh"]).toBeUndefined();
   });
+  test("end: the outcome at once when the commit has no store work, a promise when it has", async () => {
+    const p = pipeline();
+    const first = p.begin(request());
+    await first.session.insert("user", "alice");
+    const saving = first.end(200, none);
+    expect(saving).toBeInstanceOf(Promise);
+    const cookie = (await saving).append[0]?.[1].split(";")[0] as string;
+
+    const read = p.begin(request({ cookie }));
+    expect(await read.session.get("user")).toBe("alice");
+    const ended = read.end(200, none);
+    expect(ended).not.toBeInstanceOf(Promise);
+    expect(ended).toEqual({ response: null, set: { vary: "Cookie" }, append: [] });
+    expect(read.end(200, none)).toEqual({ response: null, set: {}, append: [] });
+    await expect(read.session.insert("user", "bob")).rejects.toThrow(/committed/);
+
+    const untouched = p.begin(request({ cookie }));
+    expect(untouched.end(200, none)).toEqual({ response: null, set: {}, append: [] });
+  });
+
+  test("end: an app header reader that throws rejects, it does not throw", async () => {
+    const exchange = pipeline().begin(request());
+    await exchange.session.get("user");
+    const ended = exchange.end(200, () => {
+      throw new Error("header reader broke");
+    });
+    await expect(Promise.resolve(ended)).rejects.toThrow("header reader broke");
+  });
 });

@@ -17,7 +17,7 @@ import {
   requestKind,
 } from "./errors.js";
 import type { AccessGuard } from "./guard.js";
-import type { CommitResult } from "./lifecycle.js";
+import { type CommitResult, commitNow } from "./lifecycle.js";
 import { type ClientView, clientView, compileTrust } from "./proxy.js";
 import { isIdle, OPENED_BY, type Session, seal, usageNow } from "./session.js";
 
@@ -105,6 +105,12 @@ const COOKIE_CSRF_VARY = ["Cookie", ...CSRF_VARY] as const;
 const NO_APPEND: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
 /** `check()`'s answer when there is nothing to check (shared: a settled promise is only read). */
 const NO_REFUSAL: Promise<null> = Promise.resolve(null);
+/** The outcome of a second finish: nothing to add (read, never changed). */
+const NOTHING_MORE: Outcome = Object.freeze({
+  response: null,
+  set: Object.freeze({}),
+  append: NO_APPEND,
+});
 const PUBLIC_POLICY = /(^|[,\s])(public|s-maxage)\b/i;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 /** Routes warned about once; bounded so a crawler over many paths cannot grow it. */
@@ -358,20 +364,39 @@ export class Exchange {
    * calls (a framework's fallback hook) change nothing.
    */
   finish(status: number, header: (name: string) => string | undefined): Promise<Outcome> {
+    return Promise.resolve(this.end(status, header));
+  }
+
+  /**
+   * {@link Exchange.finish}, with the outcome itself (no promise) when the commit has no store
+   * work: a read that changed nothing, or a session nobody touched. An adapter that goes on in
+   * the same turn saves the request a promise and a turn of the microtask queue. Never throws;
+   * what would fail comes as a rejected promise.
+   */
+  end(status: number, header: (name: string) => string | undefined): Outcome | Promise<Outcome> {
     const { engine } = this.#pipeline;
-    if (this.#finished) return Promise.resolve({ response: null, set: {}, append: [] });
+    if (this.#finished) return NOTHING_MORE;
     this.#finished = true;
-    let committing: Promise<CommitResult>;
+    let committing: CommitResult | Promise<CommitResult>;
     try {
-      committing = engine.commit(
+      committing = commitNow(
+        engine,
         this.session,
         this.#refused ? 500 : (this.#failure?.status ?? status),
         () => this.clientView().protocol === "https",
       );
     } catch (error) {
-      return Promise.resolve(this.#uncommitted(error));
+      return this.#uncommitted(error);
     }
-    // Chained, not awaited: every request that used its session ends here.
+    if (!(committing instanceof Promise)) {
+      try {
+        return this.#outcome(committing, status, header);
+      } catch (error) {
+        // As the promise path: an app's header reader that throws rejects the finish.
+        return Promise.reject(error);
+      }
+    }
+    // Chained, not awaited: every request whose commit has store work ends here.
     return committing.then(
       (result) => this.#outcome(result, status, header),
       (error: unknown) => this.#uncommitted(error),
