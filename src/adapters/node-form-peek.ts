@@ -6,8 +6,8 @@ import {
   checkDeclaredLength,
   DEFAULT_FORM_LIMITS,
   type FormLimits,
-  formFieldFromBytes,
   formKind,
+  readFormField,
   timeoutError,
   tooLarge,
 } from "../core/csrf-form.js";
@@ -79,7 +79,7 @@ export function fieldOf(
       throw new CsrfBodyError("body_unreadable", BODY_CONSUMED);
     checkDeclaredLength(requestHeader(req, "content-length"), limits);
     peek.bytes ??= peekBody(req, limits);
-    return peek.bytes.then((bytes) => formFieldFromBytes(bytes, contentType, name));
+    return peek.bytes.then((bytes) => readFormField(bytes, contentType, name));
   } catch (error) {
     return Promise.reject(error);
   }

@@ -2,8 +2,8 @@ import {
   BODY_CONSUMED,
   CsrfBodyError,
   checkDeclaredLength,
-  formFieldFromBytes,
   formKind,
+  readFormField,
   readLimited,
   withinDeadline,
 } from "../core/csrf-form.js";
@@ -74,7 +74,7 @@ export function cachedFormField(
     form ??= readForm(req, contentType);
     return form.then((body) => {
       if (body === null) return undefined;
-      if (body instanceof Uint8Array) return formFieldFromBytes(body, contentType, name);
+      if (body instanceof Uint8Array) return readFormField(body, contentType, name);
       const values = body.getAll(name);
       return values.length <= 1 ? values[0] : values;
     });

@@ -37,14 +37,43 @@ export class CsrfBodyError extends Error {
 
 const UTF8 = new TextDecoder();
 
-/** The form kind of a Content-Type header, or null for anything that is not a form. */
+const URLENCODED = "application/x-www-form-urlencoded";
+const MULTIPART = "multipart/form-data";
+
+/** HTTP whitespace around a media type (the MIME Sniffing standard's "HTTP whitespace"). */
+function isHttpSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+/** `text[start, start + lower.length)` equals the lower-case `lower`, ASCII case-insensitively. */
+function equalsLower(text: string, start: number, lower: string): boolean {
+  for (let j = 0; j < lower.length; j++) {
+    let c = text.charCodeAt(start + j);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== lower.charCodeAt(j)) return false;
+  }
+  return true;
+}
+
+/**
+ * The form kind of a Content-Type header, or null for anything that is not a form. The media type
+ * (before any `;`), without surrounding HTTP whitespace, compared case-insensitively. No copy of
+ * the header is made: every checked request asks.
+ */
 export function formKind(
   contentType: string | null | undefined,
 ): "urlencoded" | "multipart" | null {
   if (typeof contentType !== "string") return null;
-  const essence = (contentType.split(";")[0] ?? "").trim().toLowerCase();
-  if (essence === "application/x-www-form-urlencoded") return "urlencoded";
-  if (essence === "multipart/form-data") return "multipart";
+  if (contentType === URLENCODED) return "urlencoded";
+  let end = contentType.indexOf(";");
+  if (end === -1) end = contentType.length;
+  let start = 0;
+  while (start < end && isHttpSpace(contentType.charCodeAt(start))) start++;
+  while (end > start && isHttpSpace(contentType.charCodeAt(end - 1))) end--;
+  const length = end - start;
+  if (length === URLENCODED.length && equalsLower(contentType, start, URLENCODED))
+    return "urlencoded";
+  if (length === MULTIPART.length && equalsLower(contentType, start, MULTIPART)) return "multipart";
   return null;
 }
 
@@ -158,31 +187,88 @@ export function withinDeadline<T>(
  * it occurs once (a string, or a `File` for a file part), an array when it repeats. Never throws: a
  * malformed body reads as "absent", which the check rejects.
  */
-export async function formFieldFromBytes(
+export function formFieldFromBytes(
   bytes: Uint8Array,
   contentType: string | null | undefined,
   name: string,
 ): Promise<unknown> {
+  return Promise.resolve(readFormField(bytes, contentType, name));
+}
+
+/**
+ * @internal {@link formFieldFromBytes} with an urlencoded body's answer given at once (no promise):
+ * the readers of the check call it inside a promise chain of their own.
+ */
+export function readFormField(
+  bytes: Uint8Array,
+  contentType: string | null | undefined,
+  name: string,
+): unknown {
   const kind = formKind(contentType);
   if (kind === null) return undefined;
-  if (kind === "urlencoded") {
-    // The same parser the Fetch spec uses for urlencoded bodies, without building a Response.
-    const values = new URLSearchParams(UTF8.decode(bytes)).getAll(name);
-    if (values.length === 0) return undefined;
-    return values.length === 1 ? values[0] : values;
-  }
+  if (kind === "urlencoded") return urlencodedField(UTF8.decode(bytes), name);
+  return multipartField(bytes, contentType as string, name);
+}
+
+async function multipartField(bytes: Uint8Array, contentType: string, name: string) {
   let form: FormData;
   try {
     const body = new Uint8Array(bytes);
-    form = await new Response(body, {
-      headers: { "content-type": contentType as string },
-    }).formData();
+    form = await new Response(body, { headers: { "content-type": contentType } }).formData();
   } catch {
     return undefined;
   }
   const values = form.getAll(name);
   if (values.length === 0) return undefined;
   return values.length === 1 ? values[0] : values;
+}
+
+/** `%` and `+`: a part of an urlencoded body holding neither reads as itself. */
+function needsDecoding(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x25 || c === 0x2b) return true;
+  }
+  return false;
+}
+
+/** One name or value of an urlencoded body, decoded as `URLSearchParams` decodes it. */
+function decodePart(text: string, start: number, end: number): string {
+  const raw = text.slice(start, end);
+  if (!needsDecoding(text, start, end)) return raw;
+  // A part holds no "&", so it is the only pair here, and "=" after the first one is its value's.
+  return new URLSearchParams(`x=${raw}`).get("x") as string;
+}
+
+/**
+ * The value(s) of `name` in an urlencoded body, as `new URLSearchParams(text).getAll(name)` gives
+ * them (one value, an array when it repeats, `undefined` when absent), without parsing the pairs
+ * of other names: only a name that could be `name` is decoded, and only its value is copied.
+ */
+export function urlencodedField(text: string, name: string): string | string[] | undefined {
+  let found: string | string[] | undefined;
+  const n = text.length;
+  let start = 0;
+  while (start < n) {
+    let end = text.indexOf("&", start);
+    if (end === -1) end = n;
+    if (end > start) {
+      let eq = text.indexOf("=", start);
+      if (eq === -1 || eq > end) eq = end;
+      const plain = !needsDecoding(text, start, eq);
+      const same = plain
+        ? eq - start === name.length && text.startsWith(name, start)
+        : decodePart(text, start, eq) === name;
+      if (same) {
+        const value = eq < end ? decodePart(text, eq + 1, end) : "";
+        if (found === undefined) found = value;
+        else if (typeof found === "string") found = [found, value];
+        else found.push(value);
+      }
+    }
+    start = end + 1;
+  }
+  return found;
 }
 
 /** Message for a body that an earlier middleware consumed before the check could read it. */

@@ -86,7 +86,7 @@ export function mergeVary(
   tokens: readonly string[],
 ): string | undefined {
   if (tokens.length === 0) return undefined;
-  if (current === undefined || current.trim() === "") return tokens.join(", ");
+  if (current === undefined || current.trim() === "") return joined(tokens);
   const have = (current ?? "")
     .split(",")
     .map((t) => t.trim().toLowerCase())
@@ -96,6 +96,17 @@ export function mergeVary(
   if (missing.length === 0) return undefined;
   return current?.trim() ? `${current}, ${missing.join(", ")}` : missing.join(", ");
 }
+
+/** `tokens` joined as a header value; the pipeline's few token lists are joined once each. */
+function joined(tokens: readonly string[]): string {
+  let text = JOINED.get(tokens);
+  if (text === undefined) {
+    text = tokens.join(", ");
+    if (JOINED.size < 16) JOINED.set(tokens, text);
+  }
+  return text;
+}
+const JOINED = new Map<readonly string[], string>();
 
 const CSRF_VARY = ["Origin", "Sec-Fetch-Site"] as const;
 const COOKIE_VARY = ["Cookie"] as const;
