@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import type { Context } from "hono";
+import { equalsLower, isHttpSpace } from "../core/http-text.js";
 import type { PipelineRequest } from "../core/pipeline.js";
 import { socketFacts } from "../core/proxy.js";
 import { cachedFormField } from "./web.js";
@@ -65,33 +66,19 @@ export function rawHeader(raw: readonly string[], name: string): string | undefi
   let out: string | undefined;
   const separator = name === "cookie" ? "; " : ", ";
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (!sameName(raw[i] as string, name)) continue;
+    const candidate = raw[i] as string;
+    if (candidate.length !== name.length || !equalsLower(candidate, 0, name)) continue;
     const value = trimOws(String(raw[i + 1]));
     out = out === undefined ? value : `${out}${separator}${value}`;
   }
   return out;
 }
 
-/** `candidate` equals the lower-case `name` in ASCII case-insensitive comparison. */
-function sameName(candidate: string, name: string): boolean {
-  if (candidate.length !== name.length) return false;
-  for (let j = 0; j < name.length; j++) {
-    let c = candidate.charCodeAt(j);
-    if (c >= 0x41 && c <= 0x5a) c += 0x20;
-    if (c !== name.charCodeAt(j)) return false;
-  }
-  return true;
-}
-
-function isOws(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
-}
-
 /** Without the leading and trailing HTTP whitespace `Headers` strips (no copy when there is none). */
 function trimOws(value: string): string {
   let start = 0;
   let end = value.length;
-  while (start < end && isOws(value.charCodeAt(start))) start++;
-  while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+  while (start < end && isHttpSpace(value.charCodeAt(start))) start++;
+  while (end > start && isHttpSpace(value.charCodeAt(end - 1))) end--;
   return start === 0 && end === value.length ? value : value.slice(start, end);
 }

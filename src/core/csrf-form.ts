@@ -7,6 +7,7 @@
  */
 
 import { DeadlineQueue } from "./deadlines.js";
+import { equalsLower, isHttpSpace } from "./http-text.js";
 
 /** Limits on the body read done for the CSRF check. */
 export interface FormLimits {
@@ -39,21 +40,6 @@ const UTF8 = new TextDecoder();
 
 const URLENCODED = "application/x-www-form-urlencoded";
 const MULTIPART = "multipart/form-data";
-
-/** HTTP whitespace around a media type (the MIME Sniffing standard's "HTTP whitespace"). */
-function isHttpSpace(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
-}
-
-/** `text[start, start + lower.length)` equals the lower-case `lower`, ASCII case-insensitively. */
-function equalsLower(text: string, start: number, lower: string): boolean {
-  for (let j = 0; j < lower.length; j++) {
-    let c = text.charCodeAt(start + j);
-    if (c >= 0x41 && c <= 0x5a) c += 0x20;
-    if (c !== lower.charCodeAt(j)) return false;
-  }
-  return true;
-}
 
 /**
  * The form kind of a Content-Type header, or null for anything that is not a form. The media type
