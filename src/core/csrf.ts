@@ -266,17 +266,20 @@ export function ownOrigins(
   host: string | undefined,
   protocol: "http" | "https" | undefined,
   secure: boolean | "auto",
-): string[] {
-  if (host === undefined || !HOST.test(host)) return [];
+): readonly string[] {
+  if (host === undefined || !HOST.test(host)) return NO_ORIGINS;
   const key = `${protocol === "https" || secure === true ? "s" : "-"}${host}`;
   const known = ORIGINS.get(key);
-  if (known !== undefined) return [...known];
-  const out = originsOf(host, protocol, secure);
+  if (known !== undefined) return known;
+  // Frozen: every request to this host shares the one list.
+  const out = Object.freeze(originsOf(host, protocol, secure));
   // Host is the client's to choose: the cache is bounded, and starts over when full.
   if (ORIGINS.size >= MAX_CACHED_HOSTS) ORIGINS.clear();
   ORIGINS.set(key, out);
-  return [...out];
+  return out;
 }
+
+const NO_ORIGINS: readonly string[] = Object.freeze([]);
 
 function originsOf(
   host: string,
@@ -309,6 +312,14 @@ interface OriginSeen {
   expected: readonly string[];
 }
 
+/** `Sec-Fetch-Site` says `cross-site` (alone, or in a list a proxy joined). */
+const CROSS_SITE = /(?:^|,)[ \t]*cross-site[ \t]*(?:,|$)/i;
+
+/** The origins of this site; derived only for a header to compare (an Origin, else a Referer). */
+function expectedOf(request: CsrfRequest, secure: boolean | "auto"): readonly string[] {
+  return request.expectedOrigins ?? ownOrigins(request.header("host"), undefined, secure);
+}
+
 function originProblem(
   request: CsrfRequest,
   config: CsrfConfig,
@@ -316,21 +327,21 @@ function originProblem(
 ): OriginSeen | null {
   const origin = request.header("origin");
   if (origin !== undefined && config.trustedOrigins.includes(origin)) return null;
-  const expected = request.expectedOrigins ?? ownOrigins(request.header("host"), undefined, secure);
   if (origin !== undefined) {
     // Sandboxed frames, data: URLs and cross-origin redirects send "null": never a page of ours.
-    if (origin.trim().toLowerCase() === "null") return { reason: "origin_null", expected };
-    if (!expected.includes(origin))
-      return { reason: "origin_mismatch", received: quoted(origin), expected };
+    if (origin.trim().toLowerCase() === "null") return { reason: "origin_null", expected: [] };
+    const own = expectedOf(request, secure);
+    if (!own.includes(origin))
+      return { reason: "origin_mismatch", received: quoted(origin), expected: own };
   }
   const site = request.header("sec-fetch-site");
-  if (site?.split(",").some((part) => part.trim().toLowerCase() === "cross-site"))
-    return { reason: "cross_site", expected };
+  if (site !== undefined && CROSS_SITE.test(site)) return { reason: "cross_site", expected: [] };
   if (origin !== undefined || site !== undefined) return null;
   // Neither header (an old browser, or one that strips them): Referer is the last witness. A
   // missing one proves nothing (privacy settings drop it); the token still decides.
   const referer = request.header("referer");
   if (referer === undefined) return null;
+  const own = expectedOf(request, secure);
   let from: string;
   try {
     const url = new URL(referer);
@@ -340,12 +351,12 @@ function originProblem(
     return {
       reason: "referer_mismatch",
       received: "a Referer that is not an http(s) URL",
-      expected,
+      expected: own,
     };
   }
-  if (expected.includes(from) || config.trustedOrigins.includes(from)) return null;
+  if (own.includes(from) || config.trustedOrigins.includes(from)) return null;
   // Only the Referer's origin is quoted: its path or query may hold anything.
-  return { reason: "referer_mismatch", received: `Referer from ${quoted(from)}`, expected };
+  return { reason: "referer_mismatch", received: `Referer from ${quoted(from)}`, expected: own };
 }
 
 /** What the check found wrong, or null; a promise once it has to wait for the body or the store. */

@@ -558,6 +558,25 @@ export const ROWS: readonly Row[] = [
     expect: "cross_site",
   },
   {
+    name: "Sec-Fetch-Site: cross-site inside a list a proxy joined",
+    probe: (c) =>
+      POST("/submit", [
+        ["cookie", c.cookie],
+        ["x-csrf-token", c.token],
+        ["sec-fetch-site", "same-origin,\t Cross-Site "],
+      ]),
+    expect: "cross_site",
+  },
+  {
+    name: "Sec-Fetch-Site: a value that only contains cross-site is not cross-site",
+    probe: (c) =>
+      POST("/submit", [
+        ["cookie", c.cookie],
+        ["sec-fetch-site", "cross-sites, not-cross-site"],
+      ]),
+    expect: "token_missing",
+  },
+  {
     name: "foreign Origin, even with the token",
     probe: (c) =>
       POST("/submit", [
