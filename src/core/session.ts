@@ -343,7 +343,11 @@ export class Session {
       return Promise.reject(error);
     }
     // Not async: the first read of a request would suspend it, at the cost of an allocation.
-    if (this.#state.phase === "open") return this.load().then(() => this.#value<T>(key));
+    if (this.#state.phase === "open") {
+      const loading = this.load();
+      // An in-process store may have answered in this turn (see `#readNow`).
+      if (this.#state.phase === "open") return loading.then(() => this.#value<T>(key));
+    }
     return Promise.resolve(this.#value<T>(key));
   }
 
@@ -565,13 +569,16 @@ export class Session {
     }
     // Chained, not awaited: a read is on every request's path, and each suspended async function
     // costs it an allocation.
-    const loading =
-      s.wantLock && s.lock === null
-        ? this.#lock(id).then(
-            () => this.#read(id),
-            (error: unknown) => this.#forget(error),
-          )
-        : this.#read(id);
+    const locking = s.wantLock && s.lock === null;
+    // An in-process store answers in this turn: settled (or failed, leaving the session open).
+    const settled = locking ? undefined : this.#readNow(id);
+    if (settled !== undefined) return settled;
+    const loading = locking
+      ? this.#lock(id).then(
+          () => this.#read(id),
+          (error: unknown) => this.#forget(error),
+        )
+      : this.#read(id);
     this.#loading = loading;
     return loading;
   }
@@ -592,12 +599,32 @@ export class Session {
   #read(id: string): Promise<void> {
     const now = this.#engine.now();
     return this.#engine.guarded.load(id, now).then(
-      (record) => {
-        const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
-        this.#arrive(id, bytes === null ? null : record, bytes ?? 0);
-      },
+      (record) => this.#found(id, record, now),
       (error: unknown) => this.#forget(error),
     );
+  }
+
+  /**
+   * Read record `id` from an in-process store in this turn: the settled load, or `undefined` when
+   * the store answers only through {@link Session.load}'s promise. A failure leaves the session
+   * open, as `#read` does.
+   */
+  #readNow(id: string): Promise<void> | undefined {
+    const now = this.#engine.now();
+    try {
+      const record = this.#engine.guarded.loadNow(id, now);
+      if (record === undefined) return undefined;
+      this.#found(id, record, now);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return LOADED;
+  }
+
+  /** The store answered `record` for `id` (read at `now`): take it if it can be served. */
+  #found(id: string, record: StoredSession | null, now: number): void {
+    const bytes = record === null ? null : this.#usable(id, record.meta, record.fields, now);
+    this.#arrive(id, bytes === null ? null : record, bytes ?? 0);
   }
 
   /** A load failed: the next access tries again. */

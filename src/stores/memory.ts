@@ -172,6 +172,11 @@ export class MemoryStore implements RecordStore, LockStore, UserIndexStore {
   }
 
   async load(id: string, now: number): Promise<StoredSession | null> {
+    return this.loadNow(id, now);
+  }
+
+  /** {@link MemoryStore.load} without the promise: the engine reads this store in the same turn. */
+  loadNow(id: string, now: number): StoredSession | null {
     this.#reclaim(now, 8);
     const entry = this.#entries.get(id);
     if (entry === undefined) return null;
