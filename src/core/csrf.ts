@@ -329,13 +329,15 @@ function originProblem(
   if (origin !== undefined && config.trustedOrigins.includes(origin)) return null;
   if (origin !== undefined) {
     // Sandboxed frames, data: URLs and cross-origin redirects send "null": never a page of ours.
-    if (origin.trim().toLowerCase() === "null") return { reason: "origin_null", expected: [] };
+    if (origin.trim().toLowerCase() === "null")
+      return { reason: "origin_null", expected: NO_ORIGINS };
     const own = expectedOf(request, secure);
     if (!own.includes(origin))
       return { reason: "origin_mismatch", received: quoted(origin), expected: own };
   }
   const site = request.header("sec-fetch-site");
-  if (site !== undefined && CROSS_SITE.test(site)) return { reason: "cross_site", expected: [] };
+  if (site !== undefined && CROSS_SITE.test(site))
+    return { reason: "cross_site", expected: NO_ORIGINS };
   if (origin !== undefined || site !== undefined) return null;
   // Neither header (an old browser, or one that strips them): Referer is the last witness. A
   // missing one proves nothing (privacy settings drop it); the token still decides.

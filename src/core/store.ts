@@ -429,14 +429,13 @@ export function guardStore(store: SessionStore, options: GuardSettings): StoreOp
     if (!hasUserIndex(store)) return Promise.reject(new IndexUnsupportedError());
     return run(name, () => operation(store));
   };
-  const loadNow = deadlines === null ? syncLoad(store) : null;
+  // Only for a store nothing guards (in process: no deadline, no breaker), as the engine builds it.
+  const loadNow = deadlines === null && breaker === null ? syncLoad(store) : null;
   return {
     load: (id, now) => run("load", () => store.load(id, now)),
     loadNow: (id, now) => {
       if (loadNow === null || options.warming() !== null) return undefined;
-      // As `run`: the breaker first, and a throw becomes the store's failure.
-      const refusal = breaker?.admit() ?? null;
-      if (refusal !== null) throw fail(new BreakerOpenError(refusal.retryAfterMs), "load");
+      // As `run`: a throw becomes the store's failure.
       try {
         return loadNow(id, now);
       } catch (cause) {
