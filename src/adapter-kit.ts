@@ -79,14 +79,16 @@ export {
 } from "./core/pipeline.js";
 export type { ClientView } from "./core/proxy.js";
 export { CSRF_SECRET_KEY, type SessionUsage, usageOf } from "./core/session.js";
-export type {
-  IndexEntry,
-  IndexSelection,
-  LockStore,
-  RecordStore,
-  SessionWrite,
-  StoredSession,
-  UserIndexStore,
-  WriteMode,
+export {
+  type IndexEntry,
+  type IndexSelection,
+  inheritsNothing,
+  type LockStore,
+  newFields,
+  type RecordStore,
+  type SessionWrite,
+  type StoredSession,
+  type UserIndexStore,
+  type WriteMode,
 } from "./core/store.js";
 export { SIGNIN_KEY } from "./core/user-index.js";

@@ -2,6 +2,7 @@ import {
   deadlineOf,
   type LockStore,
   MAX_LIFETIME_SECS,
+  newFields,
   type RecordStore,
   renewsIdle,
   type SessionMeta,
@@ -37,7 +38,8 @@ export class MapStore implements RecordStore, LockStore {
   }
 
   #out(row: Row): StoredSession {
-    const fields = Object.create(null) as Record<string, string>;
+    // An object that inherits nothing, so a key such as `__proto__` stays a plain key.
+    const fields = newFields();
     for (const [key, text] of row.fields) fields[key] = text;
     return { fields, meta: { ...row.meta } };
   }
@@ -80,7 +82,7 @@ export class MapStore implements RecordStore, LockStore {
   }
 
   async take(id: string, keys: readonly string[]): Promise<Record<string, string>> {
-    const taken = Object.create(null) as Record<string, string>;
+    const taken = newFields();
     const row = this.#rows.get(id);
     if (row === undefined) return taken;
     for (const key of keys) {

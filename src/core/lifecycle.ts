@@ -4,7 +4,7 @@ import { EVENTS, idHash, publish } from "./events.js";
 import { cookieMaxAge, newMeta, type SessionMeta } from "./expiry.js";
 import { generateId } from "./id.js";
 import { type CommitInput, type Session, seal, settle } from "./session.js";
-import { OperationTimeoutError, type SessionWrite } from "./store.js";
+import { newFields, OperationTimeoutError, type SessionWrite } from "./store.js";
 import { confirmRestored, reindex } from "./user-index.js";
 
 /**
@@ -374,7 +374,7 @@ async function execute(
       // A store may keep or change what it is given: the input's empty parts are shared (frozen),
       // so a lifetime-only write gets parts of its own.
       const write: SessionWrite = {
-        set: Object.isFrozen(input.set) ? Object.create(null) : input.set,
+        set: Object.isFrozen(input.set) ? newFields() : input.set,
         del: Object.isFrozen(input.del) ? [] : input.del,
       };
       if (meta !== null) write.meta = meta;
@@ -402,7 +402,7 @@ async function create(
 ): Promise<Outcome & { kind: "done" }> {
   const store = engine.guarded;
   const write: SessionWrite = {
-    set: Object.assign(Object.create(null) as Record<string, string>, fields),
+    set: Object.assign(newFields(), fields),
     del: [],
     meta,
   };
@@ -465,7 +465,7 @@ async function move(engine: SessionEngine, input: CommitInput, now: number): Pro
     throw error;
   }
   if (claimed === null) return { kind: "vanished", newId };
-  const set = Object.create(null) as Record<string, string>;
+  const set = newFields();
   const del: string[] = [];
   for (const key in claimed.fields) {
     const text = claimed.fields[key] as string;

@@ -4,8 +4,8 @@ import type { SessionEngine } from "./engine.js";
 import { SessionCommittedError, SessionLockTimeoutError, SessionValueError } from "./errors.js";
 import { EVENTS, idHash, listening, publish } from "./events.js";
 import { clampLifetime, metaProblem, type SessionMeta } from "./expiry.js";
-import { OperationTimeoutError, type StoredSession } from "./store.js";
-import { byteLength, encodeValue, measureFields } from "./values.js";
+import { inheritsNothing, newFields, OperationTimeoutError, type StoredSession } from "./store.js";
+import { byteLength, encodeValue, fieldBytes, measureFields } from "./values.js";
 
 /** @internal Key of {@link Session}'s slot for the pipeline exchange that opened it. */
 export const OPENED_BY: unique symbol = Symbol("coatcheck.exchange");
@@ -88,7 +88,10 @@ class State implements SessionUsage {
    * before the first change (most requests make none).
    */
   sharesSnapshot = true;
-  /** UTF-8 bytes of the live view's keys and values. */
+  /**
+   * UTF-8 bytes of the live view's keys and values; `NaN` while not counted (a loaded record is
+   * counted at its first insert; changes before that leave it `NaN`).
+   */
   bytes = 0;
   /** Keys changed in this request: JSON text, or null for a removal; null before the first. */
   changes: Map<string, string | null> | null = null;
@@ -199,7 +202,7 @@ export function seal(session: Session): CommitInput | null {
   let changedKeys = UNTOUCHED.changedKeys;
   const changes = s.changes;
   if (changes !== null && changes.size > 0) {
-    const setNow = emptyFields();
+    const setNow = newFields();
     const delNow: string[] = [];
     for (const [key, text] of changes) {
       if (text === null) delNow.push(key);
@@ -229,15 +232,15 @@ export function seal(session: Session): CommitInput | null {
 const UNTOUCHED: CommitInput = Object.freeze({
   touched: false,
   origin: null,
-  fields: Object.freeze(emptyFields()),
-  set: Object.freeze(emptyFields()),
+  fields: Object.freeze(newFields()),
+  set: Object.freeze(newFields()),
   del: Object.freeze([]) as readonly string[],
   changedKeys: new Set<string>(),
   lifetime: null,
   cycled: false,
   doomed: null,
   doomedFields: null,
-  taken: Object.freeze(emptyFields()),
+  taken: Object.freeze(newFields()),
   takenFrom: null,
   lock: null,
 });
@@ -250,12 +253,8 @@ export function settle(session: Session, id: string | null): void {
 /** What `load()` returns once there is nothing to load: one settled promise for every call. */
 const LOADED: Promise<void> = Promise.resolve();
 
-function emptyFields(): Record<string, string> {
-  return Object.create(null) as Record<string, string>;
-}
-
 /** The fields of a session with none yet, shared: {@link ownFields} copies it before a change. */
-const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze(emptyFields());
+const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze(newFields());
 
 function checkKey(key: unknown): asserts key is string {
   if (typeof key !== "string" || key.length === 0 || key.length > 256) {
@@ -268,7 +267,7 @@ function checkKey(key: unknown): asserts key is string {
 /** The live view, made the session's own before a change. */
 function ownFields(s: State): Record<string, string> {
   if (s.sharesSnapshot) {
-    s.fields = Object.assign(emptyFields(), s.fields);
+    s.fields = Object.assign(newFields(), s.fields);
     s.sharesSnapshot = false;
   }
   return s.fields as Record<string, string>;
@@ -282,16 +281,17 @@ function changesOf(s: State): Map<string, string | null> {
 function setField(s: State, key: string, text: string): void {
   const fields = ownFields(s);
   const old = fields[key];
-  if (old !== undefined) s.bytes -= byteLength(key) + byteLength(old);
   fields[key] = text;
-  s.bytes += byteLength(key) + byteLength(text);
+  // Not counted yet (NaN): the first insert counts the fields as they are then.
+  if (!Number.isNaN(s.bytes))
+    s.bytes += byteLength(text) - (old === undefined ? -byteLength(key) : byteLength(old));
   changesOf(s).set(key, text);
 }
 
 function dropField(s: State, key: string, record: boolean): void {
   const old = s.fields[key];
   if (old === undefined) return;
-  s.bytes -= byteLength(key) + byteLength(old);
+  if (!Number.isNaN(s.bytes)) s.bytes -= byteLength(key) + byteLength(old);
   delete ownFields(s)[key];
   if (record) changesOf(s).set(key, null);
 }
@@ -382,6 +382,7 @@ export class Session {
     const s = this.#state;
     const old = s.fields[key];
     if (old === text) return;
+    if (Number.isNaN(s.bytes)) s.bytes = fieldBytes(s.fields);
     const bytes =
       s.bytes + byteLength(text) - (old === undefined ? -byteLength(key) : byteLength(old));
     const limit = this.#engine.config.maxSessionBytes;
@@ -491,7 +492,7 @@ export class Session {
     const got =
       fromStore.length > 0 && origin !== null
         ? await this.#take(origin.id, fromStore)
-        : emptyFields();
+        : newFields();
     // Only now, after the store answered: a failed take leaves the session as it was.
     const out: Array<{ key: string; text: string }> = [];
     for (const key of ours) {
@@ -504,7 +505,7 @@ export class Session {
     for (const key of fromStore) {
       const text = got[key];
       if (text === undefined) continue;
-      s.taken ??= emptyFields();
+      s.taken ??= newFields();
       s.taken[key] = text;
       if (!ours.includes(key)) out.push({ key, text });
     }
@@ -639,13 +640,13 @@ export class Session {
     this.#loading = null;
     if (id !== null) {
       if (record !== null) {
-        // Copy once: the store may hand out its own objects, and the view must have a null
-        // prototype; a store whose loads are fresh null-prototype objects is taken at its word.
+        // Copy once: the store may hand out its own objects, and the view must inherit nothing;
+        // a store whose loads are fresh objects that inherit nothing is taken at its word.
         // The live view shares the snapshot's object until the first change.
         const fields =
-          this.#engine.store.loadsFresh === true && Object.getPrototypeOf(record.fields) === null
+          this.#engine.store.loadsFresh === true && inheritsNothing(record.fields)
             ? record.fields
-            : Object.assign(emptyFields(), record.fields);
+            : Object.assign(newFields(), record.fields);
         s.snapshot = { id, fields, meta: record.meta };
         s.fields = fields;
         s.sharesSnapshot = true;
@@ -663,8 +664,9 @@ export class Session {
   }
 
   /**
-   * The record's size when it can be served, else `null`: expired, or corrupt (impossible metadata,
-   * over a read limit), which is logged once and deleted.
+   * The record's size when it can be served (`NaN`: not counted yet, see `measureFields`), else
+   * `null`: expired, or corrupt (impossible metadata, over a read limit), which is logged once and
+   * deleted.
    */
   #usable(
     id: string,

@@ -103,31 +103,49 @@ export function nestsDeeper(text: string, limit: number): boolean {
   return false;
 }
 
+/** UTF-8 bytes of a record's keys and values. */
+export function fieldBytes(fields: Record<string, string>): number {
+  let bytes = 0;
+  for (const key in fields) bytes += byteLength(key) + byteLength(fields[key] as string);
+  return bytes;
+}
+
 /**
- * A stored record's size (UTF-8 bytes of its keys and values) and why its fields break a read limit,
- * or `null`. A record over a limit was not written by this engine with this configuration: it is
+ * Why a stored record's fields break a read limit, or `null`, and its size (UTF-8 bytes of its keys
+ * and values) when that had to be counted, else `NaN` (count it with {@link fieldBytes} when it is
+ * needed). A record over a limit was not written by this engine with this configuration: it is
  * treated as corrupt.
+ *
+ * UTF-8 takes at most three bytes per UTF-16 unit, so texts whose length tripled is within a limit
+ * are within it without being counted: a read of a small session counts nothing.
  */
 export function measureFields(
   fields: Record<string, string>,
   limits: ValueLimits,
 ): { bytes: number; problem: string | null } {
-  let bytes = 0;
+  let bound = 0;
   for (const key in fields) {
     const text = fields[key] as string;
-    const size = byteLength(text);
-    if (size > limits.maxValueBytes) {
-      return {
-        bytes,
-        problem: `key "${key}" is ${size} bytes, over max_value_bytes (${limits.maxValueBytes})`,
-      };
+    if (3 * text.length > limits.maxValueBytes) {
+      const size = byteLength(text);
+      if (size > limits.maxValueBytes) {
+        return {
+          bytes: Number.NaN,
+          problem: `key "${key}" is ${size} bytes, over max_value_bytes (${limits.maxValueBytes})`,
+        };
+      }
     }
     // Each level takes a character, so a text no longer than the limit cannot nest deeper.
     if (text.length > limits.maxDepth && nestsDeeper(text, limits.maxDepth)) {
-      return { bytes, problem: `key "${key}" nests deeper than max_depth (${limits.maxDepth})` };
+      return {
+        bytes: Number.NaN,
+        problem: `key "${key}" nests deeper than max_depth (${limits.maxDepth})`,
+      };
     }
-    bytes += size + byteLength(key);
+    bound += 3 * (text.length + key.length);
   }
+  if (bound <= limits.maxSessionBytes) return { bytes: Number.NaN, problem: null };
+  const bytes = fieldBytes(fields);
   const problem =
     bytes > limits.maxSessionBytes
       ? `the record is ${bytes} bytes, over max_session_bytes (${limits.maxSessionBytes})`

@@ -1,13 +1,14 @@
 import { deadlineOf, MAX_LIFETIME_SECS, renewsIdle, type SessionMeta } from "../core/expiry.js";
-import type {
-  IndexEntry,
-  IndexSelection,
-  LockStore,
-  RecordStore,
-  SessionWrite,
-  StoredSession,
-  UserIndexStore,
-  WriteMode,
+import {
+  type IndexEntry,
+  type IndexSelection,
+  type LockStore,
+  newFields,
+  type RecordStore,
+  type SessionWrite,
+  type StoredSession,
+  type UserIndexStore,
+  type WriteMode,
 } from "../core/store.js";
 import { MemoryUserIndex } from "./memory-index.js";
 
@@ -102,9 +103,9 @@ function metaOf(entry: Entry): SessionMeta {
   return meta;
 }
 
-/** A fresh copy of the fields, with a null prototype (`__proto__` is a plain key). */
+/** A fresh copy of the fields, inheriting nothing (`__proto__` is a plain key). */
 function fieldsOf(entry: Entry): Record<string, string> {
-  const out = Object.create(null) as Record<string, string>;
+  const out = newFields();
   for (let i = PAIRS; i < entry.length; i += 2) out[entry[i] as string] = entry[i + 1] as string;
   return out;
 }
@@ -233,7 +234,7 @@ export class MemoryStore implements RecordStore, LockStore, UserIndexStore {
   }
 
   async take(id: string, keys: readonly string[]): Promise<Record<string, string>> {
-    const out = Object.create(null) as Record<string, string>;
+    const out = newFields();
     const entry = this.#entries.get(id);
     if (entry === undefined) return out;
     for (const key of keys) {

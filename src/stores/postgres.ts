@@ -1,15 +1,16 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "../core/engine.js";
 import type { SessionMeta } from "../core/expiry.js";
-import type {
-  IndexEntry,
-  IndexSelection,
-  LockStore,
-  RecordStore,
-  SessionWrite,
-  StoredSession,
-  UserIndexStore,
-  WriteMode,
+import {
+  type IndexEntry,
+  type IndexSelection,
+  type LockStore,
+  newFields,
+  type RecordStore,
+  type SessionWrite,
+  type StoredSession,
+  type UserIndexStore,
+  type WriteMode,
 } from "../core/store.js";
 import { PostgresUserIndex } from "./postgres-index.js";
 import {
@@ -252,7 +253,7 @@ export class PostgresStore implements RecordStore, LockStore, UserIndexStore {
   }
 
   async take(id: string, keys: readonly string[]): Promise<Record<string, string>> {
-    const out = Object.create(null) as Record<string, string>;
+    const out = newFields();
     if (keys.length === 0) return out;
     const { rows } = await this.#run(this.#sql.take, [this.keyOf(id), [...keys]]);
     for (const row of rows as Array<{ key: string; value: unknown }>) {
@@ -414,7 +415,7 @@ export class PostgresStore implements RecordStore, LockStore, UserIndexStore {
       this.#corrupt(id, "unreadable metadata");
       return null;
     }
-    const fields = Object.create(null) as Record<string, string>;
+    const fields = newFields();
     for (const [key, value] of Object.entries(source)) {
       if (typeof value !== "string") {
         this.#corrupt(id, `the value of ${JSON.stringify(key)} is not JSON text`);

@@ -7,15 +7,16 @@ import {
   MAX_LIFETIME_SECS,
   type SessionMeta,
 } from "../core/expiry.js";
-import type {
-  IndexEntry,
-  IndexSelection,
-  LockStore,
-  RecordStore,
-  SessionWrite,
-  StoredSession,
-  UserIndexStore,
-  WriteMode,
+import {
+  type IndexEntry,
+  type IndexSelection,
+  type LockStore,
+  newFields,
+  type RecordStore,
+  type SessionWrite,
+  type StoredSession,
+  type UserIndexStore,
+  type WriteMode,
 } from "../core/store.js";
 import { RedisUserIndex } from "./redis-index.js";
 
@@ -371,7 +372,7 @@ function flatOf(reply: unknown): readonly unknown[] | null {
 
 /** A record's fields from a flat HGETALL list: the data keys, and `d`, `i`, `m` as text. */
 function readFields(flat: readonly unknown[]) {
-  const fields = Object.create(null) as Record<string, string>;
+  const fields = newFields();
   let d: string | undefined;
   let i: string | undefined;
   let m: string | undefined;
@@ -606,7 +607,7 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
   }
 
   async take(id: string, keys: readonly string[]): Promise<Record<string, string>> {
-    const out = Object.create(null) as Record<string, string>;
+    const out = newFields();
     if (keys.length === 0) return out;
     const key = this.keyOf(id);
     const reply = await this.#run(

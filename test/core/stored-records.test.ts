@@ -75,6 +75,41 @@ describe.each(storeCases)("stored records and limits on the $name store", ({ mak
     },
   );
 
+  test("a record is judged by its UTF-8 bytes, not its length", async () => {
+    const h = await setup();
+    const at = (now: number) => ({ createdAt: now, absoluteAt: now + DAY, idleMs: 0 });
+    // 5 × 32,000 characters: under max_session_bytes (262,144) in ASCII, over it as 2-byte "é".
+    const five = (c: string) =>
+      Object.fromEntries(
+        Array.from({ length: 5 }, (_, i) => [`k${i}`, JSON.stringify(c.repeat(32_000))]),
+      );
+    const ascii = await plant(h, at, five("y"));
+    expect(Object.keys(await h.contents(ascii))).toHaveLength(5);
+    const accented = await plant(h, at, five("é"));
+    expect(await h.contents(accented)).toEqual({});
+    expect(h.warnings.join("\n")).toMatch(/the record is 3200\d{2} bytes, over max_session_bytes/);
+  });
+
+  test("an insert into a loaded record counts what it holds, removals included", async () => {
+    const h = await setup();
+    const id = await plant(
+      h,
+      (now) => ({ createdAt: now, absoluteAt: now + DAY, idleMs: 0 }),
+      Object.fromEntries(
+        Array.from({ length: 4 }, (_, i) => [`k${i}`, JSON.stringify("y".repeat(60_000))]),
+      ),
+    );
+    const error = await h
+      .request(id, async (s) => {
+        await s.remove("k0");
+        await s.insert("a", "z".repeat(60_000));
+        await s.insert("b", "z".repeat(60_000));
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionValueError);
+    expect((error as SessionValueError).key).toBe("b");
+  });
+
   test("inserting over max_value_bytes is an error naming the key and the limit", async () => {
     const h = await setup();
     const error = await h
