@@ -104,8 +104,8 @@ export interface RecordStore {
   /**
    * True when every `load` returns new objects, whose `fields` inherit nothing ({@link newFields}
    * or `Object.create(null)`), that nothing else keeps: the engine then uses them as they are
-   * instead of copying the fields. Leave it unset for
-   * a store that caches, reuses or later changes what it returns.
+   * instead of copying the fields. Leave it unset for a store that caches, reuses or later changes
+   * what it returns.
    */
   readonly loadsFresh?: boolean;
 
