@@ -376,6 +376,7 @@ async function execute(
       const write: SessionWrite = {
         set: Object.isFrozen(input.set) ? newFields() : input.set,
         del: Object.isFrozen(input.del) ? [] : input.del,
+        loaded: origin.meta,
       };
       if (meta !== null) write.meta = meta;
       if (!(await store.write(origin.id, write, "update", now))) {

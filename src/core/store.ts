@@ -54,6 +54,13 @@ export interface SessionWrite {
    * is never undone by a request that only changed a key.
    */
   meta?: SessionMeta;
+  /**
+   * On `update`: the metadata the request loaded, given so that a store can pick a cheaper path
+   * for the common case (the Redis store updates a record without an idle timeout with a shorter
+   * script). Only a hint: another request may have changed the record since, so a store that uses
+   * it checks it against what it holds and otherwise applies the write as if it were absent.
+   */
+  loaded?: SessionMeta;
 }
 
 /**

@@ -267,6 +267,22 @@ end
 return 1
 `;
 
+/**
+ * update_fields(d, f1, v1, …): 1 when the record's stored deadline is `d` as text and it has no
+ * idle timeout (`i` is '0'), after one HSET of the given fields; 0, having changed nothing,
+ * otherwise (missing, another deadline, an idle timeout, a foreign value, a record of an earlier
+ * version without `i`). The common update of a session without an idle timeout: its deadline
+ * does not move, so the write is one HMGET and one HSET, with none of the write script's number
+ * work. The caller passes `d` only when it is the absolute deadline, later than now; on 0 it runs
+ * the write script, which decides every other case.
+ */
+const UPDATE_FIELDS = `
+local got = redis.pcall('HMGET', KEYS[1], 'd', 'i')
+if got.err or got[1] ~= ARGV[1] or got[2] ~= '0' then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+`;
+
 /** claim(now): read and delete the whole record, with one HGETALL and one DEL. */
 const CLAIM = `
 local key = KEYS[1]
@@ -317,6 +333,7 @@ function script(source: string): Script {
 const SCRIPTS = {
   load: script(LOAD),
   write: script(WRITE),
+  updateFields: script(UPDATE_FIELDS),
   claim: script(CLAIM),
   take: script(TAKE),
   unlock: script(UNLOCK),
@@ -423,6 +440,20 @@ function parseMeta(raw: string | undefined): SessionMeta | null {
   }
   return meta;
 }
+
+/**
+ * Whether an update of a record loaded with `meta` may take the short script: no idle timeout, and
+ * the absolute deadline a whole number of ms later than `now` (the write script keeps such a
+ * deadline as it is, so both scripts leave the record the same).
+ */
+function plainDeadline(meta: SessionMeta, now: number): boolean {
+  return (
+    meta.idleMs === 0 && Number.isSafeInteger(meta.absoluteAt) && meta.absoluteAt > Math.floor(now)
+  );
+}
+
+/** The most fields the short update script takes (Lua's unpack is bounded); more take the write script. */
+const MAX_PLAIN_FIELDS = 1000;
 
 const DEFAULT_PREFIX = "coatcheck:";
 /** No record outlives the longest cookie a browser keeps, so every write has a finite TTL. */
@@ -568,6 +599,20 @@ export class RedisStore implements RecordStore, LockStore, UserIndexStore {
         ? ""
         : String(Math.ceil(Math.min(deadlineOf(meta, now), now + MAX_LIFETIME_MS)));
     const sets = Object.keys(change.set);
+    const loaded = change.loaded;
+    if (
+      meta === undefined &&
+      mode === "update" &&
+      change.del.length === 0 &&
+      loaded !== undefined &&
+      plainDeadline(loaded, now) &&
+      sets.length > 0 &&
+      sets.length <= MAX_PLAIN_FIELDS
+    ) {
+      const args = [String(loaded.absoluteAt)];
+      for (const field of sets) args.push(DATA + field, change.set[field] as string);
+      if (Number(await this.#run(SCRIPTS.updateFields, key, args)) === 1) return true;
+    }
     const args = [
       String(Math.floor(now)),
       mode,

@@ -421,6 +421,37 @@ export function describeStoreConformance(
       expect(await store.load(id, T0 + 2801)).toBeNull();
     });
 
+    test("an update's `loaded` hint is checked against the record, never trusted", async () => {
+      const loaded = meta();
+      // Another request gave the session a new lifetime after this one loaded it.
+      const moved = generateId();
+      const later = meta({ absoluteAt: T0 + 7_200_000, maxAgeSecs: 7200 });
+      await store.write(moved, write(fields({ a: 1 }), [], loaded), "create", T0);
+      expect(await store.write(moved, write(fields({}), [], later), "update", T0 + 1)).toBe(true);
+      const hinted = (set: Record<string, string>): SessionWrite => ({ set, del: [], loaded });
+      expect(await store.write(moved, hinted(fields({ b: 2 })), "update", T0 + 2)).toBe(true);
+      expect((await store.load(moved, T0 + 3))?.meta).toEqual(later);
+      expect(await store.load(moved, T0 + 3_600_001)).not.toBeNull();
+      // The stored record has an idle timeout the hint does not show: the update renews it.
+      const idle = generateId();
+      await store.write(idle, write(fields({ a: 1 }), [], meta({ idleMs: 1000 })), "create", T0);
+      expect(await store.write(idle, hinted(fields({ b: 2 })), "update", T0 + 900)).toBe(true);
+      expect(await store.load(idle, T0 + 1800)).not.toBeNull();
+      expect(await store.load(idle, T0 + 2801)).toBeNull();
+      // Destroyed, or past its deadline: refused, and nothing comes back.
+      const gone = generateId();
+      await store.write(gone, write(fields({ a: 1 }), [], loaded), "create", T0);
+      await store.destroy(gone);
+      expect(await store.write(gone, hinted(fields({ b: 2 })), "update", T0 + 1)).toBe(false);
+      expect(await store.load(gone, T0 + 1)).toBeNull();
+      const ended = generateId();
+      await store.write(ended, write(fields({ a: 1 }), [], loaded), "create", T0);
+      expect(await store.write(ended, hinted(fields({ b: 2 })), "update", loaded.absoluteAt)).toBe(
+        false,
+      );
+      expect(await store.load(ended, loaded.absoluteAt)).toBeNull();
+    });
+
     test("a late reply's retry: the same update applied twice gives the same record", async () => {
       const id = generateId();
       await store.write(id, write(fields({ a: 1, gone: 2 })), "create", T0);
