@@ -32,12 +32,21 @@ export type AnyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
 const send = (reply: FastifyReply, answer: CoatcheckResponse) =>
   reply.code(answer.status).headers(answer.headers).send(answer.body);
 
+const REGISTERED = Symbol.for("coatcheck.registered");
+const TWICE =
+  "coatcheck: the plugin is already registered on this scope or a parent scope; register it once " +
+  "per scope (sibling scopes may each register their own)";
+
 type Registration = CoatcheckFastifyOptions &
   Record<"prefix" | "logLevel" | "logSerializers", unknown>;
 
 const plugin: FastifyPluginCallback<CoatcheckFastifyOptions> = (fastify, options, done) => {
   // Fastify's own registration options are not coatcheck configuration.
   const { engine, render, prefix, logLevel, logSerializers, ...config } = options as Registration;
+  // Two registrations on one route would each open a session there, and the outer one's would
+  // never be saved or closed: refuse the second at startup. Sibling scopes may each have one.
+  if (fastify.hasDecorator(REGISTERED)) return done(new Error(TWICE));
+  fastify.decorate(REGISTERED, true);
   let pipeline: RequestPipeline;
   try {
     pipeline = new RequestPipeline(engine ?? engineFrom(config), render ? { render } : {});

@@ -133,6 +133,44 @@ describe("encapsulation", () => {
     expect(outside.headers["set-cookie"]).toBeUndefined();
   });
 
+  test("registered twice on one route (a parent scope and a child): refused at startup", async () => {
+    app = Fastify();
+    await app.register(coatcheck, { engine: engineFor() });
+    app.register(async (child) => {
+      await child.register(coatcheck, { engine: engineFor({ cookieName: "admin" }) });
+      child.get("/admin", async () => "admin");
+    });
+    await expect(app.ready()).rejects.toThrow(/already registered on this scope or a parent/);
+    await app.close().catch(() => {});
+    app = Fastify();
+    await app.register(coatcheck, { engine: engineFor() });
+    await expect(app.register(coatcheck, { engine: engineFor() }).ready()).rejects.toThrow(
+      /already registered/,
+    );
+  });
+
+  test("sibling scopes each have their own registration, engine and cookie", async () => {
+    app = Fastify();
+    for (const name of ["shop", "admin"]) {
+      app.register(async (scope) => {
+        await scope.register(coatcheck, { engine: engineFor({ cookieName: name }) });
+        scope.get(`/${name}`, async (request) => {
+          await request.session.insert("n", name);
+          return name;
+        });
+        scope.get(`/${name}/read`, async (request) => (await request.session.get("n")) ?? "none");
+      });
+    }
+    await app.ready();
+    for (const name of ["shop", "admin"]) {
+      const first = await app.inject({ method: "GET", url: `/${name}` });
+      const cookie = String(first.headers["set-cookie"]).split(";")[0] as string;
+      expect(cookie.startsWith(`${name}=`)).toBe(true);
+      const read = await app.inject({ method: "GET", url: `/${name}/read`, headers: { cookie } });
+      expect(read.body).toBe(name);
+    }
+  });
+
   test("unknown options are configuration errors at registration", async () => {
     app = Fastify();
     await expect(
